@@ -1,0 +1,373 @@
+//! `inkwire bench`: reproducible benchmarks of a running Inkwire (numbers go to
+//! `docs/benchmarks.md`; `scripts/bench.sh` runs the whole set against PostgreSQL + the broker).
+//!
+//! - `comments`: accepted comment commands per second over HTTP, end to end (acknowledged,
+//!   relayed to the log, projected), and acknowledgement latency percentiles (HDR histogram),
+//!   optionally at a fixed rate.
+//! - `catchup`: projection catch-up on a backlog: writes N synthetic but valid events straight to
+//!   the log, then times a fresh projector (new group, empty read tables) until it has applied
+//!   them all.
+//! - `consume`: how fast a bare consumer reads the same topic (the log's own limit).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use clap::{Args, Subcommand};
+use events::{CommentAdded, CommentId, Envelope, PostDrafted, PostEvent, PostId, PostPublished, StoredMeta, UserId};
+use hdrhistogram::Histogram;
+use infra::db::Db;
+use infra::log::{LogConfig, OutgoingMessage};
+use serde_json::json;
+use tokio::sync::{Mutex, Semaphore};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::config::LogArgs;
+
+/// Arguments of `inkwire bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Which benchmark.
+    #[command(subcommand)]
+    pub what: BenchKind,
+}
+
+/// The benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchKind {
+    /// Comment commands over HTTP, end to end.
+    Comments(CommentsArgs),
+    /// Projection catch-up on a backlog.
+    Catchup(CatchupArgs),
+    /// A bare consumer reading the topic from the start.
+    Consume(ConsumeArgs),
+}
+
+/// Arguments of `inkwire bench comments`.
+#[derive(Debug, Args)]
+pub struct CommentsArgs {
+    /// Base URL of the command API (loopback by default).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub command_url: String,
+    /// Base URL of the read API, polled until every comment is projected.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub read_url: String,
+    /// Published posts the comments are spread over.
+    #[arg(long, default_value_t = 50)]
+    pub posts: usize,
+    /// Comments to send (bounded: the run stops by itself).
+    #[arg(long, default_value_t = 10_000)]
+    pub comments: usize,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Target rate in commands per second; unset: as fast as acknowledged.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Give up waiting for projection after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_secs: u64,
+}
+
+/// Arguments of `inkwire bench catchup`.
+#[derive(Debug, Args)]
+pub struct CatchupArgs {
+    /// Read-model database for the fresh projector (`postgresql://…` or `sqlite://…`).
+    #[arg(long)]
+    pub database_url: String,
+    /// The log to fill and read.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Backlog size in events.
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    /// Posts the backlog's comments are spread over.
+    #[arg(long, default_value_t = 100)]
+    pub posts: u64,
+    /// Skip writing the backlog (it is already on the topic).
+    #[arg(long)]
+    pub no_fill: bool,
+}
+
+/// Arguments of `inkwire bench consume`.
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "INKWIRE_KAFKA_BROKERS")]
+    pub kafka_brokers: String,
+    /// Topic to read.
+    #[arg(long, env = "INKWIRE_TOPIC", default_value = "inkwire.posts")]
+    pub topic: String,
+    /// Stop after this many messages.
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+}
+
+/// Runs the chosen benchmark and prints a JSON summary line.
+///
+/// # Errors
+/// When the target cannot be reached or the run does not complete.
+pub async fn run(args: BenchArgs, cancel: CancellationToken) -> anyhow::Result<()> {
+    let summary = match args.what {
+        BenchKind::Comments(a) => comments(a, cancel).await?,
+        BenchKind::Catchup(a) => catchup(a, cancel).await?,
+        BenchKind::Consume(a) => consume(a).await?,
+    };
+    println!("{summary}");
+    Ok(())
+}
+
+const BENCH_USER: &str = "01890000-0000-7000-8000-00000000b0b0";
+
+async fn comments(args: CommentsArgs, cancel: CancellationToken) -> anyhow::Result<serde_json::Value> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    let mut posts = Vec::with_capacity(args.posts);
+    let run_id = Uuid::now_v7().simple().to_string();
+    for i in 0..args.posts {
+        let created: serde_json::Value = client
+            .post(format!("{}/v1/posts", args.command_url))
+            .header("x-inkwire-user-id", BENCH_USER)
+            .json(&json!({ "title": format!("Bench post {i}"), "slug": format!("bench-{run_id}-{i}"), "body_markdown": "bench" }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let id = created["post_id"].as_str().unwrap_or_default().to_owned();
+        client
+            .post(format!("{}/v1/posts/{id}/publish", args.command_url))
+            .header("x-inkwire-user-id", BENCH_USER)
+            .send()
+            .await?
+            .error_for_status()?;
+        posts.push(id);
+    }
+    let posts = Arc::new(posts);
+    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
+    let failures = Arc::new(AtomicU64::new(0));
+    let limit = Arc::new(Semaphore::new(args.concurrency));
+    let progress = indicatif::ProgressBar::new(args.comments as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} acks {per_sec} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let interval = args.rate.map(|r| Duration::from_secs_f64(1.0 / r.max(0.001)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..args.comments {
+        if cancel.is_cancelled() {
+            break;
+        }
+        if let Some(interval) = interval {
+            let due = started + interval.mul_f64(i as f64);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let permit = limit.clone().acquire_owned().await?;
+        let (client, posts, histogram, failures, progress) =
+            (client.clone(), posts.clone(), histogram.clone(), failures.clone(), progress.clone());
+        let url = format!("{}/v1/posts/{}/comments", args.command_url, posts[i % posts.len()]);
+        tasks.spawn(async move {
+            let sent = Instant::now();
+            let ok = client
+                .post(url)
+                .header("x-inkwire-user-id", BENCH_USER)
+                .json(&json!({ "body": format!("comment {i}") }))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+            if ok {
+                let _ = histogram.lock().await.record(micros.max(1));
+            } else {
+                failures.fetch_add(1, Ordering::Relaxed);
+            }
+            progress.inc(1);
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let acked_in = started.elapsed();
+    progress.finish_and_clear();
+    let failed = failures.load(Ordering::Relaxed);
+    let accepted = args.comments as u64 - failed;
+    // Wait until every accepted comment is visible in the read model.
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
+    let projected_in = loop {
+        let mut total = 0u64;
+        for id in posts.iter() {
+            let post: serde_json::Value = client
+                .get(format!("{}/v1/read/posts/{id}", args.read_url))
+                .send()
+                .await?
+                .json()
+                .await?;
+            total += post["comment_count"].as_u64().unwrap_or(0);
+        }
+        if total >= accepted {
+            break started.elapsed();
+        }
+        anyhow::ensure!(Instant::now() < deadline, "only {total} of {accepted} comments projected in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let h = histogram.lock().await;
+    Ok(json!({
+        "bench": "comments",
+        "comments": args.comments,
+        "accepted": accepted,
+        "failed": failed,
+        "posts": args.posts,
+        "concurrency": args.concurrency,
+        "target_rate": args.rate,
+        "acked_per_sec": accepted as f64 / acked_in.as_secs_f64(),
+        "end_to_end_per_sec": accepted as f64 / projected_in.as_secs_f64(),
+        "ack_ms": { "p50": h.value_at_quantile(0.5) as f64 / 1000.0, "p99": h.value_at_quantile(0.99) as f64 / 1000.0, "max": h.max() as f64 / 1000.0 },
+    }))
+}
+
+/// A valid backlog: each post drafted, published, then commented on round-robin.
+fn backlog(events: u64, posts: u64) -> Vec<Envelope> {
+    let author = UserId::new();
+    let post_ids: Vec<PostId> = (0..posts.max(1)).map(|_| PostId::new()).collect();
+    let mut versions = vec![0_i64; post_ids.len()];
+    let mut out = Vec::with_capacity(usize::try_from(events).unwrap_or(0));
+    let envelope = |index: usize, event: PostEvent, versions: &mut Vec<i64>| {
+        versions[index] += 1;
+        Envelope {
+            meta: StoredMeta {
+                event_id: Uuid::now_v7(),
+                stream_id: post_ids[index].into(),
+                stream_version: versions[index],
+                occurred_at: Utc::now(),
+                actor: events::Actor { user_id: Some(author), name: None },
+                correlation_id: Uuid::now_v7(),
+                causation_id: None,
+                traceparent: None,
+            },
+            event,
+        }
+    };
+    for (i, _) in post_ids.clone().iter().enumerate() {
+        out.push(envelope(
+            i,
+            PostEvent::PostDrafted(PostDrafted {
+                author_id: author,
+                title: format!("Backlog {i}"),
+                slug: format!("backlog-{i}"),
+                body_markdown: "backlog".into(),
+                tags: vec!["bench".into()],
+                allow_anonymous_comments: false,
+            }),
+            &mut versions,
+        ));
+        out.push(envelope(i, PostEvent::PostPublished(PostPublished {}), &mut versions));
+    }
+    let mut n = 0usize;
+    while (out.len() as u64) < events {
+        let i = n % post_ids.len();
+        out.push(envelope(
+            i,
+            PostEvent::CommentAdded(CommentAdded {
+                comment_id: CommentId::new(),
+                parent_id: None,
+                author_id: Some(author),
+                author_name: "bench".into(),
+                body: format!("backlog comment {n}"),
+            }),
+            &mut versions,
+        ));
+        n += 1;
+    }
+    out
+}
+
+async fn catchup(args: CatchupArgs, cancel: CancellationToken) -> anyhow::Result<serde_json::Value> {
+    let db = Db::connect(&args.database_url, 8).await?;
+    db.migrate().await?;
+    let log: LogConfig = args.log.config(&db);
+    log.ensure_topic().await?;
+    if !args.no_fill {
+        let started = Instant::now();
+        let producer = log.producer()?;
+        for chunk in backlog(args.events, args.posts).chunks(5000) {
+            let messages: Vec<OutgoingMessage> = chunk
+                .iter()
+                .map(|e| OutgoingMessage {
+                    key: e.meta.stream_id.to_string().into_bytes(),
+                    payload: e.encode(),
+                    headers: vec![],
+                })
+                .collect();
+            let (acked, error) = producer.publish(&messages).await;
+            if let Some(e) = error {
+                anyhow::bail!("backlog write failed after {acked} messages: {e}");
+            }
+        }
+        tracing::info!(events = args.events, secs = started.elapsed().as_secs_f64(), "backlog written");
+    }
+    let group = format!("bench-{}", Uuid::now_v7().simple());
+    let registry = prometheus::Registry::new();
+    let metrics = projection_service::metrics::Metrics::new(&registry);
+    let stop = cancel.child_token();
+    let started = Instant::now();
+    let projector = tokio::spawn(projection_service::consumer::run(
+        db.clone(),
+        log.clone(),
+        group.clone(),
+        metrics.clone(),
+        stop.clone(),
+    ));
+    let progress = indicatif::ProgressBar::new(args.events);
+    loop {
+        let applied: u64 = ["applied", "duplicate", "gap", "dead_letter"]
+            .iter()
+            .map(|l| metrics.events.with_label_values(&[l]).get())
+            .sum();
+        progress.set_position(applied);
+        if applied >= args.events || cancel.is_cancelled() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    progress.finish_and_clear();
+    stop.cancel();
+    projector.await??;
+    Ok(json!({
+        "bench": "catchup",
+        "backend": if db.is_sqlite() { "sqlite + embedded log" } else { "postgres + kafka" },
+        "events": args.events,
+        "seconds": elapsed.as_secs_f64(),
+        "events_per_sec": args.events as f64 / elapsed.as_secs_f64(),
+    }))
+}
+
+async fn consume(args: ConsumeArgs) -> anyhow::Result<serde_json::Value> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &args.kafka_brokers)
+        .set("group.id", format!("bench-bare-{}", Uuid::now_v7().simple()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[&args.topic])?;
+    let mut started = None;
+    let mut n = 0u64;
+    while n < args.events {
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await??;
+        started.get_or_insert_with(Instant::now);
+        drop(message);
+        n += 1;
+    }
+    let elapsed = started.map_or(Duration::ZERO, |s| s.elapsed());
+    Ok(json!({
+        "bench": "consume",
+        "events": n,
+        "seconds": elapsed.as_secs_f64(),
+        "events_per_sec": n as f64 / elapsed.as_secs_f64().max(1e-9),
+    }))
+}

@@ -1,0 +1,103 @@
+//! Settings shared by the service subcommands: every one is a flag with an environment
+//! variable (12-factor). `docs/configuration.md` lists them with their defaults.
+
+use std::net::SocketAddr;
+
+use clap::{Args, ValueEnum};
+use infra::db::Db;
+use infra::log::{KafkaSettings, LogConfig};
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where the event log is.
+#[derive(Clone, Debug, Args)]
+pub struct LogArgs {
+    /// Kafka bootstrap servers (`host:port,...`). Unset: the embedded log in the database.
+    #[arg(long, env = "INKWIRE_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// Topic carrying post events.
+    #[arg(long, env = "INKWIRE_TOPIC", default_value = "inkwire.posts")]
+    pub topic: String,
+    /// Partitions when the topic is created (Kafka) or used (embedded log).
+    #[arg(long, env = "INKWIRE_TOPIC_PARTITIONS", default_value_t = 6)]
+    pub partitions: i32,
+    /// Replication factor when the topic is created (3 in production).
+    #[arg(long, env = "INKWIRE_TOPIC_REPLICATION", default_value_t = 1)]
+    pub replication_factor: i32,
+    /// Consumer `session.timeout.ms`.
+    #[arg(long, env = "INKWIRE_KAFKA_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
+    pub kafka_session_timeout_ms: u32,
+    /// Extra librdkafka properties, `key=value`, repeatable or comma-separated
+    /// (e.g. `security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512`).
+    #[arg(long = "kafka-property", env = "INKWIRE_KAFKA_PROPERTIES", value_delimiter = ',')]
+    pub kafka_properties: Vec<String>,
+}
+
+impl LogArgs {
+    /// The log these arguments name; the embedded log lives in `db`.
+    #[must_use]
+    pub fn config(&self, db: &Db) -> LogConfig {
+        match &self.kafka_brokers {
+            Some(brokers) => {
+                let mut settings = KafkaSettings::new(brokers, &self.topic);
+                settings.partitions = self.partitions;
+                settings.replication_factor = self.replication_factor;
+                settings.session_timeout_ms = self.kafka_session_timeout_ms;
+                settings.properties = self
+                    .kafka_properties
+                    .iter()
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .collect();
+                LogConfig::Kafka(settings)
+            }
+            None => infra::log::embedded(db.clone(), &self.topic, self.partitions),
+        }
+    }
+}
+
+/// Settings of a service process.
+#[derive(Clone, Debug, Args)]
+pub struct ServiceArgs {
+    /// Database URL: `postgresql://…` for PostgreSQL/CockroachDB (CockroachDB wants
+    /// `?sslmode=verify-full&sslrootcert=…`), or `sqlite://FILE`.
+    #[arg(long, env = "INKWIRE_DATABASE_URL")]
+    pub database_url: String,
+    /// Largest database pool.
+    #[arg(long, env = "INKWIRE_DATABASE_POOL", default_value_t = 16)]
+    pub database_pool: u32,
+    /// HTTP listen address.
+    #[arg(long, env = "INKWIRE_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// The event log.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+impl ServiceArgs {
+    /// Connects to the database.
+    ///
+    /// # Errors
+    /// When it cannot be reached.
+    pub async fn connect(&self) -> anyhow::Result<Db> {
+        Ok(Db::connect(&self.database_url, self.database_pool).await?)
+    }
+}
+
+/// Settings of a projection-service process.
+#[derive(Clone, Debug, Args)]
+pub struct ProjectionArgs {
+    /// Database, listener and log.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// Consumer group; every projector of one read model shares it.
+    #[arg(long, env = "INKWIRE_GROUP", default_value = projection_service::DEFAULT_GROUP)]
+    pub group: String,
+}

@@ -1,0 +1,65 @@
+//! The `inkwire` command: `dev` runs everything in one process on the embedded backend; the
+//! service subcommands run one service each against PostgreSQL/CockroachDB and Kafka; `bench`
+//! measures a running deployment.
+
+pub mod bench;
+pub mod config;
+pub mod dev;
+
+use clap::{Parser, Subcommand};
+
+pub use config::{LogArgs, LogFormat};
+
+/// Inkwire: a blog with live comments, event-sourced over a message log.
+#[derive(Debug, Parser)]
+#[command(name = "inkwire", version, about)]
+pub struct Cli {
+    /// Log format: `text` for people, `json` for log shippers (production).
+    #[arg(long, global = true, env = "INKWIRE_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything in one process: SQLite + the embedded log, HTTP on one port.
+    Dev(dev::DevArgs),
+    /// The command service (write side + outbox relay).
+    CommandService(config::ServiceArgs),
+    /// The projection service (read tables) as one member of a consumer group.
+    ProjectionService(config::ProjectionArgs),
+    /// Benchmark a running Inkwire and PostgreSQL (see docs/benchmarks.md).
+    Bench(bench::BenchArgs),
+}
+
+/// Installs logging as the arguments ask.
+pub fn telemetry(cli: &Cli) {
+    infra::telemetry::init_tracing(matches!(cli.log_format, LogFormat::Json));
+}
+
+/// Runs the parsed command until it ends or SIGTERM/Ctrl-C.
+///
+/// # Errors
+/// What the command failed with.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let cancel = infra::shutdown::on_signal();
+    match cli.command {
+        Command::Dev(args) => dev::run(args, cancel).await,
+        Command::CommandService(args) => {
+            let listener = tokio::net::TcpListener::bind(args.listen).await?;
+            let db = args.connect().await?;
+            let log = args.log.config(&db);
+            command_service::serve(listener, db, log, cancel).await
+        }
+        Command::ProjectionService(args) => {
+            let listener = tokio::net::TcpListener::bind(args.service.listen).await?;
+            let db = args.service.connect().await?;
+            let log = args.service.log.config(&db);
+            projection_service::serve(listener, db, log, args.group, cancel).await
+        }
+        Command::Bench(args) => bench::run(args, cancel).await,
+    }
+}

@@ -1,0 +1,233 @@
+//! Commands on a post's stream, and the validation of their fields.
+
+use events::{Actor, CommentId, UserId};
+
+use super::error::PostError;
+
+/// Longest title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Longest slug, in characters.
+pub const MAX_SLUG_CHARS: usize = 100;
+/// Largest post body, in bytes.
+pub const MAX_BODY_BYTES: usize = 200_000;
+/// Most tags on a post.
+pub const MAX_TAGS: usize = 10;
+/// Longest tag, in characters.
+pub const MAX_TAG_CHARS: usize = 32;
+/// Longest comment, in characters.
+pub const MAX_COMMENT_CHARS: usize = 10_000;
+/// Longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 80;
+/// Longest moderation reason, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// A command addressed to one post's stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PostCommand {
+    /// Create the post as a draft.
+    DraftPost(DraftPost),
+    /// Change some of its fields.
+    EditPost(EditPost),
+    /// Make it visible to readers.
+    PublishPost,
+    /// Take it back to draft.
+    UnpublishPost,
+    /// Delete it.
+    DeletePost,
+    /// Add a comment or reply.
+    AddComment(AddComment),
+    /// Change a comment's text.
+    EditComment {
+        /// The comment.
+        comment_id: CommentId,
+        /// The new text.
+        body: String,
+    },
+    /// Delete a comment.
+    DeleteComment {
+        /// The comment.
+        comment_id: CommentId,
+    },
+    /// Hide a comment (moderation).
+    HideComment {
+        /// The comment.
+        comment_id: CommentId,
+        /// Why.
+        reason: String,
+    },
+    /// Restore a hidden comment.
+    RestoreComment {
+        /// The comment.
+        comment_id: CommentId,
+    },
+}
+
+/// Fields of a new post.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DraftPost {
+    /// Title.
+    pub title: String,
+    /// Slug.
+    pub slug: String,
+    /// Body (CommonMark).
+    pub body_markdown: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Whether anonymous readers may comment.
+    pub allow_anonymous_comments: bool,
+}
+
+/// Fields to change on a post; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EditPost {
+    /// New title.
+    pub title: Option<String>,
+    /// New slug.
+    pub slug: Option<String>,
+    /// New body.
+    pub body_markdown: Option<String>,
+    /// New tags.
+    pub tags: Option<Vec<String>>,
+    /// New anonymous-comment policy.
+    pub allow_anonymous_comments: Option<bool>,
+}
+
+/// A new comment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddComment {
+    /// Its id (chosen by the client so a retry is recognised, or generated).
+    pub comment_id: CommentId,
+    /// The comment replied to.
+    pub parent_id: Option<CommentId>,
+    /// The text.
+    pub body: String,
+    /// For anonymous comments, the name to show.
+    pub author_name: Option<String>,
+}
+
+/// Who sends a command, as authenticated by the caller (the gateway).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// The signed-in user.
+    pub user_id: Option<UserId>,
+    /// Their display name.
+    pub name: Option<String>,
+}
+
+impl Caller {
+    /// The actor recorded in events.
+    #[must_use]
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: self.user_id,
+            name: self.name.clone(),
+        }
+    }
+}
+
+pub(crate) fn validate_title(title: &str) -> Result<String, PostError> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(PostError::invalid("title", "must not be empty"));
+    }
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(PostError::invalid(
+            "title",
+            format!("must be at most {MAX_TITLE_CHARS} characters"),
+        ));
+    }
+    if title.chars().any(char::is_control) {
+        return Err(PostError::invalid("title", "must not contain control characters"));
+    }
+    Ok(title.to_owned())
+}
+
+pub(crate) fn validate_slug(slug: &str) -> Result<String, PostError> {
+    let ok = !slug.is_empty()
+        && slug.chars().count() <= MAX_SLUG_CHARS
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-');
+    if ok {
+        Ok(slug.to_owned())
+    } else {
+        Err(PostError::invalid(
+            "slug",
+            format!(
+                "must be 1 to {MAX_SLUG_CHARS} lower-case letters, digits and inner hyphens"
+            ),
+        ))
+    }
+}
+
+pub(crate) fn validate_body(body: &str) -> Result<String, PostError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(PostError::invalid(
+            "body_markdown",
+            format!("must be at most {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    Ok(body.to_owned())
+}
+
+pub(crate) fn validate_tags(tags: &[String]) -> Result<Vec<String>, PostError> {
+    if tags.len() > MAX_TAGS {
+        return Err(PostError::invalid("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        let tag = tag.trim().to_lowercase();
+        let ok = !tag.is_empty()
+            && tag.chars().count() <= MAX_TAG_CHARS
+            && tag.chars().all(|c| c.is_alphanumeric() || c == '-');
+        if !ok {
+            return Err(PostError::invalid(
+                "tags",
+                format!("each tag is 1 to {MAX_TAG_CHARS} letters, digits or hyphens"),
+            ));
+        }
+        if !out.contains(&tag) {
+            out.push(tag);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn validate_comment_body(body: &str) -> Result<String, PostError> {
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(PostError::invalid("body", "must not be empty"));
+    }
+    if body.chars().count() > MAX_COMMENT_CHARS {
+        return Err(PostError::invalid(
+            "body",
+            format!("must be at most {MAX_COMMENT_CHARS} characters"),
+        ));
+    }
+    Ok(body.to_owned())
+}
+
+pub(crate) fn validate_name(name: &str) -> Result<String, PostError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control)
+    {
+        return Err(PostError::invalid(
+            "author_name",
+            format!("must be 1 to {MAX_NAME_CHARS} printable characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+pub(crate) fn validate_reason(reason: &str) -> Result<String, PostError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(PostError::invalid(
+            "reason",
+            format!("must be 1 to {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    Ok(reason.to_owned())
+}

@@ -1,0 +1,160 @@
+//! The command HTTP API: JSON commands in, the new stream version and a position token out.
+//! The caller's identity arrives in `x-inkwire-user-id` / `x-inkwire-user-name`, set by the
+//! gateway that authenticated it; this API is internal and must not face the internet directly.
+
+mod comments;
+pub mod error;
+mod posts;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use axum::{Json, Router};
+use events::{PostId, UserId};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+pub use error::ApiError;
+
+use crate::domain::post::commands::Caller;
+use crate::handler::{Accepted, CommandBus, RequestMeta};
+
+/// Largest accepted request body. A post body may be up to 200 kB of markdown.
+pub const BODY_LIMIT: usize = 512 * 1024;
+
+/// State shared by the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// Executes commands.
+    pub bus: Arc<CommandBus>,
+}
+
+/// The command routes, under `/v1`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(posts::router())
+        .merge(comments::router())
+        .fallback(|| async {
+            ApiError::NotFound {
+                reason: "NO_SUCH_ROUTE",
+                message: "no such route".into(),
+            }
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// JSON body extractor whose rejections are [`ApiError`]s with stable codes.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// Path extractor whose rejections are [`ApiError`]s.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// Who calls, and the request metadata, from the headers.
+pub struct Ctx {
+    /// The authenticated caller.
+    pub caller: Caller,
+    /// Correlation and trace context.
+    pub meta: RequestMeta,
+    /// `If-Match: "<version>"`, when present.
+    pub if_match: Option<i64>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let headers = &parts.headers;
+        let user_id = header_str(headers, "x-inkwire-user-id")?
+            .map(|v| {
+                v.parse::<Uuid>().map(UserId).map_err(|_| {
+                    ApiError::bad_request("INVALID_HEADER", "x-inkwire-user-id must be a UUID")
+                })
+            })
+            .transpose()?;
+        let name = header_str(headers, "x-inkwire-user-name")?.map(str::to_owned);
+        let correlation_id = header_str(headers, "x-request-id")?.and_then(|v| v.parse().ok());
+        let traceparent = header_str(headers, "traceparent")?.map(str::to_owned);
+        let if_match = header_str(headers, "if-match")?
+            .map(|v| {
+                v.trim_matches('"').parse::<i64>().map_err(|_| {
+                    ApiError::bad_request("INVALID_HEADER", "If-Match must be a stream version")
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            caller: Caller { user_id, name },
+            meta: RequestMeta {
+                correlation_id,
+                traceparent,
+            },
+            if_match,
+        })
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ApiError::bad_request("INVALID_HEADER", format!("{name} is not valid text")))
+        })
+        .transpose()
+}
+
+/// The answer to an accepted command.
+#[derive(Debug, Serialize)]
+pub struct CommandResponse {
+    /// The post.
+    pub post_id: PostId,
+    /// The comment, for comment commands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment_id: Option<events::CommentId>,
+    /// The post's stream version after the command.
+    pub version: i64,
+    /// Opaque token naming the event's place in the log (`<post>@<version>`): a reader that has
+    /// seen this position has seen the command's effect.
+    pub position: String,
+}
+
+impl CommandResponse {
+    fn from_accepted(accepted: &Accepted, comment_id: Option<events::CommentId>) -> Json<Self> {
+        Json(Self {
+            post_id: accepted.post_id,
+            comment_id,
+            version: accepted.version,
+            position: format!("{}@{}", accepted.post_id, accepted.version),
+        })
+    }
+}

@@ -1,0 +1,88 @@
+//! Inkwire's command service: the write side. It validates commands against the post
+//! aggregate, appends the resulting events with their outbox rows in one transaction, and
+//! relays the outbox to the log (Kafka, or the embedded log).
+//!
+//! [`App::new`] wires it; [`serve`] runs it on a listener until cancelled, so tests boot the real
+//! service on port 0.
+
+pub mod domain;
+pub mod handler;
+pub mod http;
+pub mod metrics;
+pub mod relay;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use infra::db::Db;
+use infra::log::LogConfig;
+use prometheus::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::handler::CommandBus;
+use crate::metrics::Metrics;
+use crate::relay::Relay;
+use crate::store::EventStore;
+use crate::store::outbox::Outbox;
+
+/// The wired command service: its HTTP routes and its outbox relay.
+pub struct App {
+    /// `/v1/...` command routes.
+    pub router: Router,
+    /// The relay task, to be run beside the server.
+    pub relay: Relay,
+    /// The command bus (for in-process callers such as `inkwire dev --demo`).
+    pub bus: Arc<CommandBus>,
+}
+
+impl App {
+    /// Wires the service over `db` (already migrated) and `log`, registering its metrics in
+    /// `registry`.
+    ///
+    /// # Errors
+    /// When the log's producer cannot be created.
+    pub fn new(db: Db, log: &LogConfig, registry: &Registry) -> anyhow::Result<Self> {
+        let metrics = Metrics::new(registry);
+        let wake = Arc::new(Notify::new());
+        let bus = Arc::new(CommandBus::new(EventStore::new(db.clone()), wake.clone(), metrics.clone()));
+        let relay = Relay::new(Outbox::new(db), log.producer()?, wake, metrics);
+        let router = http::router(http::AppState { bus: bus.clone() })
+            .layer(TimeoutLayer::with_status_code(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                Duration::from_secs(30),
+            ));
+        Ok(Self { router, relay, bus })
+    }
+}
+
+/// Runs the command service on `listener` until `cancel`: migrations, topic, HTTP API with
+/// `/metrics`, `/healthz`, `/readyz`, and the outbox relay.
+///
+/// # Errors
+/// When start-up fails (database, log) or the server stops abnormally.
+pub async fn serve(
+    listener: TcpListener,
+    db: Db,
+    log: LogConfig,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    db.migrate().await?;
+    log.ensure_topic().await?;
+    let registry = Registry::new();
+    let app = App::new(db.clone(), &log, &registry)?;
+    let router = app.router.merge(infra::telemetry::ops_router(registry, db));
+    let relay = tokio::spawn(app.relay.run(cancel.clone()));
+    tracing::info!(addr = %listener.local_addr()?, "command service listening");
+    let shutdown = cancel.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    cancel.cancel();
+    relay.await?;
+    Ok(())
+}

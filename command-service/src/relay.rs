@@ -1,0 +1,103 @@
+//! The outbox relay: publishes outbox rows to the log in order and removes them only once the
+//! log acknowledged them. One relay publishes at a time across all instances (a lease row with
+//! expiry), so a post's events reach the log in their stream order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use infra::log::Producer;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::store::outbox::Outbox;
+
+const LEASE: &str = "outbox-relay";
+const LEASE_TTL_SECS: i64 = 10;
+const BATCH: i64 = 1000;
+/// Without a wake-up from this process, look for rows written by other instances this often.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The relay task.
+pub struct Relay {
+    outbox: Outbox,
+    producer: Producer,
+    wake: Arc<Notify>,
+    holder: String,
+    metrics: Metrics,
+}
+
+impl Relay {
+    /// A relay draining `outbox` into `producer`; `wake` is notified after each append.
+    #[must_use]
+    pub fn new(outbox: Outbox, producer: Producer, wake: Arc<Notify>, metrics: Metrics) -> Self {
+        Self {
+            outbox,
+            producer,
+            wake,
+            holder: format!("relay-{}", uuid::Uuid::now_v7()),
+            metrics,
+        }
+    }
+
+    /// Runs until `cancel`, then gives the lease up.
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
+            match self.drain(&cancel).await {
+                Ok(()) => backoff = Duration::from_millis(50),
+                Err(e) => {
+                    self.metrics.relay_failures.inc();
+                    tracing::warn!(error = %e, ?backoff, "outbox relay could not publish; retrying");
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+        if let Err(e) = self.outbox.release_lease(LEASE, &self.holder).await {
+            tracing::debug!(error = %e, "lease not released; it expires by itself");
+        }
+    }
+
+    async fn drain(&self, cancel: &CancellationToken) -> anyhow::Result<()> {
+        loop {
+            if !self
+                .outbox
+                .acquire_lease(LEASE, &self.holder, chrono::Duration::seconds(LEASE_TTL_SECS))
+                .await?
+            {
+                return Ok(());
+            }
+            let rows = self.outbox.next(BATCH).await?;
+            self.update_depth().await;
+            if rows.is_empty() || cancel.is_cancelled() {
+                return Ok(());
+            }
+            let messages: Vec<_> = rows.iter().map(|r| r.message()).collect();
+            let (acknowledged, error) = self.producer.publish(&messages).await;
+            let ids: Vec<_> = rows[..acknowledged].iter().map(|r| r.event_id).collect();
+            self.outbox.remove(&ids).await?;
+            self.metrics.relay_published.inc_by(ids.len() as u64);
+            if let Some(e) = error {
+                // Rows from the first unacknowledged one on stay and are sent again, in order.
+                return Err(e.into());
+            }
+        }
+    }
+
+    async fn update_depth(&self) {
+        if let Ok((depth, oldest)) = self.outbox.depth().await {
+            self.metrics.outbox_depth.set(depth);
+            let age = oldest.map_or(0.0, |t| (chrono::Utc::now() - t).as_seconds_f64().max(0.0));
+            self.metrics.outbox_oldest_age.set(age);
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The event store on sqlx, for PostgreSQL/CockroachDB and SQLite alike. All event-store SQL
+//! lives here. An append writes the events, their outbox rows and any slug reservation in ONE
+//! transaction; the primary key on `(stream_id, version)` makes concurrent appends to one stream
+//! conflict instead of interleave.
+
+pub mod outbox;
+
+use chrono::{DateTime, Utc};
+use events::{Actor, Envelope, PostEvent, PostId, RawEvent, StoredMeta, StreamId};
+use infra::db::{Db, TxError, retry_tx, unique_violation};
+use infra::with_db;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+/// Why an append or a load failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer appended to the stream first.
+    #[error("stream version conflict")]
+    VersionConflict,
+    /// The slug belongs to another post.
+    #[error("slug {0:?} is taken")]
+    SlugTaken(String),
+    /// A stored event could not be decoded.
+    #[error("stored event undecodable: {0}")]
+    Decode(#[from] events::DecodeError),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl TxError for StoreError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, Self::Db(e) if e.is_retryable())
+    }
+}
+
+/// The metadata kept in the `meta` column (the rest of [`StoredMeta`] has columns of its own).
+#[derive(Serialize, Deserialize)]
+struct MetaColumn {
+    actor: Actor,
+    correlation_id: Uuid,
+    causation_id: Option<Uuid>,
+    traceparent: Option<String>,
+}
+
+/// A slug change that an append must reserve atomically with its events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlugChange {
+    /// The slug to reserve for the post, if any.
+    pub claim: Option<String>,
+    /// Whether the post's current reservation (if any) is released.
+    pub release: bool,
+}
+
+/// Events to append to one stream.
+#[derive(Clone, Debug)]
+pub struct Append {
+    /// The stream.
+    pub stream_id: StreamId,
+    /// The envelopes, with consecutive versions following the stream's current one.
+    pub events: Vec<Envelope>,
+    /// Slug reservation changes.
+    pub slug: SlugChange,
+}
+
+/// The event store.
+#[derive(Clone, Debug)]
+pub struct EventStore {
+    db: Db,
+}
+
+impl EventStore {
+    /// An event store in `db`.
+    #[must_use]
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// The database.
+    #[must_use]
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Every event of `post`'s stream, in order.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the database fails or a stored event cannot be decoded.
+    pub async fn load(&self, post: PostId) -> Result<Vec<Envelope>, StoreError> {
+        let stream = post.0;
+        let rows = with_db!(&self.db, |pool| {
+            sqlx::query(
+                "SELECT version, event_id, event_type, event_version, data, meta, occurred_at \
+                 FROM events WHERE stream_id = $1 ORDER BY version",
+            )
+            .bind(stream)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|row| {
+                let Json(meta): Json<MetaColumn> = row.try_get("meta")?;
+                let Json(data): Json<serde_json::Value> = row.try_get("data")?;
+                Ok::<_, sqlx::Error>(RawEvent {
+                    meta: StoredMeta {
+                        event_id: row.try_get("event_id")?,
+                        stream_id: StreamId(stream),
+                        stream_version: row.try_get("version")?,
+                        occurred_at: row.try_get::<DateTime<Utc>, _>("occurred_at")?,
+                        actor: meta.actor,
+                        correlation_id: meta.correlation_id,
+                        causation_id: meta.causation_id,
+                        traceparent: meta.traceparent,
+                    },
+                    event_type: row.try_get("event_type")?,
+                    event_version: u16::try_from(row.try_get::<i64, _>("event_version")?)
+                        .unwrap_or(u16::MAX),
+                    data,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+        })?;
+        rows.into_iter()
+            .map(|raw| raw.decode().map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Appends each batch's events with their outbox rows and slug changes, all in one
+    /// transaction (retried on serialization conflicts).
+    ///
+    /// # Errors
+    /// [`StoreError::VersionConflict`] when a stream moved on; [`StoreError::SlugTaken`] when a
+    /// slug is reserved by another post; nothing is written then.
+    pub async fn append(&self, batches: &[Append]) -> Result<(), StoreError> {
+        let now = Utc::now();
+        retry_tx(|| async {
+            let result: Result<(), StoreError> = with_db!(&self.db, |pool| {
+                let mut tx = pool.begin().await?;
+                for batch in batches {
+                    let stream = batch.stream_id.0;
+                    if batch.slug.release {
+                        sqlx::query("DELETE FROM post_slugs WHERE post_id = $1")
+                            .bind(stream)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    if let Some(slug) = &batch.slug.claim {
+                        sqlx::query("INSERT INTO post_slugs (slug, post_id) VALUES ($1, $2)")
+                            .bind(slug.as_str())
+                            .bind(stream)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| classify(e, slug))?;
+                    }
+                    for envelope in &batch.events {
+                        let raw = envelope.to_raw();
+                        let meta = MetaColumn {
+                            actor: raw.meta.actor.clone(),
+                            correlation_id: raw.meta.correlation_id,
+                            causation_id: raw.meta.causation_id,
+                            traceparent: raw.meta.traceparent.clone(),
+                        };
+                        sqlx::query(
+                            "INSERT INTO events (stream_id, version, event_id, event_type, event_version, data, meta, occurred_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(stream)
+                        .bind(raw.meta.stream_version)
+                        .bind(raw.meta.event_id)
+                        .bind(raw.event_type.as_str())
+                        .bind(i64::from(raw.event_version))
+                        .bind(Json(&raw.data))
+                        .bind(Json(&meta))
+                        .bind(raw.meta.occurred_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| classify(e, ""))?;
+                        sqlx::query(
+                            "INSERT INTO outbox (event_id, stream_id, version, payload, created_at) \
+                             VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(raw.meta.event_id)
+                        .bind(stream)
+                        .bind(raw.meta.stream_version)
+                        .bind(raw.encode())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            });
+            result
+        })
+        .await
+    }
+}
+
+fn classify(err: sqlx::Error, slug: &str) -> StoreError {
+    match unique_violation(&err) {
+        Some(what) if what.contains("post_slugs") => StoreError::SlugTaken(slug.to_owned()),
+        Some(_) => StoreError::VersionConflict,
+        None => StoreError::Db(err),
+    }
+}
+
+/// Whether `event` changes the post's slug reservation, and how.
+#[must_use]
+pub fn slug_change(event: &PostEvent) -> SlugChange {
+    match event {
+        PostEvent::PostDrafted(e) => SlugChange {
+            claim: Some(e.slug.clone()),
+            release: false,
+        },
+        PostEvent::PostEdited(e) => SlugChange {
+            release: e.slug.is_some(),
+            claim: e.slug.clone(),
+        },
+        // A deleted post frees its slug for a new post.
+        PostEvent::PostDeleted(_) => SlugChange {
+            claim: None,
+            release: true,
+        },
+        _ => SlugChange::default(),
+    }
+}

@@ -1,0 +1,27 @@
+//! Inkwire's events: the stable, versioned facts that the write side records and the read side
+//! projects. This crate does no I/O; it owns the wire shape of every event (JSON), the envelope
+//! that carries an event through the event store and the log, and the upcasters that turn an old
+//! stored shape into the current one at the deserialization boundary.
+
+mod envelope;
+mod ids;
+mod post;
+mod upcast;
+
+pub use envelope::{Actor, DecodeError, Envelope, RawEvent, StoredMeta};
+pub use ids::{CommentId, PostId, StreamId, UserId};
+pub use post::{
+    CommentAdded, CommentDeleted, CommentEdited, CommentHidden, CommentRestored, PostDeleted,
+    PostDrafted, PostEdited, PostEvent, PostPublished, PostUnpublished,
+};
+pub use upcast::CURRENT_VERSIONS;
+
+/// Kafka headers carried by every message, so tools can route and filter without decoding.
+pub mod headers {
+    /// The stable event type name, e.g. `comment.added`.
+    pub const EVENT_TYPE: &str = "event_type";
+    /// The schema version of the payload, as a decimal string.
+    pub const EVENT_VERSION: &str = "event_version";
+    /// W3C trace context of the request that caused the event.
+    pub const TRACEPARENT: &str = "traceparent";
+}

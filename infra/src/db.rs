@@ -1,0 +1,202 @@
+//! Database access for both backends. [`Db`] is PostgreSQL/CockroachDB or SQLite; the
+//! [`with_db!`](crate::with_db) macro runs one body of sqlx code against whichever it is, so the
+//! SQL and the Rust that binds it are written once and type-checked for both drivers.
+
+use std::future::Future;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+/// A connection pool to one of the two supported backends.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// PostgreSQL or CockroachDB (same wire protocol).
+    Postgres(PgPool),
+    /// An embedded SQLite file.
+    Sqlite(SqlitePool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of `$db`. The body is compiled once per
+/// backend, so everything in it must work with both drivers.
+#[macro_export]
+macro_rules! with_db {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Postgres($pool) => $body,
+            $crate::db::Db::Sqlite($pool) => $body,
+        }
+    };
+}
+
+/// Why a database could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL is neither `postgres://`/`postgresql://` nor `sqlite:`.
+    #[error("unsupported database URL scheme (expected postgres://, postgresql:// or sqlite:)")]
+    UnsupportedUrl,
+    /// sqlx failed.
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+
+impl Db {
+    /// Connects to `url` (`postgres://…` or `sqlite:…`).
+    ///
+    /// # Errors
+    /// [`DbError`] when the URL is unsupported or the database cannot be reached.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?;
+            Ok(Self::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(false);
+            // One connection: SQLite allows one writer at a time, and a single connection turns
+            // lock contention (SQLITE_BUSY on upgrade) into plain queueing in the pool.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await?;
+            Ok(Self::Sqlite(pool))
+        } else {
+            Err(DbError::UnsupportedUrl)
+        }
+    }
+
+    /// Opens (creating if needed) the SQLite database of an embedded data directory.
+    ///
+    /// # Errors
+    /// [`DbError`] when the file cannot be opened.
+    pub async fn open_data_dir(dir: &Path) -> Result<Self, DbError> {
+        std::fs::create_dir_all(dir).map_err(|e| DbError::Sqlx(sqlx::Error::Io(e)))?;
+        let url = format!("sqlite://{}", dir.join("inkwire.db").display());
+        Self::connect(&url, 1).await
+    }
+
+    /// Applies the migrations of `schema/` for this backend. Never takes advisory locks
+    /// (CockroachDB has none); the statements are idempotent, so two services migrating at once
+    /// is retried rather than locked against.
+    ///
+    /// # Errors
+    /// [`DbError`] when a migration fails three times.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        let attempt = || async {
+            match self {
+                Db::Postgres(pool) => {
+                    let mut m = sqlx::migrate!("../schema/postgres");
+                    m.set_locking(false);
+                    m.run(pool).await
+                }
+                Db::Sqlite(pool) => sqlx::migrate!("../schema/sqlite").run(pool).await,
+            }
+        };
+        Ok(attempt
+            .retry(ExponentialBuilder::default().with_max_times(3).with_jitter())
+            .await?)
+    }
+
+    /// Whether this is the embedded backend.
+    #[must_use]
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, Db::Sqlite(_))
+    }
+
+    /// Checks that the database answers.
+    ///
+    /// # Errors
+    /// The sqlx error when it does not.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        with_db!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+}
+
+/// Whether `err` is a transient conflict that a retry of the whole transaction resolves:
+/// SQLSTATE 40001 (serialization failure, CockroachDB's normal retry signal), 40P01 (deadlock),
+/// or SQLite's busy/locked.
+#[must_use]
+pub fn is_retryable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("40001") | Some("40P01") | Some("5") | Some("6") | Some("517")
+        ),
+        _ => false,
+    }
+}
+
+/// Whether `err` is a unique or primary-key violation, and on which constraint when known.
+#[must_use]
+pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Some(db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned()))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `err` means the database cannot be reached at all (so the caller should answer 503).
+#[must_use]
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+    )
+}
+
+/// Runs a transaction body, retrying it with jittered exponential backoff while it fails with a
+/// retryable error ([`is_retryable`]). The body must be safe to run again from the start: open
+/// its transaction inside, commit at its end.
+///
+/// # Errors
+/// The body's last error, once it is not retryable or the retries are spent.
+pub async fn retry_tx<T, E, F, Fut>(body: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: TxError + std::fmt::Debug,
+{
+    body.retry(
+        ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(2))
+            .with_max_delay(Duration::from_millis(500))
+            .with_max_times(30)
+            .with_jitter(),
+    )
+    .when(TxError::is_retryable)
+    .notify(|e: &E, wait| {
+        tracing::debug!(error = ?e, ?wait, "retrying transaction after a serialization conflict");
+    })
+    .await
+}
+
+/// An error that may be a transient transaction conflict, worth retrying from the start.
+pub trait TxError {
+    /// Whether retrying the whole transaction may succeed.
+    fn is_retryable(&self) -> bool;
+}
+
+impl TxError for sqlx::Error {
+    fn is_retryable(&self) -> bool {
+        is_retryable(self)
+    }
+}

@@ -1,0 +1,8 @@
+//! Thin infrastructure shared by Inkwire's services: database pools for PostgreSQL/CockroachDB
+//! and SQLite, the event log (Kafka or the embedded log), retries, shutdown and telemetry.
+//! No business rules live here.
+
+pub mod db;
+pub mod log;
+pub mod shutdown;
+pub mod telemetry;

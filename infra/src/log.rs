@@ -1,0 +1,233 @@
+//! The event log: Kafka in the distributed deployment, or the embedded log (a table in the same
+//! database) in the one-process default. Both offer the same operations: publish a batch and learn
+//! how many of its messages were durably acknowledged, in order; consume a partitioned stream
+//! from positions that the caller (the projector) keeps in its own database.
+
+mod embedded;
+mod kafka;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use embedded::EmbeddedLog;
+pub use kafka::KafkaSettings;
+
+use crate::db::Db;
+
+/// A message to publish.
+#[derive(Clone, Debug)]
+pub struct OutgoingMessage {
+    /// Partitioning key: the post id, so a post's events share one partition and one order.
+    pub key: Vec<u8>,
+    /// The encoded envelope.
+    pub payload: Vec<u8>,
+    /// Headers (`event_type`, `event_version`, `traceparent`).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// A message read from the log.
+#[derive(Clone, Debug)]
+pub struct LogRecord {
+    /// Topic it came from.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset within the partition.
+    pub offset: i64,
+    /// Key.
+    pub key: Vec<u8>,
+    /// Payload.
+    pub payload: Vec<u8>,
+    /// When the log appended it.
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+/// Why the log could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// Kafka (librdkafka) reported an error.
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The embedded log's database failed.
+    #[error("embedded log: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// Which log to use, and how to reach it.
+#[derive(Clone, Debug)]
+pub enum LogConfig {
+    /// Apache Kafka (or any Kafka-protocol broker).
+    Kafka(KafkaSettings),
+    /// The embedded log in the given database.
+    Embedded(EmbeddedLog),
+}
+
+impl LogConfig {
+    /// The topic that carries post events.
+    #[must_use]
+    pub fn topic(&self) -> &str {
+        match self {
+            Self::Kafka(k) => &k.topic,
+            Self::Embedded(e) => e.topic(),
+        }
+    }
+
+    /// Creates the topic when it does not exist yet.
+    ///
+    /// # Errors
+    /// [`LogError`] when the broker refuses.
+    pub async fn ensure_topic(&self) -> Result<(), LogError> {
+        match self {
+            Self::Kafka(k) => k.ensure_topic().await,
+            Self::Embedded(_) => Ok(()),
+        }
+    }
+
+    /// A producer for this log.
+    ///
+    /// # Errors
+    /// [`LogError`] when the Kafka client cannot be created.
+    pub fn producer(&self) -> Result<Producer, LogError> {
+        Ok(match self {
+            Self::Kafka(k) => Producer::Kafka(k.producer()?),
+            Self::Embedded(e) => Producer::Embedded(e.clone()),
+        })
+    }
+
+    /// A consumer in `group`, subscribed to the topic. Partitions it is given must be positioned
+    /// with [`Consumer::seek`] (see [`Consumer::take_unpositioned`]) before they yield records.
+    ///
+    /// # Errors
+    /// [`LogError`] when the Kafka client cannot be created.
+    pub fn consumer(&self, group: &str) -> Result<Consumer, LogError> {
+        Ok(match self {
+            Self::Kafka(k) => Consumer::Kafka(k.consumer(group)?),
+            Self::Embedded(e) => Consumer::Embedded(e.consumer()),
+        })
+    }
+}
+
+/// Publishes batches to the log.
+pub enum Producer {
+    /// Kafka, idempotent, `acks=all`.
+    Kafka(kafka::KafkaProducer),
+    /// The embedded log.
+    Embedded(EmbeddedLog),
+}
+
+impl Producer {
+    /// Publishes `messages` in order and returns how many of them, from the start, the log has
+    /// durably acknowledged. Messages after the first failure may also have been written; the
+    /// caller re-sends from the first unacknowledged one, so consumers see duplicates (which
+    /// they ignore by stream version) but never a reordering that is not followed by a re-send.
+    pub async fn publish(&self, messages: &[OutgoingMessage]) -> (usize, Option<LogError>) {
+        match self {
+            Self::Kafka(k) => k.publish(messages).await,
+            Self::Embedded(e) => match e.append(messages).await {
+                Ok(()) => (messages.len(), None),
+                Err(err) => (0, Some(err.into())),
+            },
+        }
+    }
+}
+
+/// Reads the log as one member of a consumer group.
+pub enum Consumer {
+    /// Kafka consumer group member.
+    Kafka(kafka::KafkaConsumer),
+    /// The embedded log (the only member: the embedded default is one process).
+    Embedded(embedded::EmbeddedConsumer),
+}
+
+impl Consumer {
+    /// Partitions assigned since the last call and not yet positioned; the caller looks up where
+    /// its database says to resume and calls [`Consumer::seek`] for each.
+    pub async fn take_unpositioned(&mut self) -> Result<BTreeSet<i32>, LogError> {
+        match self {
+            Self::Kafka(k) => Ok(k.take_unpositioned()),
+            Self::Embedded(e) => e.take_unpositioned().await,
+        }
+    }
+
+    /// Forgets the position of `partitions` (after a failed batch), so they are positioned
+    /// from the database again before more of their records are handed out.
+    pub fn unposition(&mut self, partitions: &[i32]) {
+        match self {
+            Self::Kafka(k) => k.unposition(partitions),
+            Self::Embedded(e) => e.unposition(partitions),
+        }
+    }
+
+    /// Positions `partition` so that the next record read from it is `next_offset` (or the
+    /// start of the partition when `None`).
+    ///
+    /// # Errors
+    /// [`LogError`] when Kafka refuses the seek; the partition stays unpositioned.
+    pub async fn seek(&mut self, partition: i32, next_offset: Option<i64>) -> Result<(), LogError> {
+        match self {
+            Self::Kafka(k) => k.seek(partition, next_offset).await,
+            Self::Embedded(e) => {
+                e.seek(partition, next_offset);
+                Ok(())
+            }
+        }
+    }
+
+    /// Up to `max` records, waiting at most `wait` for the first one. Records of partitions that
+    /// are not positioned yet are dropped (they are read again after the seek).
+    ///
+    /// # Errors
+    /// [`LogError`] when the log fails.
+    pub async fn next_batch(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<LogRecord>, LogError> {
+        match self {
+            Self::Kafka(k) => k.next_batch(max, wait).await,
+            Self::Embedded(e) => e.next_batch(max, wait).await,
+        }
+    }
+
+    /// Tells the log that `records` are applied (their effect is committed in the database), so
+    /// the group's committed offsets may move past them.
+    ///
+    /// # Errors
+    /// [`LogError`] when Kafka refuses to store the offsets.
+    pub fn ack(&mut self, records: &[LogRecord]) -> Result<(), LogError> {
+        match self {
+            Self::Kafka(k) => k.ack(records),
+            Self::Embedded(e) => {
+                e.ack(records);
+                Ok(())
+            }
+        }
+    }
+
+    /// Commits acknowledged offsets synchronously and leaves the group.
+    pub fn close(&mut self) {
+        if let Self::Kafka(k) = self {
+            k.close();
+        }
+    }
+
+    /// For each partition currently assigned: the high watermark (the offset the next published
+    /// message will get).
+    ///
+    /// # Errors
+    /// [`LogError`] when the log cannot say.
+    pub async fn high_watermarks(&self) -> Result<Vec<(i32, i64)>, LogError> {
+        match self {
+            Self::Kafka(k) => k.high_watermarks().await,
+            Self::Embedded(e) => e.log().high_watermarks().await,
+        }
+    }
+}
+
+/// Opens the embedded log stored in `db`.
+#[must_use]
+pub fn embedded(db: Db, topic: &str, partitions: i32) -> LogConfig {
+    LogConfig::Embedded(EmbeddedLog::new(db, topic, partitions))
+}

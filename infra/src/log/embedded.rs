@@ -1,0 +1,238 @@
+//! The embedded log: a `log_messages` table in the service's own database, used by the
+//! one-process default so that it needs no Kafka. Same contract as Kafka: partitions by key,
+//! dense offsets per partition, consumers positioned by the caller.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use tokio::sync::Notify;
+
+use super::{LogError, LogRecord, OutgoingMessage};
+use crate::db::{Db, retry_tx};
+use crate::with_db;
+
+/// Handle to the embedded log; cheap to clone, and clones share the wake-up signal, so a
+/// consumer in the same process sees an append at once rather than at its next poll.
+#[derive(Clone, Debug)]
+pub struct EmbeddedLog {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Db,
+    topic: String,
+    partitions: i32,
+    appended: Notify,
+}
+
+/// How often a consumer looks for new messages when nothing in its process told it of one
+/// (another process may append to the same database).
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+impl EmbeddedLog {
+    /// The log `topic`, with `partitions` partitions, in `db`.
+    #[must_use]
+    pub fn new(db: Db, topic: &str, partitions: i32) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                topic: topic.to_owned(),
+                partitions: partitions.max(1),
+                appended: Notify::new(),
+            }),
+        }
+    }
+
+    /// The topic name.
+    #[must_use]
+    pub fn topic(&self) -> &str {
+        &self.inner.topic
+    }
+
+    fn partition_for(&self, key: &[u8]) -> i32 {
+        // FNV-1a: stable across processes and versions, unlike std's RandomState.
+        let hash = key.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        i32::try_from(hash % u64::try_from(self.inner.partitions).unwrap_or(1)).unwrap_or(0)
+    }
+
+    /// Appends `messages` in one transaction, in order.
+    ///
+    /// # Errors
+    /// The database error; nothing is appended then.
+    pub async fn append(&self, messages: &[OutgoingMessage]) -> Result<(), sqlx::Error> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let topic = self.inner.topic.as_str();
+        let now = Utc::now();
+        retry_tx(|| async {
+            with_db!(&self.inner.db, |pool| {
+                let mut tx = pool.begin().await?;
+                let mut next: HashMap<i32, i64> = HashMap::new();
+                for m in messages {
+                    let partition = self.partition_for(&m.key);
+                    let offset = match next.get(&partition) {
+                        Some(o) => *o,
+                        None => {
+                            sqlx::query(
+                                "SELECT COALESCE(MAX(log_offset) + 1, 0) FROM log_messages \
+                                 WHERE topic = $1 AND partition = $2",
+                            )
+                            .bind(topic)
+                            .bind(i64::from(partition))
+                            .fetch_one(&mut *tx)
+                            .await?
+                            .try_get::<i64, _>(0)?
+                        }
+                    };
+                    sqlx::query(
+                        "INSERT INTO log_messages (topic, partition, log_offset, msg_key, payload, appended_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(topic)
+                    .bind(i64::from(partition))
+                    .bind(offset)
+                    .bind(&m.key)
+                    .bind(&m.payload)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    next.insert(partition, offset + 1);
+                }
+                tx.commit().await
+            })
+        })
+        .await?;
+        self.inner.appended.notify_waiters();
+        Ok(())
+    }
+
+    pub(super) fn consumer(&self) -> EmbeddedConsumer {
+        EmbeddedConsumer {
+            log: self.clone(),
+            positions: HashMap::new(),
+            pending: (0..self.inner.partitions).collect(),
+        }
+    }
+
+    pub(super) async fn high_watermarks(&self) -> Result<Vec<(i32, i64)>, LogError> {
+        let topic = self.inner.topic.as_str();
+        let rows: Vec<(i64, i64)> = with_db!(&self.inner.db, |pool| {
+            sqlx::query_as(
+                "SELECT partition, MAX(log_offset) + 1 FROM log_messages WHERE topic = $1 GROUP BY partition",
+            )
+            .bind(topic)
+            .fetch_all(pool)
+            .await
+        })?;
+        let mut marks: HashMap<i32, i64> = (0..self.inner.partitions).map(|p| (p, 0)).collect();
+        for (p, hw) in rows {
+            marks.insert(i32::try_from(p).unwrap_or(0), hw);
+        }
+        let mut out: Vec<_> = marks.into_iter().collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+}
+
+/// The single consumer of an embedded log.
+pub struct EmbeddedConsumer {
+    log: EmbeddedLog,
+    /// Next offset to read, per positioned partition.
+    positions: HashMap<i32, i64>,
+    /// Partitions waiting to be positioned by the caller.
+    pending: BTreeSet<i32>,
+}
+
+impl EmbeddedConsumer {
+    pub(super) async fn take_unpositioned(&mut self) -> Result<BTreeSet<i32>, LogError> {
+        Ok(std::mem::take(&mut self.pending))
+    }
+
+    pub(super) fn log(&self) -> &EmbeddedLog {
+        &self.log
+    }
+
+    pub(super) fn unposition(&mut self, partitions: &[i32]) {
+        for p in partitions {
+            self.positions.remove(p);
+            self.pending.insert(*p);
+        }
+    }
+
+    pub(super) fn seek(&mut self, partition: i32, next_offset: Option<i64>) {
+        self.positions.insert(partition, next_offset.unwrap_or(0));
+    }
+
+    pub(super) fn ack(&mut self, _records: &[LogRecord]) {
+        // The projector's database holds the truth about what is applied; the embedded consumer
+        // is re-positioned from it on every start, so there is nothing to store here.
+    }
+
+    pub(super) async fn next_batch(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<LogRecord>, LogError> {
+        let log = self.log.inner.clone();
+        let notified = log.appended.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let out = self.read(max).await?;
+        if !out.is_empty() {
+            return Ok(out);
+        }
+        let _ = tokio::time::timeout(wait.min(POLL_INTERVAL), notified).await;
+        self.read(max).await
+    }
+
+    async fn read(&mut self, max: usize) -> Result<Vec<LogRecord>, LogError> {
+        let topic = self.log.inner.topic.clone();
+        let mut out = Vec::new();
+        let mut partitions: Vec<(i32, i64)> = self.positions.iter().map(|(p, o)| (*p, *o)).collect();
+        partitions.sort_unstable();
+        for (partition, from) in partitions {
+            let remaining = max.saturating_sub(out.len());
+            if remaining == 0 {
+                break;
+            }
+            let limit = i64::try_from(remaining).unwrap_or(i64::MAX);
+            let rows = with_db!(&self.log.inner.db, |pool| {
+                sqlx::query(
+                    "SELECT log_offset, msg_key, payload, appended_at FROM log_messages \
+                     WHERE topic = $1 AND partition = $2 AND log_offset >= $3 \
+                     ORDER BY log_offset LIMIT $4",
+                )
+                .bind(topic.as_str())
+                .bind(i64::from(partition))
+                .bind(from)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|row| {
+                    Ok::<_, sqlx::Error>(LogRecord {
+                        topic: topic.clone(),
+                        partition,
+                        offset: row.try_get(0)?,
+                        key: row.try_get(1)?,
+                        payload: row.try_get(2)?,
+                        timestamp: row.try_get::<Option<DateTime<Utc>>, _>(3)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+            })?;
+            if let Some(last) = rows.last() {
+                self.positions.insert(partition, last.offset + 1);
+            }
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+}

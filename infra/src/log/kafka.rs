@@ -1,0 +1,345 @@
+//! Kafka: an idempotent producer (`acks=all`) for the outbox relay, and a consumer-group member
+//! whose positions come from the caller's database rather than from Kafka's committed offsets.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientContext, Offset};
+
+use super::{LogError, LogRecord, OutgoingMessage};
+
+/// How to reach Kafka, and the topic layout.
+#[derive(Clone, Debug)]
+pub struct KafkaSettings {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Topic carrying post events.
+    pub topic: String,
+    /// Partitions when the topic is created.
+    pub partitions: i32,
+    /// Replication factor when the topic is created.
+    pub replication_factor: i32,
+    /// `session.timeout.ms` for consumers.
+    pub session_timeout_ms: u32,
+    /// Extra librdkafka properties (security.protocol, sasl.*, ssl.*), applied to every client.
+    pub properties: Vec<(String, String)>,
+}
+
+impl KafkaSettings {
+    /// Settings for `brokers` and `topic` with the defaults for everything else.
+    #[must_use]
+    pub fn new(brokers: &str, topic: &str) -> Self {
+        Self {
+            brokers: brokers.to_owned(),
+            topic: topic.to_owned(),
+            partitions: 6,
+            replication_factor: 1,
+            session_timeout_ms: 10_000,
+            properties: Vec::new(),
+        }
+    }
+
+    fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        for (k, v) in &self.properties {
+            config.set(k, v);
+        }
+        config
+    }
+
+    pub(super) async fn ensure_topic(&self) -> Result<(), LogError> {
+        let admin: AdminClient<DefaultClientContext> = self.client_config().create()?;
+        let topic = NewTopic::new(
+            &self.topic,
+            self.partitions,
+            TopicReplication::Fixed(self.replication_factor),
+        );
+        let results = admin
+            .create_topics([&topic], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+            .await?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, code)) => return Err(KafkaError::AdminOp(code).into()),
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn producer(&self) -> Result<KafkaProducer, LogError> {
+        let producer: FutureProducer = self
+            .client_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set("message.timeout.ms", "30000")
+            .create()?;
+        Ok(KafkaProducer {
+            producer,
+            topic: self.topic.clone(),
+        })
+    }
+
+    pub(super) fn consumer(&self, group: &str) -> Result<KafkaConsumer, LogError> {
+        let context = RebalanceTracker::default();
+        let shared = context.state.clone();
+        let consumer: StreamConsumer<RebalanceTracker> = self
+            .client_config()
+            .set("group.id", group)
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", self.session_timeout_ms.to_string())
+            .set("heartbeat.interval.ms", (self.session_timeout_ms / 10).max(100).to_string())
+            .create_with_context(context)?;
+        consumer.subscribe(&[&self.topic])?;
+        Ok(KafkaConsumer {
+            consumer: Arc::new(consumer),
+            topic: self.topic.clone(),
+            rebalance: shared,
+            positioned: HashSet::new(),
+        })
+    }
+}
+
+/// The relay's producer.
+pub struct KafkaProducer {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl KafkaProducer {
+    pub(super) async fn publish(&self, messages: &[OutgoingMessage]) -> (usize, Option<LogError>) {
+        // Enqueue in order first (so librdkafka pipelines them), then wait for the
+        // acknowledgements in the same order.
+        let mut pending = Vec::with_capacity(messages.len());
+        let mut enqueue_error = None;
+        for m in messages {
+            let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
+            for (k, v) in &m.headers {
+                headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+            }
+            let record = FutureRecord::to(&self.topic)
+                .key(&m.key)
+                .payload(&m.payload)
+                .headers(headers);
+            match self.producer.send_result(record) {
+                Ok(delivery) => pending.push(delivery),
+                Err((e, _)) => {
+                    enqueue_error = Some(e);
+                    break;
+                }
+            }
+        }
+        let mut acknowledged = 0;
+        let mut first_error = None;
+        for delivery in pending {
+            match delivery.await {
+                Ok(Ok(_)) if first_error.is_none() => acknowledged += 1,
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_canceled) => {
+                    first_error.get_or_insert(KafkaError::Canceled);
+                }
+            }
+        }
+        let error = first_error.or(enqueue_error).map(LogError::from);
+        (acknowledged, error)
+    }
+}
+
+#[derive(Default)]
+struct RebalanceState {
+    /// Partitions assigned to this member right now.
+    assigned: BTreeSet<i32>,
+    /// Assigned since the caller last asked, so not positioned yet.
+    fresh: BTreeSet<i32>,
+}
+
+/// Records assignments so the consumer loop can position new partitions from the database.
+#[derive(Default)]
+struct RebalanceTracker {
+    state: Arc<Mutex<RebalanceState>>,
+}
+
+impl ClientContext for RebalanceTracker {}
+
+impl ConsumerContext for RebalanceTracker {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                for e in tpl.elements() {
+                    state.assigned.insert(e.partition());
+                    state.fresh.insert(e.partition());
+                }
+                tracing::info!(partitions = ?state.assigned, "partitions assigned");
+            }
+            Rebalance::Revoke(tpl) => {
+                for e in tpl.elements() {
+                    state.assigned.remove(&e.partition());
+                    state.fresh.remove(&e.partition());
+                }
+                tracing::info!(partitions = ?state.assigned, "partitions revoked");
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+/// A consumer-group member.
+pub struct KafkaConsumer {
+    consumer: Arc<StreamConsumer<RebalanceTracker>>,
+    topic: String,
+    rebalance: Arc<Mutex<RebalanceState>>,
+    positioned: HashSet<i32>,
+}
+
+impl KafkaConsumer {
+    fn assigned(&self) -> BTreeSet<i32> {
+        self.rebalance
+            .lock()
+            .map(|s| s.assigned.clone())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn take_unpositioned(&mut self) -> BTreeSet<i32> {
+        let (fresh, assigned) = match self.rebalance.lock() {
+            Ok(mut s) => (std::mem::take(&mut s.fresh), s.assigned.clone()),
+            Err(_) => return BTreeSet::new(),
+        };
+        self.positioned.retain(|p| assigned.contains(p) && !fresh.contains(p));
+        fresh
+    }
+
+    pub(super) fn unposition(&mut self, partitions: &[i32]) {
+        if let Ok(mut s) = self.rebalance.lock() {
+            for p in partitions {
+                self.positioned.remove(p);
+                if s.assigned.contains(p) {
+                    s.fresh.insert(*p);
+                }
+            }
+        }
+    }
+
+    pub(super) async fn seek(&mut self, partition: i32, next: Option<i64>) -> Result<(), LogError> {
+        let offset = next.map_or(Offset::Beginning, Offset::Offset);
+        let consumer = self.consumer.clone();
+        let topic = self.topic.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            consumer.seek(&topic, partition, offset, Duration::from_secs(10))
+        })
+        .await
+        .unwrap_or(Err(KafkaError::Canceled));
+        match result {
+            Ok(()) => {
+                self.positioned.insert(partition);
+                Ok(())
+            }
+            Err(e) => {
+                // Put it back so the caller tries again.
+                if let Ok(mut s) = self.rebalance.lock()
+                    && s.assigned.contains(&partition)
+                {
+                    s.fresh.insert(partition);
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    pub(super) async fn next_batch(
+        &mut self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<LogRecord>, LogError> {
+        let mut out = Vec::new();
+        let mut deadline = wait;
+        while out.len() < max {
+            match tokio::time::timeout(deadline, self.consumer.recv()).await {
+                Err(_elapsed) => break,
+                Ok(Err(e)) => {
+                    if out.is_empty() {
+                        return Err(e.into());
+                    }
+                    break;
+                }
+                Ok(Ok(m)) => {
+                    // Once something arrived, gather what is already buffered, briefly.
+                    deadline = Duration::from_millis(5);
+                    if !self.positioned.contains(&m.partition()) {
+                        continue;
+                    }
+                    out.push(LogRecord {
+                        topic: m.topic().to_owned(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key().map(<[u8]>::to_vec).unwrap_or_default(),
+                        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                        timestamp: m
+                            .timestamp()
+                            .to_millis()
+                            .and_then(DateTime::<Utc>::from_timestamp_millis),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn ack(&mut self, records: &[LogRecord]) -> Result<(), LogError> {
+        let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+        for r in records {
+            let e = last.entry(r.partition).or_insert(r.offset);
+            *e = (*e).max(r.offset);
+        }
+        for (partition, offset) in last {
+            if let Err(e) = self.consumer.store_offset(&self.topic, partition, offset) {
+                // The partition was revoked meanwhile; its new owner resumes from the database.
+                tracing::debug!(error = %e, partition, offset, "offset not stored");
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn close(&mut self) {
+        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(error = %e, "final offset commit skipped");
+        }
+        self.consumer.unsubscribe();
+    }
+
+    pub(super) async fn high_watermarks(&self) -> Result<Vec<(i32, i64)>, LogError> {
+        let consumer = self.consumer.clone();
+        let topic = self.topic.clone();
+        let partitions = self.assigned();
+        tokio::task::spawn_blocking(move || {
+            partitions
+                .into_iter()
+                .map(|p| {
+                    consumer
+                        .fetch_watermarks(&topic, p, Duration::from_secs(5))
+                        .map(|(_, high)| (p, high))
+                        .map_err(LogError::from)
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or(Err(LogError::Kafka(KafkaError::Canceled)))
+    }
+}

@@ -1,0 +1,144 @@
+//! The consumer loop: position assigned partitions from the offsets stored in the database, read
+//! batches in log order, apply each batch in one transaction, then let the log know. On
+//! cancellation it stops fetching, finishes the batch in hand, and commits.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use infra::db::Db;
+use infra::log::{Consumer, LogConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::projections::{BatchOutcome, apply_batch, stored_offsets};
+
+/// Most records applied in one transaction.
+pub const BATCH_MAX: usize = 2000;
+/// How long to wait for a first record before looking at assignments and cancellation again.
+const POLL: Duration = Duration::from_millis(100);
+/// How often lag gauges are refreshed.
+const LAG_EVERY: Duration = Duration::from_secs(2);
+
+/// Runs the projector for `group` until `cancel`.
+///
+/// # Errors
+/// When the consumer cannot be created; failures after start are logged and retried.
+pub async fn run(
+    db: Db,
+    log: LogConfig,
+    group: String,
+    metrics: Metrics,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let topic = log.topic().to_owned();
+    let mut consumer = log.consumer(&group)?;
+    let mut last_lag = std::time::Instant::now() - LAG_EVERY;
+    tracing::info!(group, topic, "projector started");
+    while !cancel.is_cancelled() {
+        if let Err(e) = position(&db, &group, &topic, &mut consumer).await {
+            tracing::warn!(error = %e, "could not position partitions; retrying");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        let batch = tokio::select! {
+            () = cancel.cancelled() => break,
+            batch = consumer.next_batch(BATCH_MAX, POLL) => batch,
+        };
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "log read failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        if !batch.is_empty() {
+            let timer = metrics.batch_seconds.start_timer();
+            match apply_batch(&db, &group, &batch).await {
+                Ok(outcome) => {
+                    timer.observe_duration();
+                    record(&metrics, outcome);
+                    if let Err(e) = consumer.ack(&batch) {
+                        tracing::warn!(error = %e, "offsets not stored in the log; the database has them");
+                    }
+                }
+                Err(e) => {
+                    // Nothing was written: read these partitions again from the database's offsets.
+                    tracing::error!(error = %e, records = batch.len(), "batch failed; re-reading");
+                    let partitions: Vec<i32> = batch.iter().map(|r| r.partition).collect();
+                    consumer.unposition(&partitions);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        if last_lag.elapsed() >= LAG_EVERY {
+            last_lag = std::time::Instant::now();
+            if let Err(e) = update_lag(&db, &group, &topic, &consumer, &metrics).await {
+                tracing::debug!(error = %e, "lag not updated");
+            }
+        }
+    }
+    consumer.close();
+    tracing::info!(group, "projector stopped");
+    Ok(())
+}
+
+async fn position(
+    db: &Db,
+    group: &str,
+    topic: &str,
+    consumer: &mut Consumer,
+) -> anyhow::Result<()> {
+    let fresh = consumer.take_unpositioned().await?;
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    let stored = stored_offsets(db, group, topic).await?;
+    for partition in fresh {
+        let next = stored.get(&partition).map(|(offset, _)| offset + 1);
+        tracing::info!(partition, ?next, "resuming partition from the database's offset");
+        consumer.seek(partition, next).await?;
+    }
+    Ok(())
+}
+
+fn record(metrics: &Metrics, outcome: BatchOutcome) {
+    for (label, n) in [
+        ("applied", outcome.applied),
+        ("redelivered", outcome.redelivered),
+        ("duplicate", outcome.duplicates),
+        ("gap", outcome.gaps),
+        ("dead_letter", outcome.dead_letters),
+    ] {
+        if n > 0 {
+            metrics.events.with_label_values(&[label]).inc_by(n);
+        }
+    }
+}
+
+async fn update_lag(
+    db: &Db,
+    group: &str,
+    topic: &str,
+    consumer: &Consumer,
+    metrics: &Metrics,
+) -> anyhow::Result<()> {
+    let marks = consumer.high_watermarks().await?;
+    let stored = stored_offsets(db, group, topic).await?;
+    let now = Utc::now();
+    for (partition, high) in marks {
+        let (applied, last_at) = stored.get(&partition).copied().unwrap_or((-1, now));
+        let lag = (high - applied - 1).max(0);
+        let seconds = if lag > 0 {
+            // The newest applied event's time bounds the oldest unapplied one from below, so
+            // this errs on the side of reporting more lag, never less.
+            (now - last_at).as_seconds_f64().max(0.0)
+        } else {
+            0.0
+        };
+        let p = partition.to_string();
+        metrics.lag_events.with_label_values(&[group, topic, &p]).set(lag);
+        metrics.lag_seconds.with_label_values(&[group, topic, &p]).set(seconds);
+    }
+    Ok(())
+}

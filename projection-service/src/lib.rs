@@ -1,0 +1,45 @@
+//! Inkwire's projection service: the read side. A consumer-group member reads the event log and
+//! materialises the read tables, writing each batch's rows and its offsets in one transaction
+//! so that the effect is exactly once whatever crashes when.
+
+pub mod consumer;
+pub mod http;
+pub mod metrics;
+pub mod projections;
+
+use infra::db::Db;
+use infra::log::LogConfig;
+use prometheus::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Default consumer group of the projectors.
+pub const DEFAULT_GROUP: &str = "inkwire-projection";
+
+/// Runs a projector for `group` and an HTTP server on `listener` (`/metrics`, `/healthz`,
+/// `/readyz` and the read API) until `cancel`.
+///
+/// # Errors
+/// When start-up fails (database, log) or the server stops abnormally.
+pub async fn serve(
+    listener: TcpListener,
+    db: Db,
+    log: LogConfig,
+    group: String,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    db.migrate().await?;
+    log.ensure_topic().await?;
+    let registry = Registry::new();
+    let metrics = metrics::Metrics::new(&registry);
+    let projector = tokio::spawn(consumer::run(db.clone(), log, group, metrics, cancel.clone()));
+    let router = http::router(db.clone()).merge(infra::telemetry::ops_router(registry, db));
+    tracing::info!(addr = %listener.local_addr()?, "projection service listening");
+    let shutdown = cancel.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    cancel.cancel();
+    projector.await??;
+    Ok(())
+}

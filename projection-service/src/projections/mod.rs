@@ -1,0 +1,197 @@
+//! Read models. Each projection turns events into rows; [`apply_batch`] writes a batch's rows
+//! and the consumer group's offsets in ONE transaction, which is what makes a crash at any
+//! instant harmless: either the rows and the offsets moved together, or neither did.
+
+pub mod posts;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use events::Envelope;
+use infra::db::{Db, TxError, retry_tx};
+use infra::log::LogRecord;
+use infra::with_db;
+use sqlx::Row;
+use uuid::Uuid;
+
+/// What a batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Events applied to the read model.
+    pub applied: u64,
+    /// Records at or below the stored offset (redelivered): skipped.
+    pub redelivered: u64,
+    /// Events at or below the post's projected version (published twice): skipped.
+    pub duplicates: u64,
+    /// Events ahead of the next expected version: skipped, the relay re-sends in order.
+    pub gaps: u64,
+    /// Records that could not be decoded: kept in `projection_dead_letters`.
+    pub dead_letters: u64,
+}
+
+/// Why a batch could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl TxError for ProjectionError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, Self::Db(e) if e.is_retryable())
+    }
+}
+
+/// Where the group stands in each partition, per the database: the last applied offset.
+///
+/// # Errors
+/// The database error.
+pub async fn stored_offsets(
+    db: &Db,
+    group: &str,
+    topic: &str,
+) -> Result<HashMap<i32, (i64, DateTime<Utc>)>, sqlx::Error> {
+    with_db!(db, |pool| {
+        sqlx::query(
+            "SELECT partition, applied_offset, last_event_at FROM projection_offsets \
+             WHERE consumer_group = $1 AND topic = $2",
+        )
+        .bind(group)
+        .bind(topic)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let partition: i64 = row.try_get(0)?;
+            Ok((
+                i32::try_from(partition).unwrap_or(i32::MAX),
+                (row.try_get(1)?, row.try_get(2)?),
+            ))
+        })
+        .collect()
+    })
+}
+
+/// Applies `records` (in log order) for `group`: every record above the stored offset of its
+/// partition is decoded and projected, and the offsets move to the batch's last records, all
+/// in one transaction (retried on serialization conflicts).
+///
+/// # Errors
+/// [`ProjectionError`] when the database fails; nothing is written then.
+pub async fn apply_batch(
+    db: &Db,
+    group: &str,
+    records: &[LogRecord],
+) -> Result<BatchOutcome, ProjectionError> {
+    let decoded: Vec<Result<Envelope, String>> = records
+        .iter()
+        .map(|r| Envelope::decode(&r.payload).map_err(|e| e.to_string()))
+        .collect();
+    retry_tx(|| async {
+        let mut outcome = BatchOutcome::default();
+        with_db!(db, |pool| {
+            let mut tx = pool.begin().await?;
+            let mut applied: HashMap<(String, i32), (i64, DateTime<Utc>)> = HashMap::new();
+            let mut versions: HashMap<Uuid, i64> = HashMap::new();
+            for (record, event) in records.iter().zip(&decoded) {
+                let key = (record.topic.clone(), record.partition);
+                if !applied.contains_key(&key) {
+                    let row = sqlx::query(
+                        "SELECT applied_offset, last_event_at FROM projection_offsets \
+                         WHERE consumer_group = $1 AND topic = $2 AND partition = $3",
+                    )
+                    .bind(group)
+                    .bind(record.topic.as_str())
+                    .bind(i64::from(record.partition))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let stored = match row {
+                        Some(row) => (row.try_get(0)?, row.try_get(1)?),
+                        None => (-1, DateTime::<Utc>::UNIX_EPOCH),
+                    };
+                    applied.insert(key.clone(), stored);
+                }
+                let (last_offset, _) = applied[&key];
+                if record.offset <= last_offset {
+                    outcome.redelivered += 1;
+                    continue;
+                }
+                let event_at = match event {
+                    Err(error) => {
+                        tracing::error!(
+                            error = %error, partition = record.partition, offset = record.offset,
+                            "undecodable event kept as a dead letter"
+                        );
+                        sqlx::query(
+                            "INSERT INTO projection_dead_letters \
+                             (consumer_group, topic, partition, log_offset, payload, error, recorded_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                        )
+                        .bind(group)
+                        .bind(record.topic.as_str())
+                        .bind(i64::from(record.partition))
+                        .bind(record.offset)
+                        .bind(&record.payload)
+                        .bind(error.as_str())
+                        .bind(Utc::now())
+                        .execute(&mut *tx)
+                        .await?;
+                        outcome.dead_letters += 1;
+                        record.timestamp.unwrap_or_else(Utc::now)
+                    }
+                    Ok(envelope) => {
+                        let stream = envelope.meta.stream_id.0;
+                        let current = match versions.get(&stream) {
+                            Some(v) => *v,
+                            None => sqlx::query("SELECT version FROM rm_posts WHERE id = $1")
+                                .bind(stream)
+                                .fetch_optional(&mut *tx)
+                                .await?
+                                .map(|row| row.try_get::<i64, _>(0))
+                                .transpose()?
+                                .unwrap_or(0),
+                        };
+                        let version = envelope.meta.stream_version;
+                        if version <= current {
+                            outcome.duplicates += 1;
+                        } else if version > current + 1 {
+                            tracing::warn!(
+                                post_id = %stream, version, current,
+                                "event ahead of the projected version; waiting for the relay's re-send"
+                            );
+                            outcome.gaps += 1;
+                        } else {
+                            posts::project!(&mut *tx, envelope);
+                            versions.insert(stream, version);
+                            outcome.applied += 1;
+                        }
+                        record.timestamp.unwrap_or(envelope.meta.occurred_at)
+                    }
+                };
+                applied.insert(key, (record.offset, event_at));
+            }
+            let now = Utc::now();
+            for ((topic, partition), (offset, event_at)) in &applied {
+                sqlx::query(
+                    "INSERT INTO projection_offsets (consumer_group, topic, partition, applied_offset, last_event_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (consumer_group, topic, partition) DO UPDATE \
+                     SET applied_offset = excluded.applied_offset, last_event_at = excluded.last_event_at, updated_at = excluded.updated_at",
+                )
+                .bind(group)
+                .bind(topic.as_str())
+                .bind(i64::from(*partition))
+                .bind(*offset)
+                .bind(*event_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, ProjectionError>(())
+        })?;
+        Ok(outcome)
+    })
+    .await
+}

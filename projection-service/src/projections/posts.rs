@@ -1,0 +1,254 @@
+//! The posts read model: `rm_posts` (with tags and the visible-comment count), `rm_post_tags`
+//! and `rm_comments` (threaded: parent, depth, a sortable path, reply counts).
+//!
+//! [`project!`] is a macro rather than a function so that one body of SQL serves both database
+//! drivers inside [`infra::with_db!`]: it expands to an async block over the concrete
+//! transaction. It only copies facts from events into rows; decisions were made on the write side.
+
+/// Width of one path segment: a zero-padded stream version, so paths sort as text.
+pub const PATH_SEGMENT_WIDTH: usize = 12;
+
+/// The path segment of a comment accepted at stream `version`.
+#[must_use]
+pub fn path_segment(version: i64) -> String {
+    format!("{version:0width$}", width = PATH_SEGMENT_WIDTH)
+}
+
+/// Projects one envelope into the posts read model, on the executor `$tx` (a `&mut` connection
+/// inside an open transaction). Evaluates to `Result<(), sqlx::Error>` via `?` in the caller.
+macro_rules! project {
+    ($tx:expr, $envelope:expr) => {{
+        use events::PostEvent as E;
+        use sqlx::types::Json;
+        let envelope: &events::Envelope = $envelope;
+        let post = envelope.meta.stream_id.0;
+        let version = envelope.meta.stream_version;
+        let at = envelope.meta.occurred_at;
+        // Change of the visible-comment count, applied with the version bump below.
+        let mut count_delta: i64 = 0;
+        let mut bump_post = true;
+        match &envelope.event {
+            E::PostDrafted(e) => {
+                sqlx::query(
+                    "INSERT INTO rm_posts (id, author_id, title, slug, body_markdown, tags, status, \
+                     allow_anonymous_comments, comment_count, version, created_at, updated_at, published_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, 0, $8, $9, $10, NULL) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(post)
+                .bind(e.author_id.0)
+                .bind(e.title.as_str())
+                .bind(e.slug.as_str())
+                .bind(e.body_markdown.as_str())
+                .bind(Json(&e.tags))
+                .bind(e.allow_anonymous_comments)
+                .bind(version)
+                .bind(at)
+                .bind(at)
+                .execute(&mut *$tx)
+                .await?;
+                for tag in &e.tags {
+                    sqlx::query("INSERT INTO rm_post_tags (tag, post_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                        .bind(tag.as_str())
+                        .bind(post)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                bump_post = false;
+            }
+            E::PostEdited(e) => {
+                sqlx::query(
+                    "UPDATE rm_posts SET title = COALESCE($1, title), slug = COALESCE($2, slug), \
+                     body_markdown = COALESCE($3, body_markdown), tags = COALESCE($4, tags), \
+                     allow_anonymous_comments = COALESCE($5, allow_anonymous_comments) WHERE id = $6",
+                )
+                .bind(e.title.as_deref())
+                .bind(e.slug.as_deref())
+                .bind(e.body_markdown.as_deref())
+                .bind(e.tags.as_ref().map(Json))
+                .bind(e.allow_anonymous_comments)
+                .bind(post)
+                .execute(&mut *$tx)
+                .await?;
+                if let Some(tags) = &e.tags {
+                    sqlx::query("DELETE FROM rm_post_tags WHERE post_id = $1")
+                        .bind(post)
+                        .execute(&mut *$tx)
+                        .await?;
+                    for tag in tags {
+                        sqlx::query("INSERT INTO rm_post_tags (tag, post_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                            .bind(tag.as_str())
+                            .bind(post)
+                            .execute(&mut *$tx)
+                            .await?;
+                    }
+                }
+            }
+            E::PostPublished(_) => {
+                sqlx::query(
+                    "UPDATE rm_posts SET status = 'published', published_at = COALESCE(published_at, $1) WHERE id = $2",
+                )
+                .bind(at)
+                .bind(post)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            E::PostUnpublished(_) => {
+                sqlx::query("UPDATE rm_posts SET status = 'draft' WHERE id = $1")
+                    .bind(post)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            E::PostDeleted(_) => {
+                sqlx::query("UPDATE rm_posts SET status = 'deleted' WHERE id = $1")
+                    .bind(post)
+                    .execute(&mut *$tx)
+                    .await?;
+                sqlx::query("DELETE FROM rm_post_tags WHERE post_id = $1")
+                    .bind(post)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            E::CommentAdded(e) => {
+                let own = $crate::projections::posts::path_segment(version);
+                let (depth, path) = match e.parent_id {
+                    None => (0_i64, own),
+                    Some(parent) => {
+                        let row = sqlx::query("SELECT depth, path FROM rm_comments WHERE id = $1")
+                            .bind(parent.0)
+                            .fetch_optional(&mut *$tx)
+                            .await?;
+                        match row {
+                            Some(row) => {
+                                let depth: i64 = sqlx::Row::try_get(&row, 0)?;
+                                let path: String = sqlx::Row::try_get(&row, 1)?;
+                                (depth + 1, format!("{path}/{own}"))
+                            }
+                            // The write side checked the parent; a missing row means the parent's
+                            // event is not projected, which per-post order rules out.
+                            None => (0, own),
+                        }
+                    }
+                };
+                let inserted = sqlx::query(
+                    "INSERT INTO rm_comments (id, post_id, parent_id, depth, path, author_id, author_name, body, \
+                     status, hidden_reason, reply_count, post_version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'visible', NULL, 0, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(e.comment_id.0)
+                .bind(post)
+                .bind(e.parent_id.map(|p| p.0))
+                .bind(depth)
+                .bind(path.as_str())
+                .bind(e.author_id.map(|a| a.0))
+                .bind(e.author_name.as_str())
+                .bind(e.body.as_str())
+                .bind(version)
+                .bind(at)
+                .bind(at)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                if inserted == 1 {
+                    count_delta = 1;
+                    if let Some(parent) = e.parent_id {
+                        sqlx::query("UPDATE rm_comments SET reply_count = reply_count + 1 WHERE id = $1")
+                            .bind(parent.0)
+                            .execute(&mut *$tx)
+                            .await?;
+                    }
+                }
+            }
+            E::CommentEdited(e) => {
+                sqlx::query("UPDATE rm_comments SET body = $1, updated_at = $2 WHERE id = $3")
+                    .bind(e.body.as_str())
+                    .bind(at)
+                    .bind(e.comment_id.0)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            E::CommentDeleted(e) => {
+                let row = sqlx::query("SELECT status, parent_id FROM rm_comments WHERE id = $1")
+                    .bind(e.comment_id.0)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+                if let Some(row) = row {
+                    let status: String = sqlx::Row::try_get(&row, 0)?;
+                    let parent: Option<uuid::Uuid> = sqlx::Row::try_get(&row, 1)?;
+                    if status != "deleted" {
+                        // The row stays so that replies keep their place in the thread.
+                        sqlx::query("UPDATE rm_comments SET status = 'deleted', body = '', updated_at = $1 WHERE id = $2")
+                            .bind(at)
+                            .bind(e.comment_id.0)
+                            .execute(&mut *$tx)
+                            .await?;
+                        if status == "visible" {
+                            count_delta = -1;
+                        }
+                        if let Some(parent) = parent {
+                            sqlx::query("UPDATE rm_comments SET reply_count = reply_count - 1 WHERE id = $1")
+                                .bind(parent)
+                                .execute(&mut *$tx)
+                                .await?;
+                        }
+                    }
+                }
+            }
+            E::CommentHidden(e) => {
+                let changed = sqlx::query(
+                    "UPDATE rm_comments SET status = 'hidden', hidden_reason = $1, updated_at = $2 \
+                     WHERE id = $3 AND status = 'visible'",
+                )
+                .bind(e.reason.as_str())
+                .bind(at)
+                .bind(e.comment_id.0)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                if changed == 1 {
+                    count_delta = -1;
+                }
+            }
+            E::CommentRestored(e) => {
+                let changed = sqlx::query(
+                    "UPDATE rm_comments SET status = 'visible', hidden_reason = NULL, updated_at = $1 \
+                     WHERE id = $2 AND status = 'hidden'",
+                )
+                .bind(at)
+                .bind(e.comment_id.0)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                if changed == 1 {
+                    count_delta = 1;
+                }
+            }
+        }
+        if bump_post {
+            sqlx::query(
+                "UPDATE rm_posts SET version = $1, updated_at = $2, comment_count = comment_count + $3 WHERE id = $4",
+            )
+            .bind(version)
+            .bind(at)
+            .bind(count_delta)
+            .bind(post)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    }};
+}
+
+pub(crate) use project;
+
+#[cfg(test)]
+mod tests {
+    use super::path_segment;
+
+    #[test]
+    fn path_segments_sort_as_their_versions() {
+        let mut versions = vec![10, 9, 100, 1, 1_000_000];
+        let mut segments: Vec<String> = versions.iter().map(|v| path_segment(*v)).collect();
+        segments.sort();
+        versions.sort_unstable();
+        assert_eq!(segments, versions.iter().map(|v| path_segment(*v)).collect::<Vec<_>>());
+    }
+}
