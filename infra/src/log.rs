@@ -96,6 +96,19 @@ impl LogConfig {
         })
     }
 
+    /// The high watermark (the offset the next message will get) of every partition of the
+    /// topic, for lag figures. Opens a short-lived client of its own, so the caller's consumer
+    /// loop is never blocked by it.
+    ///
+    /// # Errors
+    /// [`LogError`] when the log cannot say.
+    pub async fn high_watermarks(&self) -> Result<Vec<(i32, i64)>, LogError> {
+        match self {
+            Self::Kafka(k) => k.high_watermarks().await,
+            Self::Embedded(e) => e.high_watermarks().await,
+        }
+    }
+
     /// A consumer in `group`, subscribed to the topic. Partitions it is given must be positioned
     /// with [`Consumer::seek`] (see [`Consumer::take_unpositioned`]) before they yield records.
     ///
@@ -210,18 +223,6 @@ impl Consumer {
     pub fn close(&mut self) {
         if let Self::Kafka(k) = self {
             k.close();
-        }
-    }
-
-    /// For each partition currently assigned: the high watermark (the offset the next published
-    /// message will get).
-    ///
-    /// # Errors
-    /// [`LogError`] when the log cannot say.
-    pub async fn high_watermarks(&self) -> Result<Vec<(i32, i64)>, LogError> {
-        match self {
-            Self::Kafka(k) => k.high_watermarks().await,
-            Self::Embedded(e) => e.log().high_watermarks().await,
         }
     }
 }

@@ -32,7 +32,13 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let topic = log.topic().to_owned();
     let mut consumer = log.consumer(&group)?;
-    let mut last_lag = std::time::Instant::now() - LAG_EVERY;
+    let lag = tokio::spawn(watch_lag(
+        db.clone(),
+        log.clone(),
+        group.clone(),
+        metrics.clone(),
+        cancel.clone(),
+    ));
     tracing::info!(group, topic, "projector started");
     while !cancel.is_cancelled() {
         if let Err(e) = position(&db, &group, &topic, &mut consumer).await {
@@ -71,14 +77,9 @@ pub async fn run(
                 }
             }
         }
-        if last_lag.elapsed() >= LAG_EVERY {
-            last_lag = std::time::Instant::now();
-            if let Err(e) = update_lag(&db, &group, &topic, &consumer, &metrics).await {
-                tracing::debug!(error = %e, "lag not updated");
-            }
-        }
     }
     consumer.close();
+    lag.abort();
     tracing::info!(group, "projector stopped");
     Ok(())
 }
@@ -116,14 +117,28 @@ fn record(metrics: &Metrics, outcome: BatchOutcome) {
     }
 }
 
+/// Refreshes the lag gauges every [`LAG_EVERY`] until `cancel`, beside the consumer loop.
+async fn watch_lag(db: Db, log: LogConfig, group: String, metrics: Metrics, cancel: CancellationToken) {
+    let topic = log.topic().to_owned();
+    loop {
+        if let Err(e) = update_lag(&db, &group, &topic, &log, &metrics).await {
+            tracing::debug!(error = %e, "lag not updated");
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(LAG_EVERY) => {}
+        }
+    }
+}
+
 async fn update_lag(
     db: &Db,
     group: &str,
     topic: &str,
-    consumer: &Consumer,
+    log: &LogConfig,
     metrics: &Metrics,
 ) -> anyhow::Result<()> {
-    let marks = consumer.high_watermarks().await?;
+    let marks = log.high_watermarks().await?;
     let stored = stored_offsets(db, group, topic).await?;
     let now = Utc::now();
     for (partition, high) in marks {

