@@ -1,0 +1,121 @@
+//! `inkwire dev` as a newcomer runs it: one process, a comment posted over HTTP is in the read
+//! model within a second, it stops cleanly on SIGTERM, and it keeps its data across a restart.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{AUTHOR, TempDir};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn start(dir: &TempDir, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_inkwire"))
+        .args(["dev", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(&dir.0)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("inkwire dev starts")
+}
+
+async fn wait_up(http: &reqwest::Client, base: &str) {
+    common::eventually(Duration::from_secs(20), || async {
+        http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+}
+
+fn terminate(mut child: Child) {
+    // SIGTERM, as a service manager would send it.
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            assert!(exit.success(), "inkwire dev exited with {exit} on SIGTERM");
+            return;
+        }
+        assert!(Instant::now() < deadline, "inkwire dev did not stop within 10 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
+    let dir = TempDir::new();
+    let port = common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let child = start(&dir, port);
+    wait_up(&http, &base).await;
+
+    let post: Value = http
+        .post(format!("{base}/v1/posts"))
+        .header("x-inkwire-user-id", AUTHOR)
+        .json(&json!({ "title": "Dev post", "slug": "dev-post" }))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let id = post["post_id"].as_str().expect("id").to_owned();
+    let resp = http
+        .post(format!("{base}/v1/posts/{id}/publish"))
+        .header("x-inkwire-user-id", AUTHOR)
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let sent = Instant::now();
+    let resp = http
+        .post(format!("{base}/v1/posts/{id}/comments"))
+        .header("x-inkwire-user-id", AUTHOR)
+        .json(&json!({ "body": "live?" }))
+        .send()
+        .await
+        .expect("comment");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    loop {
+        let comments: Value = http
+            .get(format!("{base}/v1/read/posts/{id}/comments"))
+            .send()
+            .await
+            .expect("read")
+            .json()
+            .await
+            .expect("json");
+        if comments.as_array().is_some_and(|c| c.len() == 1) {
+            break;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(1), "comment not in the read model within a second");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    terminate(child);
+
+    let child = start(&dir, port);
+    wait_up(&http, &base).await;
+    let view: Value = http
+        .get(format!("{base}/v1/read/posts/{id}"))
+        .send()
+        .await
+        .expect("read")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(view["comment_count"], 1, "data lost across a restart: {view}");
+    let resp = http
+        .post(format!("{base}/v1/posts/{id}/comments"))
+        .header("x-inkwire-user-id", AUTHOR)
+        .json(&json!({ "body": "after restart" }))
+        .send()
+        .await
+        .expect("comment");
+    let accepted: Value = resp.json().await.expect("json");
+    assert_eq!(accepted["version"], 4, "the restarted process continues the stream: {accepted}");
+    terminate(child);
+}
