@@ -9,4 +9,9 @@ trap 'scripts/test-deps.sh stop' EXIT
 eval "$(scripts/test-deps.sh start)"
 echo "test.sh: PostgreSQL at $DATABASE_URL, broker at $KAFKA_BROKERS" >&2
 cargo build --workspace --all-targets --locked
-cargo test --workspace --locked -- --test-threads="${INKWIRE_TEST_THREADS:-4}" "$@"
+if cargo nextest --version >/dev/null 2>&1; then
+  # One process per test, one summary line at the end.
+  cargo nextest run --workspace --locked --no-fail-fast --test-threads "${INKWIRE_TEST_THREADS:-4}" "$@"
+else
+  cargo test --workspace --all-targets --locked --no-fail-fast -- --test-threads="${INKWIRE_TEST_THREADS:-4}" "$@"
+fi

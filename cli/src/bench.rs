@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use clap::{Args, Subcommand};
-use events::{CommentAdded, CommentId, Envelope, PostDrafted, PostEvent, PostId, PostPublished, StoredMeta, UserId};
+use events::{
+    CommentAdded, CommentId, Envelope, PostDrafted, PostEvent, PostId, PostPublished, StoredMeta,
+    UserId,
+};
 use hdrhistogram::Histogram;
 use infra::db::Db;
 use infra::log::{LogConfig, OutgoingMessage};
@@ -121,7 +124,10 @@ pub async fn run(args: BenchArgs, cancel: CancellationToken) -> anyhow::Result<(
 
 const BENCH_USER: &str = "01890000-0000-7000-8000-00000000b0b0";
 
-async fn comments(args: CommentsArgs, cancel: CancellationToken) -> anyhow::Result<serde_json::Value> {
+async fn comments(
+    args: CommentsArgs,
+    cancel: CancellationToken,
+) -> anyhow::Result<serde_json::Value> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
@@ -147,7 +153,9 @@ async fn comments(args: CommentsArgs, cancel: CancellationToken) -> anyhow::Resu
         posts.push(id);
     }
     let posts = Arc::new(posts);
-    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
+    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?));
     let failures = Arc::new(AtomicU64::new(0));
     let limit = Arc::new(Semaphore::new(args.concurrency));
     let progress = indicatif::ProgressBar::new(args.comments as u64);
@@ -156,7 +164,9 @@ async fn comments(args: CommentsArgs, cancel: CancellationToken) -> anyhow::Resu
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let started = Instant::now();
-    let interval = args.rate.map(|r| Duration::from_secs_f64(1.0 / r.max(0.001)));
+    let interval = args
+        .rate
+        .map(|r| Duration::from_secs_f64(1.0 / r.max(0.001)));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..args.comments {
         if cancel.is_cancelled() {
@@ -167,9 +177,18 @@ async fn comments(args: CommentsArgs, cancel: CancellationToken) -> anyhow::Resu
             tokio::time::sleep_until(due.into()).await;
         }
         let permit = limit.clone().acquire_owned().await?;
-        let (client, posts, histogram, failures, progress) =
-            (client.clone(), posts.clone(), histogram.clone(), failures.clone(), progress.clone());
-        let url = format!("{}/v1/posts/{}/comments", args.command_url, posts[i % posts.len()]);
+        let (client, posts, histogram, failures, progress) = (
+            client.clone(),
+            posts.clone(),
+            histogram.clone(),
+            failures.clone(),
+            progress.clone(),
+        );
+        let url = format!(
+            "{}/v1/posts/{}/comments",
+            args.command_url,
+            posts[i % posts.len()]
+        );
         tasks.spawn(async move {
             let sent = Instant::now();
             let ok = client
@@ -211,7 +230,10 @@ async fn comments(args: CommentsArgs, cancel: CancellationToken) -> anyhow::Resu
         if total >= accepted {
             break started.elapsed();
         }
-        anyhow::ensure!(Instant::now() < deadline, "only {total} of {accepted} comments projected in time");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {total} of {accepted} comments projected in time"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let h = histogram.lock().await;
@@ -243,7 +265,10 @@ fn backlog(events: u64, posts: u64) -> Vec<Envelope> {
                 stream_id: post_ids[index].into(),
                 stream_version: versions[index],
                 occurred_at: Utc::now(),
-                actor: events::Actor { user_id: Some(author), name: None },
+                actor: events::Actor {
+                    user_id: Some(author),
+                    name: None,
+                },
                 correlation_id: Uuid::now_v7(),
                 causation_id: None,
                 traceparent: None,
@@ -264,7 +289,11 @@ fn backlog(events: u64, posts: u64) -> Vec<Envelope> {
             }),
             &mut versions,
         ));
-        out.push(envelope(i, PostEvent::PostPublished(PostPublished {}), &mut versions));
+        out.push(envelope(
+            i,
+            PostEvent::PostPublished(PostPublished {}),
+            &mut versions,
+        ));
     }
     let mut n = 0usize;
     while (out.len() as u64) < events {
@@ -285,7 +314,10 @@ fn backlog(events: u64, posts: u64) -> Vec<Envelope> {
     out
 }
 
-async fn catchup(args: CatchupArgs, cancel: CancellationToken) -> anyhow::Result<serde_json::Value> {
+async fn catchup(
+    args: CatchupArgs,
+    cancel: CancellationToken,
+) -> anyhow::Result<serde_json::Value> {
     let db = Db::connect(&args.database_url, 8).await?;
     db.migrate().await?;
     let log: LogConfig = args.log.config(&db);
@@ -307,7 +339,11 @@ async fn catchup(args: CatchupArgs, cancel: CancellationToken) -> anyhow::Result
                 anyhow::bail!("backlog write failed after {acked} messages: {e}");
             }
         }
-        tracing::info!(events = args.events, secs = started.elapsed().as_secs_f64(), "backlog written");
+        tracing::info!(
+            events = args.events,
+            secs = started.elapsed().as_secs_f64(),
+            "backlog written"
+        );
     }
     let group = format!("bench-{}", Uuid::now_v7().simple());
     let registry = prometheus::Registry::new();
@@ -350,7 +386,10 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<serde_json::Value> {
     use rdkafka::consumer::{Consumer, StreamConsumer};
     let consumer: StreamConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", &args.kafka_brokers)
-        .set("group.id", format!("bench-bare-{}", Uuid::now_v7().simple()))
+        .set(
+            "group.id",
+            format!("bench-bare-{}", Uuid::now_v7().simple()),
+        )
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()?;

@@ -32,11 +32,19 @@ pub struct LogArgs {
     #[arg(long, env = "INKWIRE_TOPIC_REPLICATION", default_value_t = 1)]
     pub replication_factor: i32,
     /// Consumer `session.timeout.ms`.
-    #[arg(long, env = "INKWIRE_KAFKA_SESSION_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "INKWIRE_KAFKA_SESSION_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
     pub kafka_session_timeout_ms: u32,
     /// Extra librdkafka properties, `key=value`, repeatable or comma-separated
     /// (e.g. `security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512`).
-    #[arg(long = "kafka-property", env = "INKWIRE_KAFKA_PROPERTIES", value_delimiter = ',')]
+    #[arg(
+        long = "kafka-property",
+        env = "INKWIRE_KAFKA_PROPERTIES",
+        value_delimiter = ','
+    )]
     pub kafka_properties: Vec<String>,
 }
 

@@ -40,7 +40,12 @@ impl Stack {
     ///
     /// # Errors
     /// When migrations or the log fail.
-    pub async fn start(db: Db, log: LogConfig, group: &str, cancel: &CancellationToken) -> anyhow::Result<Self> {
+    pub async fn start(
+        db: Db,
+        log: LogConfig,
+        group: &str,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<Self> {
         db.migrate().await?;
         log.ensure_topic().await?;
         let registry = Registry::new();
@@ -70,7 +75,11 @@ impl Stack {
     ///
     /// # Errors
     /// When the server or a task fails.
-    pub async fn serve(mut self, listener: TcpListener, cancel: CancellationToken) -> anyhow::Result<()> {
+    pub async fn serve(
+        mut self,
+        listener: TcpListener,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<()> {
         let shutdown = cancel.clone();
         let served = axum::serve(listener, self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -15,7 +15,12 @@ pub use config::{LogArgs, LogFormat};
 #[command(name = "inkwire", version, about)]
 pub struct Cli {
     /// Log format: `text` for people, `json` for log shippers (production).
-    #[arg(long, global = true, env = "INKWIRE_LOG_FORMAT", default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        env = "INKWIRE_LOG_FORMAT",
+        default_value = "text"
+    )]
     pub log_format: LogFormat,
     /// What to run.
     #[command(subcommand)]

@@ -20,23 +20,39 @@ struct Broker {
 
 impl Broker {
     async fn new() -> Self {
-        let bin = std::env::var("TANSU_BIN").expect("TANSU_BIN: scripts/test.sh provides the broker binary");
-        assert!(std::path::Path::new(&bin).exists(), "TANSU_BIN {bin} does not exist");
-        let schema_path = std::env::var("TANSU_PG_SCHEMA").expect("TANSU_PG_SCHEMA: scripts/test.sh sets it");
+        let bin = std::env::var("TANSU_BIN")
+            .expect("TANSU_BIN: scripts/test.sh provides the broker binary");
+        assert!(
+            std::path::Path::new(&bin).exists(),
+            "TANSU_BIN {bin} does not exist"
+        );
+        let schema_path =
+            std::env::var("TANSU_PG_SCHEMA").expect("TANSU_PG_SCHEMA: scripts/test.sh sets it");
         let schema = std::fs::read_to_string(&schema_path).expect("tansu schema readable");
         // tansu's storage runs at the server's default isolation, not Inkwire's SERIALIZABLE.
         let name = common::unique("tansu");
         let admin = Db::connect(&common::admin_url(), 2).await.expect("admin");
-        let Db::Postgres(admin) = admin else { unreachable!() };
+        let Db::Postgres(admin) = admin else {
+            unreachable!()
+        };
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&admin)
             .await
             .expect("create storage db");
         let storage = common::database_url(&name);
-        let Db::Postgres(pool) = Db::connect(&storage, 2).await.expect("storage db") else { unreachable!() };
-        sqlx::raw_sql(sqlx::AssertSqlSafe(schema)).execute(&pool).await.expect("tansu schema");
+        let Db::Postgres(pool) = Db::connect(&storage, 2).await.expect("storage db") else {
+            unreachable!()
+        };
+        sqlx::raw_sql(sqlx::AssertSqlSafe(schema))
+            .execute(&pool)
+            .await
+            .expect("tansu schema");
         let storage = storage.replacen("postgres://postgres@", "postgres://postgres:postgres@", 1);
-        let mut broker = Self { port: common::free_port(), storage, child: None };
+        let mut broker = Self {
+            port: common::free_port(),
+            storage,
+            child: None,
+        };
         broker.start().await;
         broker
     }
@@ -44,7 +60,15 @@ impl Broker {
     async fn start(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
         let child = Command::new(std::env::var("TANSU_BIN").expect("TANSU_BIN"))
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", &self.storage])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                &self.storage,
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -52,7 +76,9 @@ impl Broker {
         self.child = Some(child);
         let port = self.port;
         common::eventually(Duration::from_secs(10), || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
         })
         .await;
     }
@@ -87,17 +113,29 @@ async fn commands_are_accepted_while_the_broker_is_down_and_arrive_once_it_is_ba
     broker.kill();
     let mut accepted = 1;
     for i in 0..50 {
-        let (status, body) = stack.comment(&post, &format!("during the outage {i}")).await;
-        assert_eq!(status, StatusCode::CREATED, "command refused while the broker is down: {body}");
+        let (status, body) = stack
+            .comment(&post, &format!("during the outage {i}"))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "command refused while the broker is down: {body}"
+        );
         accepted += 1;
     }
     // Nothing can have reached the log: the events wait in the outbox.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(count(&stack.db, "outbox").await >= 50, "events left the outbox without a broker");
+    assert!(
+        count(&stack.db, "outbox").await >= 50,
+        "events left the outbox without a broker"
+    );
     assert_eq!(count(&stack.db, "rm_comments").await, 1);
 
     broker.start().await;
     stack.wait_comments(accepted, Duration::from_secs(90)).await;
-    common::eventually(Duration::from_secs(30), || async { count(&stack.db, "outbox").await == 0 }).await;
+    common::eventually(Duration::from_secs(30), || async {
+        count(&stack.db, "outbox").await == 0
+    })
+    .await;
     stack.stop().await;
 }

@@ -12,7 +12,12 @@ use serde_json::{Value, json};
 
 fn start(dir: &TempDir, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_inkwire"))
-        .args(["dev", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "dev",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(&dir.0)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -22,14 +27,20 @@ fn start(dir: &TempDir, port: u16) -> Child {
 
 async fn wait_up(http: &reqwest::Client, base: &str) {
     common::eventually(Duration::from_secs(20), || async {
-        http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success())
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
     })
     .await;
 }
 
 fn terminate(mut child: Child) {
     // SIGTERM, as a service manager would send it.
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -37,7 +48,10 @@ fn terminate(mut child: Child) {
             assert!(exit.success(), "inkwire dev exited with {exit} on SIGTERM");
             return;
         }
-        assert!(Instant::now() < deadline, "inkwire dev did not stop within 10 s of SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "inkwire dev did not stop within 10 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -91,7 +105,10 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
         if comments.as_array().is_some_and(|c| c.len() == 1) {
             break;
         }
-        assert!(sent.elapsed() < Duration::from_secs(1), "comment not in the read model within a second");
+        assert!(
+            sent.elapsed() < Duration::from_secs(1),
+            "comment not in the read model within a second"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
@@ -107,7 +124,10 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
         .json()
         .await
         .expect("json");
-    assert_eq!(view["comment_count"], 1, "data lost across a restart: {view}");
+    assert_eq!(
+        view["comment_count"], 1,
+        "data lost across a restart: {view}"
+    );
     let resp = http
         .post(format!("{base}/v1/posts/{id}/comments"))
         .header("x-inkwire-user-id", AUTHOR)
@@ -116,6 +136,9 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
         .await
         .expect("comment");
     let accepted: Value = resp.json().await.expect("json");
-    assert_eq!(accepted["version"], 4, "the restarted process continues the stream: {accepted}");
+    assert_eq!(
+        accepted["version"], 4,
+        "the restarted process continues the stream: {accepted}"
+    );
     terminate(child);
 }

@@ -14,8 +14,25 @@ use reqwest::StatusCode;
 const POSTS: usize = 50;
 const COMMENTS: usize = 9_900; // + 50 drafted + 50 published = 10,000 events
 
-fn projector(db_url: &str, topic: &str, group: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_inkwire"))
+/// A projection-service process, killed (SIGKILL) and reaped when dropped.
+struct Projector(Child);
+
+impl Projector {
+    fn kill(&mut self) {
+        // SIGKILL: no chance to finish a batch or commit anything.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Projector {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn projector(db_url: &str, topic: &str, group: &str) -> Projector {
+    let child = Command::new(env!("CARGO_BIN_EXE_inkwire"))
         .args([
             "projection-service",
             "--database-url",
@@ -34,13 +51,17 @@ fn projector(db_url: &str, topic: &str, group: &str) -> Child {
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
-        .expect("projection-service starts")
+        .expect("projection-service starts");
+    Projector(child)
 }
 
 async fn wait_for(db: &Db, comments: i64, within: Duration) {
     let deadline = Instant::now() + within;
     while count(db, "rm_comments").await < comments {
-        assert!(Instant::now() < deadline, "projection did not finish within {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "projection did not finish within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -65,7 +86,10 @@ async fn sigkill_mid_backlog_then_restart_gives_the_same_read_tables() {
         .collect()
         .await;
     assert!(statuses.iter().all(|s| *s == StatusCode::CREATED));
-    common::eventually(Duration::from_secs(120), || async { count(&writer.db, "outbox").await == 0 }).await;
+    common::eventually(Duration::from_secs(120), || async {
+        count(&writer.db, "outbox").await == 0
+    })
+    .await;
 
     // Projector A: killed with SIGKILL part-way, then restarted on the same database and group.
     let mut first = projector(&db_url, &topic, "crash-a");
@@ -73,8 +97,7 @@ async fn sigkill_mid_backlog_then_restart_gives_the_same_read_tables() {
     loop {
         let done = count(&writer.db, "rm_comments").await;
         if done >= 500 {
-            first.kill().expect("SIGKILL");
-            first.wait().expect("reaped");
+            first.kill();
             break;
         }
         assert!(Instant::now() < deadline, "projector made no progress");
@@ -85,14 +108,14 @@ async fn sigkill_mid_backlog_then_restart_gives_the_same_read_tables() {
         at_kill < COMMENTS as i64,
         "the projector finished before it could be killed ({at_kill} comments); the test proves nothing"
     );
-    let mut second = projector(&db_url, &topic, "crash-a");
+    let second = projector(&db_url, &topic, "crash-a");
     wait_for(&writer.db, COMMENTS as i64, Duration::from_secs(120)).await;
 
     // Projector B: an uninterrupted run of the same log into another database.
     let reference_url = common::fresh_database().await;
     let reference = Db::connect(&reference_url, 4).await.expect("reference db");
     reference.migrate().await.expect("migrations");
-    let mut uninterrupted = projector(&reference_url, &topic, "crash-b");
+    let uninterrupted = projector(&reference_url, &topic, "crash-b");
     wait_for(&reference, COMMENTS as i64, Duration::from_secs(120)).await;
 
     // Let both settle (a duplicate arriving late would change counts), then compare.
@@ -102,9 +125,6 @@ async fn sigkill_mid_backlog_then_restart_gives_the_same_read_tables() {
     assert_eq!(a.len(), POSTS + COMMENTS);
     assert!(a == b, "read tables differ after a crash and restart");
 
-    for child in [&mut second, &mut uninterrupted] {
-        child.kill().ok();
-        child.wait().ok();
-    }
+    drop((second, uninterrupted));
     writer.stop().await;
 }

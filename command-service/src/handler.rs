@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use eventually_core::aggregate::{Aggregate, AggregateExt};
 use events::{Envelope, PostId, StoredMeta, StreamId};
+use eventually_core::aggregate::{Aggregate, AggregateExt};
 use tokio::sync::Notify;
 use tracing::instrument;
 use uuid::Uuid;
@@ -98,7 +98,10 @@ impl CommandBus {
     }
 
     fn slot(&self, post: PostId) -> Slot {
-        let mut slots = self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slots = self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if slots.len() > CACHE_LIMIT {
             slots.retain(|_, slot| Arc::strong_count(slot) > 1);
         }
@@ -119,11 +122,17 @@ impl CommandBus {
         meta: RequestMeta,
     ) -> Result<Accepted, CommandError> {
         let started = std::time::Instant::now();
-        let result = self.execute_inner(post, command, expected_version, meta).await;
+        let result = self
+            .execute_inner(post, command, expected_version, meta)
+            .await;
         let outcome = match &result {
             Ok(_) => "accepted",
             Err(CommandError::Rejected(_)) => "rejected",
-            Err(CommandError::VersionMismatch { .. } | CommandError::Conflict | CommandError::SlugTaken(_)) => "conflict",
+            Err(
+                CommandError::VersionMismatch { .. }
+                | CommandError::Conflict
+                | CommandError::SlugTaken(_),
+            ) => "conflict",
             Err(CommandError::Store(_)) => "error",
         };
         self.metrics

@@ -49,13 +49,18 @@ impl App {
     pub fn new(db: Db, log: &LogConfig, registry: &Registry) -> anyhow::Result<Self> {
         let metrics = Metrics::new(registry);
         let wake = Arc::new(Notify::new());
-        let bus = Arc::new(CommandBus::new(EventStore::new(db.clone()), wake.clone(), metrics.clone()));
+        let bus = Arc::new(CommandBus::new(
+            EventStore::new(db.clone()),
+            wake.clone(),
+            metrics.clone(),
+        ));
         let relay = Relay::new(Outbox::new(db), log.producer()?, wake, metrics);
-        let router = http::router(http::AppState { bus: bus.clone() })
-            .layer(TimeoutLayer::with_status_code(
+        let router = http::router(http::AppState { bus: bus.clone() }).layer(
+            TimeoutLayer::with_status_code(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 Duration::from_secs(30),
-            ));
+            ),
+        );
         Ok(Self { router, relay, bus })
     }
 }

@@ -28,8 +28,13 @@ impl Metrics {
     #[must_use]
     pub fn new(registry: &Registry) -> Self {
         let commands = HistogramVec::new(
-            HistogramOpts::new("inkwire_command_duration_seconds", "Command handling latency by outcome")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            HistogramOpts::new(
+                "inkwire_command_duration_seconds",
+                "Command handling latency by outcome",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
             &["outcome"],
         )
         .expect("valid metric definition");
@@ -66,7 +71,9 @@ impl Metrics {
             Box::new(outbox_depth.clone()),
             Box::new(outbox_oldest_age.clone()),
         ] {
-            registry.register(m).expect("metric registered once per registry");
+            registry
+                .register(m)
+                .expect("metric registered once per registry");
         }
         Self {
             commands,

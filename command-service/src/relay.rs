@@ -71,7 +71,11 @@ impl Relay {
         loop {
             if !self
                 .outbox
-                .acquire_lease(LEASE, &self.holder, chrono::Duration::seconds(LEASE_TTL_SECS))
+                .acquire_lease(
+                    LEASE,
+                    &self.holder,
+                    chrono::Duration::seconds(LEASE_TTL_SECS),
+                )
                 .await?
             {
                 return Ok(());

@@ -13,7 +13,11 @@ fn fixtures() -> Vec<(String, Vec<u8>)> {
         .map(|e| e.expect("readable entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .map(|p| {
-            let name = p.file_name().expect("file name").to_string_lossy().into_owned();
+            let name = p
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
             (name, std::fs::read(&p).expect("readable fixture"))
         })
         .collect();
@@ -73,7 +77,10 @@ fn unknown_types_and_future_versions_are_refused_not_guessed() {
     let mut raw: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
     raw["event_version"] = 2.into();
     let err = Envelope::decode(&serde_json::to_vec(&raw).expect("json")).unwrap_err();
-    assert!(matches!(err, events::DecodeError::UnknownVersion { version: 2, .. }));
+    assert!(matches!(
+        err,
+        events::DecodeError::UnknownVersion { version: 2, .. }
+    ));
 
     raw["event_version"] = 1.into();
     raw["event_type"] = "comment.liked".into();

@@ -47,7 +47,6 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-
 impl Db {
     /// Connects to `url` (`postgres://…` or `sqlite:…`).
     ///
@@ -110,7 +109,11 @@ impl Db {
             }
         };
         Ok(attempt
-            .retry(ExponentialBuilder::default().with_max_times(3).with_jitter())
+            .retry(
+                ExponentialBuilder::default()
+                    .with_max_times(3)
+                    .with_jitter(),
+            )
             .await?)
     }
 
@@ -125,7 +128,10 @@ impl Db {
     /// # Errors
     /// The sqlx error when it does not.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        with_db!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+        with_db!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|_| ()))
     }
 }
 
@@ -147,9 +153,11 @@ pub fn is_retryable(err: &sqlx::Error) -> bool {
 #[must_use]
 pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
     match err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            Some(db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned()))
-        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => Some(
+            db.constraint()
+                .map(str::to_owned)
+                .unwrap_or_else(|| db.message().to_owned()),
+        ),
         _ => None,
     }
 }
@@ -159,7 +167,10 @@ pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
     matches!(
         err,
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
     )
 }
 

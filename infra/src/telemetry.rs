@@ -14,12 +14,15 @@ use crate::db::Db;
 /// Installs the global tracing subscriber: human-readable by default, one JSON object per line
 /// when `json` is set (production). The filter comes from `RUST_LOG` (default `info`).
 pub fn init_tracing(json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,sqlx=warn,rdkafka=warn,tower_http=warn")
-    });
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rdkafka=warn,tower_http=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     // A second initialisation (tests booting several services) is harmless: keep the first.
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 #[derive(Clone)]

@@ -97,7 +97,11 @@ async fn position(
     let stored = stored_offsets(db, group, topic).await?;
     for partition in fresh {
         let next = stored.get(&partition).map(|(offset, _)| offset + 1);
-        tracing::info!(partition, ?next, "resuming partition from the database's offset");
+        tracing::info!(
+            partition,
+            ?next,
+            "resuming partition from the database's offset"
+        );
         consumer.seek(partition, next).await?;
     }
     Ok(())
@@ -118,7 +122,13 @@ fn record(metrics: &Metrics, outcome: BatchOutcome) {
 }
 
 /// Refreshes the lag gauges every [`LAG_EVERY`] until `cancel`, beside the consumer loop.
-async fn watch_lag(db: Db, log: LogConfig, group: String, metrics: Metrics, cancel: CancellationToken) {
+async fn watch_lag(
+    db: Db,
+    log: LogConfig,
+    group: String,
+    metrics: Metrics,
+    cancel: CancellationToken,
+) {
     let topic = log.topic().to_owned();
     loop {
         if let Err(e) = update_lag(&db, &group, &topic, &log, &metrics).await {
@@ -152,8 +162,14 @@ async fn update_lag(
             0.0
         };
         let p = partition.to_string();
-        metrics.lag_events.with_label_values(&[group, topic, &p]).set(lag);
-        metrics.lag_seconds.with_label_values(&[group, topic, &p]).set(seconds);
+        metrics
+            .lag_events
+            .with_label_values(&[group, topic, &p])
+            .set(lag);
+        metrics
+            .lag_seconds
+            .with_label_values(&[group, topic, &p])
+            .set(seconds);
     }
     Ok(())
 }

@@ -52,28 +52,49 @@ pub fn router(db: Db) -> Router {
         .with_state(db)
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({ "error": { "code": code, "reason": code, "message": message } }))).into_response()
+/// Errors of the read API, as a status and a JSON body with a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The id is not a UUID.
+    #[error("invalid id")]
+    InvalidId,
+    /// No such post.
+    #[error("no such post")]
+    NotFound,
+    /// The database cannot be reached.
+    #[error("database unavailable")]
+    Unavailable,
+    /// Anything else; logged, not shown.
+    #[error("internal error")]
+    Internal,
 }
 
-fn parse(id: &str) -> Result<Uuid, Response> {
-    id.parse()
-        .map_err(|_| error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "invalid id"))
-}
-
-fn internal(e: &sqlx::Error) -> Response {
-    if infra::db::is_unavailable(e) {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "database unavailable");
+impl IntoResponse for ReadError {
+    fn into_response(self) -> Response {
+        let (status, code) = match self {
+            Self::InvalidId => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+            Self::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+            Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
+        };
+        let body =
+            json!({ "error": { "code": code, "reason": code, "message": self.to_string() } });
+        (status, Json(body)).into_response()
     }
-    tracing::error!(error = ?e, "read failed");
-    error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error")
 }
 
-async fn post(State(db): State<Db>, Path(id): Path<String>) -> Response {
-    let id = match parse(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+impl From<sqlx::Error> for ReadError {
+    fn from(e: sqlx::Error) -> Self {
+        if infra::db::is_unavailable(&e) {
+            return Self::Unavailable;
+        }
+        tracing::error!(error = ?e, "read failed");
+        Self::Internal
+    }
+}
+
+async fn post(State(db): State<Db>, Path(id): Path<String>) -> Result<Json<PostView>, ReadError> {
+    let id: Uuid = id.parse().map_err(|_| ReadError::InvalidId)?;
     let row = with_db!(&db, |pool| {
         sqlx::query(
             "SELECT id, author_id, title, slug, body_markdown, tags, status, comment_count, version, published_at \
@@ -101,18 +122,14 @@ async fn post(State(db): State<Db>, Path(id): Path<String>) -> Response {
             .transpose()
         })
     });
-    match row {
-        Ok(Some(view)) => Json(view).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such post"),
-        Err(e) => internal(&e),
-    }
+    row?.map(Json).ok_or(ReadError::NotFound)
 }
 
-async fn comments(State(db): State<Db>, Path(id): Path<String>) -> Response {
-    let id = match parse(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+async fn comments(
+    State(db): State<Db>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<CommentView>>, ReadError> {
+    let id: Uuid = id.parse().map_err(|_| ReadError::InvalidId)?;
     let rows = with_db!(&db, |pool| {
         sqlx::query(
             "SELECT id, parent_id, depth, author_name, body, status, reply_count, post_version, created_at \
@@ -139,8 +156,5 @@ async fn comments(State(db): State<Db>, Path(id): Path<String>) -> Response {
                 .collect::<Result<Vec<_>, sqlx::Error>>()
         })
     });
-    match rows {
-        Ok(rows) => Json(rows).into_response(),
-        Err(e) => internal(&e),
-    }
+    Ok(Json(rows?))
 }

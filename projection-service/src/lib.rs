@@ -32,7 +32,13 @@ pub async fn serve(
     log.ensure_topic().await?;
     let registry = Registry::new();
     let metrics = metrics::Metrics::new(&registry);
-    let projector = tokio::spawn(consumer::run(db.clone(), log, group, metrics, cancel.clone()));
+    let projector = tokio::spawn(consumer::run(
+        db.clone(),
+        log,
+        group,
+        metrics,
+        cancel.clone(),
+    ));
     let router = http::router(db.clone()).merge(infra::telemetry::ops_router(registry, db));
     tracing::info!(addr = %listener.local_addr()?, "projection service listening");
     let shutdown = cancel.clone();

@@ -1,6 +1,6 @@
 //! The projection service's Prometheus metrics, named `inkwire_projection_<what>_<unit>`.
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, GaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Metrics of one projector, registered in its own registry.
 #[derive(Clone)]
@@ -23,23 +23,37 @@ impl Metrics {
     #[must_use]
     pub fn new(registry: &Registry) -> Self {
         let events = IntCounterVec::new(
-            Opts::new("inkwire_projection_events_total", "Log records handled by the projector, by outcome"),
+            Opts::new(
+                "inkwire_projection_events_total",
+                "Log records handled by the projector, by outcome",
+            ),
             &["outcome"],
         )
         .expect("valid metric definition");
         let batch_seconds = Histogram::with_opts(
-            HistogramOpts::new("inkwire_projection_batch_duration_seconds", "Time to apply one batch in one transaction")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            HistogramOpts::new(
+                "inkwire_projection_batch_duration_seconds",
+                "Time to apply one batch in one transaction",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
         )
         .expect("valid metric definition");
         let labels = ["group", "topic", "partition"];
         let lag_events = IntGaugeVec::new(
-            Opts::new("inkwire_projection_lag_events", "Messages in the log not yet applied"),
+            Opts::new(
+                "inkwire_projection_lag_events",
+                "Messages in the log not yet applied",
+            ),
             &labels,
         )
         .expect("valid metric definition");
         let lag_seconds = GaugeVec::new(
-            Opts::new("inkwire_projection_lag_seconds", "Age of the oldest message not yet applied"),
+            Opts::new(
+                "inkwire_projection_lag_seconds",
+                "Age of the oldest message not yet applied",
+            ),
             &labels,
         )
         .expect("valid metric definition");
@@ -49,7 +63,9 @@ impl Metrics {
             Box::new(lag_events.clone()),
             Box::new(lag_seconds.clone()),
         ] {
-            registry.register(m).expect("metric registered once per registry");
+            registry
+                .register(m)
+                .expect("metric registered once per registry");
         }
         Self {
             events,

@@ -53,8 +53,12 @@ pub fn database_url(name: &str) -> String {
 /// Creates an empty database running at SERIALIZABLE (like CockroachDB), and returns its URL.
 pub async fn fresh_database() -> String {
     let name = unique("t");
-    let admin = Db::connect(&admin_url(), 2).await.expect("test PostgreSQL reachable");
-    let Db::Postgres(pool) = &admin else { unreachable!("admin URL is PostgreSQL") };
+    let admin = Db::connect(&admin_url(), 2)
+        .await
+        .expect("test PostgreSQL reachable");
+    let Db::Postgres(pool) = &admin else {
+        unreachable!("admin URL is PostgreSQL")
+    };
     for sql in [
         format!("CREATE DATABASE {name}"),
         format!("ALTER DATABASE {name} SET default_transaction_isolation TO 'serializable'"),
@@ -187,7 +191,12 @@ impl TestStack {
         log.ensure_topic().await.expect("topic");
         let cancel = CancellationToken::new();
         let (cl, caddr) = listener().await;
-        let mut tasks = vec![tokio::spawn(command_service::serve(cl, db.clone(), log.clone(), cancel.clone()))];
+        let mut tasks = vec![tokio::spawn(command_service::serve(
+            cl,
+            db.clone(),
+            log.clone(),
+            cancel.clone(),
+        ))];
         let (pl, paddr) = listener().await;
         if projector {
             tasks.push(tokio::spawn(projection_service::serve(
@@ -235,7 +244,10 @@ impl TestStack {
 
     /// POSTs `body` as JSON to `path` of the command API as `user` (if any).
     pub async fn post(&self, path: &str, user: Option<&str>, body: Value) -> (StatusCode, Value) {
-        let mut req = self.http.post(format!("{}{path}", self.command_url)).json(&body);
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.command_url))
+            .json(&body);
         if let Some(user) = user {
             req = req.header("x-inkwire-user-id", user);
         }
@@ -252,14 +264,21 @@ impl TestStack {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let id = body["post_id"].as_str().expect("post id").to_owned();
-        let (status, body) = self.post(&format!("/v1/posts/{id}/publish"), Some(AUTHOR), json!({})).await;
+        let (status, body) = self
+            .post(&format!("/v1/posts/{id}/publish"), Some(AUTHOR), json!({}))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         id
     }
 
     /// Adds a comment; returns (status, body).
     pub async fn comment(&self, post: &str, body: &str) -> (StatusCode, Value) {
-        self.post(&format!("/v1/posts/{post}/comments"), Some(AUTHOR), json!({ "body": body })).await
+        self.post(
+            &format!("/v1/posts/{post}/comments"),
+            Some(AUTHOR),
+            json!({ "body": body }),
+        )
+        .await
     }
 
     /// Number of rows in `table` (a fixed table name).
@@ -276,7 +295,10 @@ impl TestStack {
                 assert_eq!(have, n, "more comments projected than accepted");
                 return;
             }
-            assert!(Instant::now() < deadline, "only {have} of {n} comments projected in {within:?}");
+            assert!(
+                Instant::now() < deadline,
+                "only {have} of {n} comments projected in {within:?}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -292,8 +314,11 @@ pub async fn count(db: &Db, table: &'static str) -> i64 {
         "post_slugs" => "SELECT COUNT(*) FROM post_slugs",
         other => panic!("no count query for {other}"),
     };
-    with_db!(db, |pool| sqlx::query(sql).fetch_one(pool).await.and_then(|r| r.try_get::<i64, _>(0)))
-        .expect("count")
+    with_db!(db, |pool| sqlx::query(sql)
+        .fetch_one(pool)
+        .await
+        .and_then(|r| r.try_get::<i64, _>(0)))
+    .expect("count")
 }
 
 /// The read tables as comparable text rows, sorted.
@@ -350,7 +375,10 @@ where
 {
     let deadline = Instant::now() + within;
     while !check().await {
-        assert!(Instant::now() < deadline, "condition not met within {within:?}");
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

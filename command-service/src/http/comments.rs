@@ -20,7 +20,10 @@ pub(super) fn router() -> Router<AppState> {
             patch(edit).delete(remove),
         )
         .route("/v1/posts/{post_id}/comments/{comment_id}/hide", post(hide))
-        .route("/v1/posts/{post_id}/comments/{comment_id}/restore", post(restore))
+        .route(
+            "/v1/posts/{post_id}/comments/{comment_id}/restore",
+            post(restore),
+        )
 }
 
 #[derive(Deserialize)]
@@ -70,7 +73,10 @@ async fn edit(
     ApiJson(body): ApiJson<EditCommentBody>,
 ) -> Result<Json<CommandResponse>, ApiError> {
     let comment_id = CommentId(comment_id);
-    let command = PostCommand::EditComment { comment_id, body: body.body };
+    let command = PostCommand::EditComment {
+        comment_id,
+        body: body.body,
+    };
     run(&state, ctx, post_id, command, Some(comment_id)).await
 }
 
@@ -80,7 +86,14 @@ async fn remove(
     ApiPath((post_id, comment_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<CommandResponse>, ApiError> {
     let comment_id = CommentId(comment_id);
-    run(&state, ctx, post_id, PostCommand::DeleteComment { comment_id }, Some(comment_id)).await
+    run(
+        &state,
+        ctx,
+        post_id,
+        PostCommand::DeleteComment { comment_id },
+        Some(comment_id),
+    )
+    .await
 }
 
 async fn hide(
@@ -90,7 +103,10 @@ async fn hide(
     ApiJson(body): ApiJson<HideCommentBody>,
 ) -> Result<Json<CommandResponse>, ApiError> {
     let comment_id = CommentId(comment_id);
-    let command = PostCommand::HideComment { comment_id, reason: body.reason };
+    let command = PostCommand::HideComment {
+        comment_id,
+        reason: body.reason,
+    };
     run(&state, ctx, post_id, command, Some(comment_id)).await
 }
 
@@ -100,7 +116,14 @@ async fn restore(
     ApiPath((post_id, comment_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<CommandResponse>, ApiError> {
     let comment_id = CommentId(comment_id);
-    run(&state, ctx, post_id, PostCommand::RestoreComment { comment_id }, Some(comment_id)).await
+    run(
+        &state,
+        ctx,
+        post_id,
+        PostCommand::RestoreComment { comment_id },
+        Some(comment_id),
+    )
+    .await
 }
 
 async fn run(
@@ -113,7 +136,15 @@ async fn run(
     let expected = ctx.if_match;
     let accepted = state
         .bus
-        .execute(PostId(post_id), Authored { caller: ctx.caller, command }, expected, ctx.meta)
+        .execute(
+            PostId(post_id),
+            Authored {
+                caller: ctx.caller,
+                command,
+            },
+            expected,
+            ctx.meta,
+        )
         .await?;
     Ok(CommandResponse::from_accepted(&accepted, comment_id))
 }

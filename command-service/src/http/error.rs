@@ -77,21 +77,45 @@ pub enum ApiError {
 impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str, Option<&'static str>) {
         match self {
-            Self::BadRequest { reason, .. } => (StatusCode::BAD_REQUEST, "BAD_REQUEST", reason, None),
-            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "PAYLOAD_TOO_LARGE", None),
+            Self::BadRequest { reason, .. } => {
+                (StatusCode::BAD_REQUEST, "BAD_REQUEST", reason, None)
+            }
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "PAYLOAD_TOO_LARGE",
+                None,
+            ),
             Self::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UNSUPPORTED_MEDIA_TYPE",
                 "UNSUPPORTED_MEDIA_TYPE",
                 None,
             ),
-            Self::Validation { reason, field, .. } => (StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION", reason, *field),
+            Self::Validation { reason, field, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "VALIDATION",
+                reason,
+                *field,
+            ),
             Self::NotFound { reason, .. } => (StatusCode::NOT_FOUND, "NOT_FOUND", reason, None),
             Self::Conflict { reason, .. } => (StatusCode::CONFLICT, "CONFLICT", reason, None),
-            Self::Unauthenticated { reason, .. } => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", reason, None),
+            Self::Unauthenticated { reason, .. } => {
+                (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", reason, None)
+            }
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN", "FORBIDDEN", None),
-            Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "DATABASE_UNAVAILABLE", None),
-            Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "INTERNAL", None),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "DATABASE_UNAVAILABLE",
+                None,
+            ),
+            Self::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "INTERNAL",
+                None,
+            ),
         }
     }
 
@@ -132,7 +156,10 @@ impl From<JsonRejection> for ApiError {
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        Self::bad_request("INVALID_ID", format!("invalid id in path: {}", rejection.body_text()))
+        Self::bad_request(
+            "INVALID_ID",
+            format!("invalid id in path: {}", rejection.body_text()),
+        )
     }
 }
 

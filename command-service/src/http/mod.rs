@@ -127,8 +127,9 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>,
     headers
         .get(name)
         .map(|v| {
-            v.to_str()
-                .map_err(|_| ApiError::bad_request("INVALID_HEADER", format!("{name} is not valid text")))
+            v.to_str().map_err(|_| {
+                ApiError::bad_request("INVALID_HEADER", format!("{name} is not valid text"))
+            })
         })
         .transpose()
 }

@@ -68,7 +68,15 @@ async fn create(
     });
     let accepted = state
         .bus
-        .execute(post_id, Authored { caller: ctx.caller, command }, Some(0), ctx.meta)
+        .execute(
+            post_id,
+            Authored {
+                caller: ctx.caller,
+                command,
+            },
+            Some(0),
+            ctx.meta,
+        )
         .await
         .map_err(|e| match e {
             crate::handler::CommandError::VersionMismatch { .. } => {
@@ -76,7 +84,10 @@ async fn create(
             }
             other => ApiError::from(other),
         })?;
-    Ok((StatusCode::CREATED, CommandResponse::from_accepted(&accepted, None)))
+    Ok((
+        StatusCode::CREATED,
+        CommandResponse::from_accepted(&accepted, None),
+    ))
 }
 
 async fn edit(
@@ -132,7 +143,15 @@ async fn run(
 ) -> Result<Json<CommandResponse>, ApiError> {
     let accepted = state
         .bus
-        .execute(PostId(post_id), Authored { caller: ctx.caller, command }, expected, ctx.meta)
+        .execute(
+            PostId(post_id),
+            Authored {
+                caller: ctx.caller,
+                command,
+            },
+            expected,
+            ctx.meta,
+        )
         .await?;
     Ok(CommandResponse::from_accepted(&accepted, None))
 }

@@ -191,7 +191,8 @@ impl EmbeddedConsumer {
     async fn read(&mut self, max: usize) -> Result<Vec<LogRecord>, LogError> {
         let topic = self.log.inner.topic.clone();
         let mut out = Vec::new();
-        let mut partitions: Vec<(i32, i64)> = self.positions.iter().map(|(p, o)| (*p, *o)).collect();
+        let mut partitions: Vec<(i32, i64)> =
+            self.positions.iter().map(|(p, o)| (*p, *o)).collect();
         partitions.sort_unstable();
         for (partition, from) in partitions {
             let remaining = max.saturating_sub(out.len());

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -65,7 +67,10 @@ impl KafkaSettings {
             TopicReplication::Fixed(self.replication_factor),
         );
         let results = admin
-            .create_topics([&topic], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))
+            .create_topics(
+                [&topic],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+            )
             .await?;
         for result in results {
             match result {
@@ -126,7 +131,10 @@ impl KafkaSettings {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
-            .set("heartbeat.interval.ms", (self.session_timeout_ms / 10).max(100).to_string())
+            .set(
+                "heartbeat.interval.ms",
+                (self.session_timeout_ms / 10).max(100).to_string(),
+            )
             .create_with_context(context)?;
         consumer.subscribe(&[&self.topic])?;
         Ok(KafkaConsumer {
@@ -153,7 +161,10 @@ impl KafkaProducer {
         for m in messages {
             let mut headers = OwnedHeaders::new_with_capacity(m.headers.len());
             for (k, v) in &m.headers {
-                headers = headers.insert(Header { key: k, value: Some(v.as_bytes()) });
+                headers = headers.insert(Header {
+                    key: k,
+                    value: Some(v.as_bytes()),
+                });
             }
             let record = FutureRecord::to(&self.topic)
                 .key(&m.key)
@@ -241,7 +252,8 @@ impl KafkaConsumer {
             Ok(mut s) => (std::mem::take(&mut s.fresh), s.assigned.clone()),
             Err(_) => return BTreeSet::new(),
         };
-        self.positioned.retain(|p| assigned.contains(p) && !fresh.contains(p));
+        self.positioned
+            .retain(|p| assigned.contains(p) && !fresh.contains(p));
         fresh
     }
 

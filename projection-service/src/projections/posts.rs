@@ -245,10 +245,16 @@ mod tests {
 
     #[test]
     fn path_segments_sort_as_their_versions() {
-        let mut versions = vec![10, 9, 100, 1, 1_000_000];
+        let mut versions = [10, 9, 100, 1, 1_000_000];
         let mut segments: Vec<String> = versions.iter().map(|v| path_segment(*v)).collect();
         segments.sort();
         versions.sort_unstable();
-        assert_eq!(segments, versions.iter().map(|v| path_segment(*v)).collect::<Vec<_>>());
+        assert_eq!(
+            segments,
+            versions
+                .iter()
+                .map(|v| path_segment(*v))
+                .collect::<Vec<_>>()
+        );
     }
 }

@@ -137,7 +137,10 @@ pub(crate) fn validate_title(title: &str) -> Result<String, PostError> {
         ));
     }
     if title.chars().any(char::is_control) {
-        return Err(PostError::invalid("title", "must not contain control characters"));
+        return Err(PostError::invalid(
+            "title",
+            "must not contain control characters",
+        ));
     }
     Ok(title.to_owned())
 }
@@ -155,9 +158,7 @@ pub(crate) fn validate_slug(slug: &str) -> Result<String, PostError> {
     } else {
         Err(PostError::invalid(
             "slug",
-            format!(
-                "must be 1 to {MAX_SLUG_CHARS} lower-case letters, digits and inner hyphens"
-            ),
+            format!("must be 1 to {MAX_SLUG_CHARS} lower-case letters, digits and inner hyphens"),
         ))
     }
 }
@@ -174,7 +175,10 @@ pub(crate) fn validate_body(body: &str) -> Result<String, PostError> {
 
 pub(crate) fn validate_tags(tags: &[String]) -> Result<Vec<String>, PostError> {
     if tags.len() > MAX_TAGS {
-        return Err(PostError::invalid("tags", format!("at most {MAX_TAGS} tags")));
+        return Err(PostError::invalid(
+            "tags",
+            format!("at most {MAX_TAGS} tags"),
+        ));
     }
     let mut out: Vec<String> = Vec::with_capacity(tags.len());
     for tag in tags {
@@ -211,7 +215,9 @@ pub(crate) fn validate_comment_body(body: &str) -> Result<String, PostError> {
 
 pub(crate) fn validate_name(name: &str) -> Result<String, PostError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control)
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
     {
         return Err(PostError::invalid(
             "author_name",

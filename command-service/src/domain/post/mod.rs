@@ -6,12 +6,12 @@ pub mod error;
 
 use std::collections::HashMap;
 
-use eventually_core::aggregate::Aggregate;
 use events::{
     CommentAdded, CommentDeleted, CommentEdited, CommentHidden, CommentId, CommentRestored,
     PostDeleted, PostDrafted, PostEdited, PostEvent, PostId, PostPublished, PostUnpublished,
     UserId,
 };
+use eventually_core::aggregate::Aggregate;
 use futures::future::BoxFuture;
 
 use commands::{
@@ -143,7 +143,10 @@ impl Aggregate for PostAggregate {
 ///
 /// # Errors
 /// The [`PostError`] explaining the refusal; no event happens then.
-pub fn decide(state: &PostState, Authored { caller, command }: Authored) -> Result<Vec<PostEvent>, PostError> {
+pub fn decide(
+    state: &PostState,
+    Authored { caller, command }: Authored,
+) -> Result<Vec<PostEvent>, PostError> {
     let event = match command {
         PostCommand::DraftPost(c) => {
             if state.status != PostStatus::Absent {
@@ -292,11 +295,12 @@ fn require_author(state: &PostState, caller: &Caller) -> Result<(), PostError> {
 
 /// Until roles exist (users issue), a post's author moderates the comments on it.
 fn require_moderator(state: &PostState, caller: &Caller) -> Result<(), PostError> {
-    require_author(state, caller)
-        .map_err(|e| match e {
-            PostError::Forbidden(_) => PostError::Forbidden("only a moderator may hide or restore comments"),
-            other => other,
-        })
+    require_author(state, caller).map_err(|e| match e {
+        PostError::Forbidden(_) => {
+            PostError::Forbidden("only a moderator may hide or restore comments")
+        }
+        other => other,
+    })
 }
 
 fn live_comment(state: &PostState, id: CommentId) -> Result<&CommentState, PostError> {
@@ -312,7 +316,9 @@ fn require_comment_author(comment: &CommentState, caller: &Caller) -> Result<(),
     if comment.author_id == Some(user) {
         Ok(())
     } else {
-        Err(PostError::Forbidden("only the comment's author may change it"))
+        Err(PostError::Forbidden(
+            "only the comment's author may change it",
+        ))
     }
 }
 

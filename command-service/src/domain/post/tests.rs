@@ -1,7 +1,7 @@
 //! Given/when/then tests of the post rules: pure, no I/O.
 
-use eventually_core::aggregate::{Aggregate, AggregateExt};
 use events::{CommentAdded, CommentId, PostDrafted, PostEvent, PostId, PostPublished, UserId};
+use eventually_core::aggregate::{Aggregate, AggregateExt};
 
 use super::commands::{AddComment, Caller, DraftPost, EditPost, PostCommand};
 use super::{Authored, PostAggregate, PostError, PostState};
@@ -105,37 +105,67 @@ fn drafting_needs_a_signed_in_author_and_a_new_stream() {
         tags: vec![],
         allow_anonymous_comments: false,
     });
-    assert_eq!(given(vec![]).when(&Caller::default(), cmd.clone()), Err(PostError::Unauthenticated));
-    assert_eq!(given(vec![drafted(false)]).when(&ada(), cmd), Err(PostError::PostAlreadyExists));
+    assert_eq!(
+        given(vec![]).when(&Caller::default(), cmd.clone()),
+        Err(PostError::Unauthenticated)
+    );
+    assert_eq!(
+        given(vec![drafted(false)]).when(&ada(), cmd),
+        Err(PostError::PostAlreadyExists)
+    );
 }
 
 #[test]
 fn over_long_titles_and_bad_slugs_are_refused() {
     let long = "x".repeat(201);
     let err = given(vec![drafted(false)])
-        .when(&ada(), PostCommand::EditPost(EditPost { title: Some(long), ..EditPost::default() }))
+        .when(
+            &ada(),
+            PostCommand::EditPost(EditPost {
+                title: Some(long),
+                ..EditPost::default()
+            }),
+        )
         .unwrap_err();
     assert_eq!(err.reason(), "INVALID_FIELD");
     let err = given(vec![drafted(false)])
-        .when(&ada(), PostCommand::EditPost(EditPost { slug: Some("Not A Slug".into()), ..EditPost::default() }))
+        .when(
+            &ada(),
+            PostCommand::EditPost(EditPost {
+                slug: Some("Not A Slug".into()),
+                ..EditPost::default()
+            }),
+        )
         .unwrap_err();
     assert!(matches!(err, PostError::Invalid { field: "slug", .. }));
 }
 
 #[test]
 fn no_comment_on_an_unpublished_or_deleted_or_missing_post() {
-    assert_eq!(given(vec![drafted(false)]).when(&grace(), add(1, None, "hi")), Err(PostError::PostNotPublished));
     assert_eq!(
-        given(vec![drafted(false), published(), PostEvent::PostDeleted(events::PostDeleted {})])
-            .when(&grace(), add(1, None, "hi")),
+        given(vec![drafted(false)]).when(&grace(), add(1, None, "hi")),
+        Err(PostError::PostNotPublished)
+    );
+    assert_eq!(
+        given(vec![
+            drafted(false),
+            published(),
+            PostEvent::PostDeleted(events::PostDeleted {})
+        ])
+        .when(&grace(), add(1, None, "hi")),
         Err(PostError::PostDeleted)
     );
-    assert_eq!(given(vec![]).when(&grace(), add(1, None, "hi")), Err(PostError::PostNotFound));
+    assert_eq!(
+        given(vec![]).when(&grace(), add(1, None, "hi")),
+        Err(PostError::PostNotFound)
+    );
 }
 
 #[test]
 fn a_comment_on_a_published_post_is_accepted() {
-    let events = given(vec![drafted(false), published()]).when(&grace(), add(7, None, " hi ")).expect("accepted");
+    let events = given(vec![drafted(false), published()])
+        .when(&grace(), add(7, None, " hi "))
+        .expect("accepted");
     assert_eq!(
         events,
         vec![PostEvent::CommentAdded(CommentAdded {
@@ -152,37 +182,68 @@ fn a_comment_on_a_published_post_is_accepted() {
 fn no_reply_to_a_comment_of_another_post() {
     // Comment 99 does not belong to this post's stream.
     assert_eq!(
-        given(vec![drafted(false), published(), comment(1, &grace())]).when(&grace(), add(2, Some(99), "re")),
+        given(vec![drafted(false), published(), comment(1, &grace())])
+            .when(&grace(), add(2, Some(99), "re")),
         Err(PostError::ParentNotInPost)
     );
-    assert!(given(vec![drafted(false), published(), comment(1, &grace())]).when(&grace(), add(2, Some(1), "re")).is_ok());
+    assert!(
+        given(vec![drafted(false), published(), comment(1, &grace())])
+            .when(&grace(), add(2, Some(1), "re"))
+            .is_ok()
+    );
 }
 
 #[test]
 fn anonymous_comments_only_where_the_post_allows_them_and_with_a_name() {
     let anon = Caller::default();
-    assert_eq!(given(vec![drafted(false), published()]).when(&anon, add(1, None, "hi")), Err(PostError::AnonymousNotAllowed));
-    let err = given(vec![drafted(true), published()]).when(&anon, add(1, None, "hi")).unwrap_err();
-    assert!(matches!(err, PostError::Invalid { field: "author_name", .. }));
+    assert_eq!(
+        given(vec![drafted(false), published()]).when(&anon, add(1, None, "hi")),
+        Err(PostError::AnonymousNotAllowed)
+    );
+    let err = given(vec![drafted(true), published()])
+        .when(&anon, add(1, None, "hi"))
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        PostError::Invalid {
+            field: "author_name",
+            ..
+        }
+    ));
     let named = PostCommand::AddComment(AddComment {
         comment_id: CommentId(uuid::Uuid::from_u128(1)),
         parent_id: None,
         body: "hi".into(),
         author_name: Some("Visitor".into()),
     });
-    assert!(given(vec![drafted(true), published()]).when(&anon, named).is_ok());
+    assert!(
+        given(vec![drafted(true), published()])
+            .when(&anon, named)
+            .is_ok()
+    );
 }
 
 #[test]
 fn no_edit_of_a_deleted_comment_and_only_by_its_author() {
     let id = CommentId(uuid::Uuid::from_u128(1));
     let history = vec![drafted(false), published(), comment(1, &grace())];
-    let edit = PostCommand::EditComment { comment_id: id, body: "new".into() };
-    assert!(matches!(given(history.clone()).when(&ada(), edit.clone()), Err(PostError::Forbidden(_))));
+    let edit = PostCommand::EditComment {
+        comment_id: id,
+        body: "new".into(),
+    };
+    assert!(matches!(
+        given(history.clone()).when(&ada(), edit.clone()),
+        Err(PostError::Forbidden(_))
+    ));
     assert!(given(history.clone()).when(&grace(), edit.clone()).is_ok());
     let mut deleted = history;
-    deleted.push(PostEvent::CommentDeleted(events::CommentDeleted { comment_id: id }));
-    assert_eq!(given(deleted).when(&grace(), edit), Err(PostError::CommentDeleted));
+    deleted.push(PostEvent::CommentDeleted(events::CommentDeleted {
+        comment_id: id,
+    }));
+    assert_eq!(
+        given(deleted).when(&grace(), edit),
+        Err(PostError::CommentDeleted)
+    );
 }
 
 #[test]
@@ -190,22 +251,49 @@ fn hiding_needs_a_reason_and_restoring_needs_a_hidden_comment() {
     let id = CommentId(uuid::Uuid::from_u128(1));
     let history = vec![drafted(false), published(), comment(1, &grace())];
     let err = given(history.clone())
-        .when(&ada(), PostCommand::HideComment { comment_id: id, reason: " ".into() })
+        .when(
+            &ada(),
+            PostCommand::HideComment {
+                comment_id: id,
+                reason: " ".into(),
+            },
+        )
         .unwrap_err();
-    assert!(matches!(err, PostError::Invalid { field: "reason", .. }));
+    assert!(matches!(
+        err,
+        PostError::Invalid {
+            field: "reason",
+            ..
+        }
+    ));
     assert_eq!(
         given(history.clone()).when(&ada(), PostCommand::RestoreComment { comment_id: id }),
         Err(PostError::CommentNotHidden)
     );
     assert!(matches!(
-        given(history).when(&grace(), PostCommand::HideComment { comment_id: id, reason: "spam".into() }),
+        given(history).when(
+            &grace(),
+            PostCommand::HideComment {
+                comment_id: id,
+                reason: "spam".into()
+            }
+        ),
         Err(PostError::Forbidden(_))
     ));
 }
 
 #[test]
 fn only_the_author_publishes_and_not_twice() {
-    assert!(matches!(given(vec![drafted(false)]).when(&grace(), PostCommand::PublishPost), Err(PostError::Forbidden(_))));
-    assert_eq!(given(vec![drafted(false), published()]).when(&ada(), PostCommand::PublishPost), Err(PostError::AlreadyPublished));
-    assert_eq!(given(vec![drafted(false)]).when(&ada(), PostCommand::UnpublishPost), Err(PostError::PostNotPublished));
+    assert!(matches!(
+        given(vec![drafted(false)]).when(&grace(), PostCommand::PublishPost),
+        Err(PostError::Forbidden(_))
+    ));
+    assert_eq!(
+        given(vec![drafted(false), published()]).when(&ada(), PostCommand::PublishPost),
+        Err(PostError::AlreadyPublished)
+    );
+    assert_eq!(
+        given(vec![drafted(false)]).when(&ada(), PostCommand::UnpublishPost),
+        Err(PostError::PostNotPublished)
+    );
 }
