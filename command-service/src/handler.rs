@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::domain::post::{Authored, PostAggregate, PostError, PostState};
 use crate::metrics::Metrics;
+use crate::store::group_commit::GroupCommitter;
 use crate::store::{Append, EventStore, SlugChange, StoreError, slug_change};
 
 /// Why a command was not accepted.
@@ -80,6 +81,7 @@ const MAX_ATTEMPTS: usize = 20;
 /// Executes commands against post streams.
 pub struct CommandBus {
     store: EventStore,
+    committer: GroupCommitter,
     slots: Mutex<HashMap<PostId, Slot>>,
     relay_wake: Arc<Notify>,
     metrics: Metrics,
@@ -87,9 +89,11 @@ pub struct CommandBus {
 
 impl CommandBus {
     /// A command bus over `store`, waking the relay through `relay_wake` after each append.
+    /// Must be called inside a Tokio runtime (it starts the group committer).
     #[must_use]
     pub fn new(store: EventStore, relay_wake: Arc<Notify>, metrics: Metrics) -> Self {
         Self {
+            committer: GroupCommitter::start(store.clone(), 2),
             store,
             slots: Mutex::new(HashMap::new()),
             relay_wake,
@@ -208,7 +212,7 @@ impl CommandBus {
                 events: envelopes.clone(),
                 slug,
             };
-            match self.store.append(std::slice::from_ref(&append)).await {
+            match self.committer.append(append).await {
                 Ok(()) => {
                     let version = loaded.version + i64::try_from(envelopes.len()).unwrap_or(0);
                     let state = PostAggregate::fold(

@@ -17,6 +17,8 @@ const LEASE_TTL_SECS: i64 = 10;
 const BATCH: i64 = 1000;
 /// Without a wake-up from this process, look for rows written by other instances this often.
 const POLL: Duration = Duration::from_millis(100);
+/// How often the outbox depth gauges are refreshed (a COUNT over the outbox).
+const DEPTH_EVERY: Duration = Duration::from_secs(1);
 
 /// The relay task.
 pub struct Relay {
@@ -43,7 +45,12 @@ impl Relay {
     /// Runs until `cancel`, then gives the lease up.
     pub async fn run(self, cancel: CancellationToken) {
         let mut backoff = Duration::from_millis(50);
+        let mut last_depth = std::time::Instant::now() - DEPTH_EVERY;
         loop {
+            if last_depth.elapsed() >= DEPTH_EVERY {
+                last_depth = std::time::Instant::now();
+                self.update_depth().await;
+            }
             tokio::select! {
                 () = cancel.cancelled() => break,
                 () = self.wake.notified() => {}
@@ -81,7 +88,6 @@ impl Relay {
                 return Ok(());
             }
             let rows = self.outbox.next(BATCH).await?;
-            self.update_depth().await;
             if rows.is_empty() || cancel.is_cancelled() {
                 return Ok(());
             }

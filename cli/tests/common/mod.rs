@@ -144,6 +144,7 @@ impl Drop for TempDir {
 impl TestStack {
     /// Boots `backend`.
     pub async fn boot(backend: Backend) -> Self {
+        infra::telemetry::init_tracing(false);
         match backend {
             Backend::Embedded => Self::embedded().await,
             Backend::Distributed => Self::distributed(&brokers()).await,
@@ -185,6 +186,7 @@ impl TestStack {
 
     /// Command service (and the projector when `projector`) on `db_url` and `topic`.
     pub async fn distributed_on(db_url: &str, topic: &str, brokers: &str, projector: bool) -> Self {
+        infra::telemetry::init_tracing(false);
         let db = Db::connect(db_url, 16).await.expect("test database");
         db.migrate().await.expect("migrations");
         let log = LogConfig::Kafka(kafka(topic, brokers));

@@ -4,12 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{patch, post};
 use axum::{Json, Router};
-use events::{CommentId, PostId};
+use events::CommentId;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ApiError, ApiJson, ApiPath, AppState, CommandResponse, Ctx};
-use crate::domain::post::Authored;
+use super::{ApiError, ApiJson, ApiPath, AppState, CommandResponse, Ctx, execute};
 use crate::domain::post::commands::{AddComment, PostCommand};
 
 pub(super) fn router() -> Router<AppState> {
@@ -62,7 +61,7 @@ async fn add(
         body: body.body,
         author_name: body.author_name,
     });
-    let response = run(&state, ctx, post_id, command, Some(comment_id)).await?;
+    let response = execute_on_comment(&state, ctx, post_id, command, Some(comment_id)).await?;
     Ok((StatusCode::CREATED, response))
 }
 
@@ -77,7 +76,7 @@ async fn edit(
         comment_id,
         body: body.body,
     };
-    run(&state, ctx, post_id, command, Some(comment_id)).await
+    execute_on_comment(&state, ctx, post_id, command, Some(comment_id)).await
 }
 
 async fn remove(
@@ -86,7 +85,7 @@ async fn remove(
     ApiPath((post_id, comment_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<CommandResponse>, ApiError> {
     let comment_id = CommentId(comment_id);
-    run(
+    execute_on_comment(
         &state,
         ctx,
         post_id,
@@ -107,7 +106,7 @@ async fn hide(
         comment_id,
         reason: body.reason,
     };
-    run(&state, ctx, post_id, command, Some(comment_id)).await
+    execute_on_comment(&state, ctx, post_id, command, Some(comment_id)).await
 }
 
 async fn restore(
@@ -116,7 +115,7 @@ async fn restore(
     ApiPath((post_id, comment_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<CommandResponse>, ApiError> {
     let comment_id = CommentId(comment_id);
-    run(
+    execute_on_comment(
         &state,
         ctx,
         post_id,
@@ -126,7 +125,8 @@ async fn restore(
     .await
 }
 
-async fn run(
+/// Comment commands are conditional only through `If-Match`.
+async fn execute_on_comment(
     state: &AppState,
     ctx: Ctx,
     post_id: Uuid,
@@ -134,17 +134,5 @@ async fn run(
     comment_id: Option<CommentId>,
 ) -> Result<Json<CommandResponse>, ApiError> {
     let expected = ctx.if_match;
-    let accepted = state
-        .bus
-        .execute(
-            PostId(post_id),
-            Authored {
-                caller: ctx.caller,
-                command,
-            },
-            expected,
-            ctx.meta,
-        )
-        .await?;
-    Ok(CommandResponse::from_accepted(&accepted, comment_id))
+    execute(state, ctx, post_id, command, expected, comment_id).await
 }

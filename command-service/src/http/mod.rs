@@ -159,3 +159,23 @@ impl CommandResponse {
         })
     }
 }
+
+/// Executes `command` on the post for the caller in `ctx`, and answers with the new version.
+async fn execute(
+    state: &AppState,
+    ctx: Ctx,
+    post_id: Uuid,
+    command: crate::domain::post::commands::PostCommand,
+    expected: Option<i64>,
+    comment_id: Option<events::CommentId>,
+) -> Result<Json<CommandResponse>, ApiError> {
+    let command = crate::domain::post::Authored {
+        caller: ctx.caller,
+        command,
+    };
+    let accepted = state
+        .bus
+        .execute(PostId(post_id), command, expected, ctx.meta)
+        .await?;
+    Ok(CommandResponse::from_accepted(&accepted, comment_id))
+}

@@ -8,7 +8,7 @@ use events::PostId;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ApiError, ApiJson, ApiPath, AppState, CommandResponse, Ctx};
+use super::{ApiError, ApiJson, ApiPath, AppState, CommandResponse, Ctx, execute};
 use crate::domain::post::Authored;
 use crate::domain::post::commands::{DraftPost, EditPost, PostCommand};
 
@@ -104,7 +104,7 @@ async fn edit(
         allow_anonymous_comments: body.allow_anonymous_comments,
     });
     let expected = body.expected_version.or(ctx.if_match);
-    run(&state, ctx, post_id, command, expected).await
+    execute(&state, ctx, post_id, command, expected, None).await
 }
 
 async fn publish(
@@ -113,7 +113,15 @@ async fn publish(
     ApiPath(post_id): ApiPath<Uuid>,
 ) -> Result<Json<CommandResponse>, ApiError> {
     let expected = ctx.if_match;
-    run(&state, ctx, post_id, PostCommand::PublishPost, expected).await
+    execute(
+        &state,
+        ctx,
+        post_id,
+        PostCommand::PublishPost,
+        expected,
+        None,
+    )
+    .await
 }
 
 async fn unpublish(
@@ -122,7 +130,15 @@ async fn unpublish(
     ApiPath(post_id): ApiPath<Uuid>,
 ) -> Result<Json<CommandResponse>, ApiError> {
     let expected = ctx.if_match;
-    run(&state, ctx, post_id, PostCommand::UnpublishPost, expected).await
+    execute(
+        &state,
+        ctx,
+        post_id,
+        PostCommand::UnpublishPost,
+        expected,
+        None,
+    )
+    .await
 }
 
 async fn remove(
@@ -131,27 +147,13 @@ async fn remove(
     ApiPath(post_id): ApiPath<Uuid>,
 ) -> Result<Json<CommandResponse>, ApiError> {
     let expected = ctx.if_match;
-    run(&state, ctx, post_id, PostCommand::DeletePost, expected).await
-}
-
-async fn run(
-    state: &AppState,
-    ctx: Ctx,
-    post_id: Uuid,
-    command: PostCommand,
-    expected: Option<i64>,
-) -> Result<Json<CommandResponse>, ApiError> {
-    let accepted = state
-        .bus
-        .execute(
-            PostId(post_id),
-            Authored {
-                caller: ctx.caller,
-                command,
-            },
-            expected,
-            ctx.meta,
-        )
-        .await?;
-    Ok(CommandResponse::from_accepted(&accepted, None))
+    execute(
+        &state,
+        ctx,
+        post_id,
+        PostCommand::DeletePost,
+        expected,
+        None,
+    )
+    .await
 }

@@ -3,6 +3,7 @@
 //! transaction; the primary key on `(stream_id, version)` makes concurrent appends to one stream
 //! conflict instead of interleave.
 
+pub mod group_commit;
 pub mod outbox;
 
 use chrono::{DateTime, Utc};

@@ -53,6 +53,8 @@ impl KafkaSettings {
     fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
+        // Notice new partitions and a topic created a moment ago within seconds, not minutes.
+        config.set("topic.metadata.refresh.interval.ms", "5000");
         for (k, v) in &self.properties {
             config.set(k, v);
         }

@@ -4,7 +4,7 @@
 
 pub mod posts;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use events::Envelope;
@@ -93,7 +93,26 @@ pub async fn apply_batch(
         with_db!(db, |pool| {
             let mut tx = pool.begin().await?;
             let mut applied: HashMap<(String, i32), (i64, DateTime<Utc>)> = HashMap::new();
+            // The projected version of every post in the batch, in one query.
+            let streams: BTreeSet<Uuid> = decoded
+                .iter()
+                .filter_map(|e| e.as_ref().ok().map(|e| e.meta.stream_id.0))
+                .collect();
             let mut versions: HashMap<Uuid, i64> = HashMap::new();
+            for chunk in streams.iter().copied().collect::<Vec<_>>().chunks(1000) {
+                let mut q = sqlx::QueryBuilder::new("SELECT id, version FROM rm_posts WHERE id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                list.push_unseparated(")");
+                for row in q.build().fetch_all(&mut *tx).await? {
+                    versions.insert(row.try_get(0)?, row.try_get(1)?);
+                }
+            }
+            // Per post: (new version, last change, visible-comment delta), written once at the end.
+            let mut touched: HashMap<Uuid, (i64, DateTime<Utc>, i64)> = HashMap::new();
+            let mut pending: Vec<posts::PendingComment> = Vec::new();
             for (record, event) in records.iter().zip(&decoded) {
                 let key = (record.topic.clone(), record.partition);
                 if !applied.contains_key(&key) {
@@ -142,16 +161,7 @@ pub async fn apply_batch(
                     }
                     Ok(envelope) => {
                         let stream = envelope.meta.stream_id.0;
-                        let current = match versions.get(&stream) {
-                            Some(v) => *v,
-                            None => sqlx::query("SELECT version FROM rm_posts WHERE id = $1")
-                                .bind(stream)
-                                .fetch_optional(&mut *tx)
-                                .await?
-                                .map(|row| row.try_get::<i64, _>(0))
-                                .transpose()?
-                                .unwrap_or(0),
-                        };
+                        let current = versions.get(&stream).copied().unwrap_or(0);
                         let version = envelope.meta.stream_version;
                         if version <= current {
                             outcome.duplicates += 1;
@@ -162,14 +172,40 @@ pub async fn apply_batch(
                             );
                             outcome.gaps += 1;
                         } else {
-                            posts::project!(&mut *tx, envelope);
+                            let delta = match posts::PendingComment::from_envelope(envelope) {
+                                Some(comment) => {
+                                    pending.push(comment);
+                                    1
+                                }
+                                None => {
+                                    // Anything else may read rows the pending inserts create.
+                                    posts::flush_comments!(&mut *tx, &mut pending);
+                                    posts::project!(&mut *tx, envelope)
+                                }
+                            };
                             versions.insert(stream, version);
+                            let entry = touched.entry(stream).or_insert((version, envelope.meta.occurred_at, 0));
+                            entry.0 = version;
+                            entry.1 = envelope.meta.occurred_at;
+                            entry.2 += delta;
                             outcome.applied += 1;
                         }
                         record.timestamp.unwrap_or(envelope.meta.occurred_at)
                     }
                 };
                 applied.insert(key, (record.offset, event_at));
+            }
+            posts::flush_comments!(&mut *tx, &mut pending);
+            for (post, (version, at, delta)) in &touched {
+                sqlx::query(
+                    "UPDATE rm_posts SET version = $1, updated_at = $2, comment_count = comment_count + $3 WHERE id = $4",
+                )
+                .bind(*version)
+                .bind(*at)
+                .bind(*delta)
+                .bind(*post)
+                .execute(&mut *tx)
+                .await?;
             }
             let now = Utc::now();
             for ((topic, partition), (offset, event_at)) in &applied {

@@ -15,7 +15,9 @@ pub fn path_segment(version: i64) -> String {
 }
 
 /// Projects one envelope into the posts read model, on the executor `$tx` (a `&mut` connection
-/// inside an open transaction). Evaluates to `Result<(), sqlx::Error>` via `?` in the caller.
+/// inside an open transaction), returning through `?` on a database error. Evaluates to the
+/// change of the post's visible-comment count; the caller applies it, with the post's new version,
+/// once per post and batch (see [`super::apply_batch`]).
 macro_rules! project {
     ($tx:expr, $envelope:expr) => {{
         use events::PostEvent as E;
@@ -24,9 +26,8 @@ macro_rules! project {
         let post = envelope.meta.stream_id.0;
         let version = envelope.meta.stream_version;
         let at = envelope.meta.occurred_at;
-        // Change of the visible-comment count, applied with the version bump below.
+        // Change of the visible-comment count, applied by the caller with the version bump.
         let mut count_delta: i64 = 0;
-        let mut bump_post = true;
         match &envelope.event {
             E::PostDrafted(e) => {
                 sqlx::query(
@@ -53,7 +54,6 @@ macro_rules! project {
                         .execute(&mut *$tx)
                         .await?;
                 }
-                bump_post = false;
             }
             E::PostEdited(e) => {
                 sqlx::query(
@@ -223,21 +223,87 @@ macro_rules! project {
                 }
             }
         }
-        if bump_post {
-            sqlx::query(
-                "UPDATE rm_posts SET version = $1, updated_at = $2, comment_count = comment_count + $3 WHERE id = $4",
-            )
-            .bind(version)
-            .bind(at)
-            .bind(count_delta)
-            .bind(post)
-            .execute(&mut *$tx)
-            .await?;
-        }
+        let _ = (post, version);
+        count_delta
     }};
 }
 
 pub(crate) use project;
+
+/// A top-level comment waiting to be inserted with others in one multi-row statement.
+pub struct PendingComment {
+    /// Comment id.
+    pub id: uuid::Uuid,
+    /// Post id.
+    pub post: uuid::Uuid,
+    /// Signed-in author.
+    pub author_id: Option<uuid::Uuid>,
+    /// Shown name.
+    pub author_name: String,
+    /// Text.
+    pub body: String,
+    /// Stream version of `comment.added`.
+    pub version: i64,
+    /// When it was accepted.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl PendingComment {
+    /// The pending row for a top-level `comment.added`, or `None` for any other event (which
+    /// must then be projected on its own, after the pending rows are flushed).
+    #[must_use]
+    pub fn from_envelope(envelope: &events::Envelope) -> Option<Self> {
+        match &envelope.event {
+            events::PostEvent::CommentAdded(e) if e.parent_id.is_none() => Some(Self {
+                id: e.comment_id.0,
+                post: envelope.meta.stream_id.0,
+                author_id: e.author_id.map(|a| a.0),
+                author_name: e.author_name.clone(),
+                body: e.body.clone(),
+                version: envelope.meta.stream_version,
+                at: envelope.meta.occurred_at,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Rows per multi-row INSERT (12 parameters each; well under both drivers' limits).
+pub const INSERT_CHUNK: usize = 500;
+
+/// Inserts the pending top-level comments on `$tx` in multi-row statements and empties `$pending`.
+macro_rules! flush_comments {
+    ($tx:expr, $pending:expr) => {{
+        let pending: &mut Vec<$crate::projections::posts::PendingComment> = $pending;
+        for chunk in pending.chunks($crate::projections::posts::INSERT_CHUNK) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO rm_comments (id, post_id, parent_id, depth, path, author_id, author_name, body, \
+                 status, hidden_reason, reply_count, post_version, created_at, updated_at) ",
+            );
+            q.push_values(chunk, |mut row, c| {
+                row.push_bind(c.id)
+                    .push_bind(c.post)
+                    .push_bind(None::<uuid::Uuid>)
+                    .push_bind(0_i64)
+                    .push_bind($crate::projections::posts::path_segment(c.version))
+                    .push_bind(c.author_id)
+                    .push_bind(c.author_name.as_str())
+                    .push_bind(c.body.as_str())
+                    .push("'visible'")
+                    .push("NULL")
+                    .push("0")
+                    .push_bind(c.version)
+                    .push_bind(c.at)
+                    .push_bind(c.at);
+            });
+            q.push(" ON CONFLICT (id) DO NOTHING");
+            q.build().execute(&mut *$tx).await?;
+        }
+        pending.clear();
+    }};
+}
+
+pub(crate) use flush_comments;
 
 #[cfg(test)]
 mod tests {
