@@ -26,6 +26,8 @@ pub struct Relay {
     producer: Producer,
     wake: Arc<Notify>,
     holder: String,
+    /// Until when this relay may publish without renewing its lease.
+    lease_until: std::sync::Mutex<Option<std::time::Instant>>,
     metrics: Metrics,
 }
 
@@ -38,6 +40,7 @@ impl Relay {
             producer,
             wake,
             holder: format!("relay-{}", uuid::Uuid::now_v7()),
+            lease_until: std::sync::Mutex::new(None),
             metrics,
         }
     }
@@ -74,17 +77,33 @@ impl Relay {
         }
     }
 
+    /// Holds the lease, renewing it only once half its time to live has passed: a renewal is a
+    /// write, and under load the relay drains hundreds of times a second.
+    async fn hold_lease(&self) -> anyhow::Result<bool> {
+        let now = std::time::Instant::now();
+        if let Ok(until) = self.lease_until.lock()
+            && until.is_some_and(|u| u > now)
+        {
+            return Ok(true);
+        }
+        let held = self
+            .outbox
+            .acquire_lease(
+                LEASE,
+                &self.holder,
+                chrono::Duration::seconds(LEASE_TTL_SECS),
+            )
+            .await?;
+        let renew_after = Duration::from_secs(u64::try_from(LEASE_TTL_SECS / 2).unwrap_or(1));
+        if let Ok(mut until) = self.lease_until.lock() {
+            *until = held.then(|| now + renew_after);
+        }
+        Ok(held)
+    }
+
     async fn drain(&self, cancel: &CancellationToken) -> anyhow::Result<()> {
         loop {
-            if !self
-                .outbox
-                .acquire_lease(
-                    LEASE,
-                    &self.holder,
-                    chrono::Duration::seconds(LEASE_TTL_SECS),
-                )
-                .await?
-            {
+            if !self.hold_lease().await? {
                 return Ok(());
             }
             let rows = self.outbox.next(BATCH).await?;

@@ -126,8 +126,34 @@ impl Envelope {
     /// # Errors
     /// [`DecodeError`] when the bytes are not a known event.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let raw: RawEvent = serde_json::from_slice(bytes)?;
-        raw.decode()
+        // One pass without `serde(flatten)` or an intermediate `Value`: this runs for every
+        // record a projector reads, so it sets the ceiling of a catch-up.
+        let wire: Wire<'_> = serde_json::from_slice(bytes)?;
+        let meta = StoredMeta {
+            event_id: wire.event_id,
+            stream_id: wire.stream_id,
+            stream_version: wire.stream_version,
+            occurred_at: wire.occurred_at,
+            actor: wire.actor,
+            correlation_id: wire.correlation_id,
+            causation_id: wire.causation_id,
+            traceparent: wire.traceparent,
+        };
+        let event_type = wire.event_type;
+        let version = wire.event_version;
+        let event = if upcast::current_version(&event_type) == Some(version) {
+            PostEvent::from_current_str(&event_type, wire.data.get())
+        } else {
+            let data =
+                upcast::upcast(&event_type, version, serde_json::from_str(wire.data.get())?)?;
+            PostEvent::from_current(&event_type, data)
+        }
+        .map_err(|source| DecodeError::InvalidPayload {
+            event_type: event_type.to_string(),
+            version,
+            source,
+        })?;
+        Ok(Self { meta, event })
     }
 }
 
@@ -156,4 +182,25 @@ impl RawEvent {
             event,
         })
     }
+}
+
+/// The wire shape of [`RawEvent`], read field by field (no flatten) with the payload left raw.
+#[derive(Deserialize)]
+struct Wire<'a> {
+    event_id: Uuid,
+    stream_id: StreamId,
+    stream_version: i64,
+    occurred_at: DateTime<Utc>,
+    #[serde(default)]
+    actor: Actor,
+    correlation_id: Uuid,
+    #[serde(default)]
+    causation_id: Option<Uuid>,
+    #[serde(default)]
+    traceparent: Option<String>,
+    #[serde(borrow)]
+    event_type: std::borrow::Cow<'a, str>,
+    event_version: u16,
+    #[serde(borrow)]
+    data: &'a serde_json::value::RawValue,
 }

@@ -180,6 +180,27 @@ impl PostEvent {
         value.expect("event payloads are plain structs and always serialize")
     }
 
+    /// Decodes a JSON payload text that is already in the current schema version of `event_type`.
+    pub(crate) fn from_current_str(
+        event_type: &str,
+        data: &str,
+    ) -> Result<Self, serde_json::Error> {
+        use serde::de::Error as _;
+        Ok(match event_type {
+            "post.drafted" => Self::PostDrafted(serde_json::from_str(data)?),
+            "post.edited" => Self::PostEdited(serde_json::from_str(data)?),
+            "post.published" => Self::PostPublished(serde_json::from_str(data)?),
+            "post.unpublished" => Self::PostUnpublished(serde_json::from_str(data)?),
+            "post.deleted" => Self::PostDeleted(serde_json::from_str(data)?),
+            "comment.added" => Self::CommentAdded(serde_json::from_str(data)?),
+            "comment.edited" => Self::CommentEdited(serde_json::from_str(data)?),
+            "comment.deleted" => Self::CommentDeleted(serde_json::from_str(data)?),
+            "comment.hidden" => Self::CommentHidden(serde_json::from_str(data)?),
+            "comment.restored" => Self::CommentRestored(serde_json::from_str(data)?),
+            other => return Err(serde_json::Error::custom(format!("unknown type {other}"))),
+        })
+    }
+
     /// Decodes a payload that is already in the current schema version of `event_type`.
     pub(crate) fn from_current(
         event_type: &str,

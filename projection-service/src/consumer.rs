@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::projections::{BatchOutcome, apply_batch, stored_offsets};
 
 /// Most records applied in one transaction.
-pub const BATCH_MAX: usize = 2000;
+pub const BATCH_MAX: usize = 5000;
 /// How long to wait for a first record before looking at assignments and cancellation again.
 const POLL: Duration = Duration::from_millis(100);
 /// How often lag gauges are refreshed.
@@ -42,9 +42,8 @@ pub async fn run(
     tracing::info!(group, topic, "projector started");
     while !cancel.is_cancelled() {
         if let Err(e) = position(&db, &group, &topic, &mut consumer).await {
-            tracing::warn!(error = %e, "could not position partitions; retrying");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
+            // Keep consuming the positioned partitions; the rest are retried next round.
+            tracing::debug!(error = %e, "not every partition is positioned yet");
         }
         let batch = tokio::select! {
             () = cancel.cancelled() => break,
@@ -84,6 +83,9 @@ pub async fn run(
     Ok(())
 }
 
+/// Positions every newly assigned partition at the database's offset + 1. A partition whose
+/// seek fails (librdkafka refuses seeks until fetching has started: "Erroneous state") stays
+/// unpositioned and is tried again on the next round; the others go ahead.
 async fn position(
     db: &Db,
     group: &str,
@@ -94,15 +96,26 @@ async fn position(
     if fresh.is_empty() {
         return Ok(());
     }
-    let stored = stored_offsets(db, group, topic).await?;
+    let stored = match stored_offsets(db, group, topic).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            consumer.unposition(&fresh.iter().copied().collect::<Vec<_>>());
+            return Err(e.into());
+        }
+    };
+    let mut failed = 0;
     for partition in fresh {
         let next = stored.get(&partition).map(|(offset, _)| offset + 1);
-        tracing::info!(
-            partition,
-            ?next,
-            "resuming partition from the database's offset"
-        );
-        consumer.seek(partition, next).await?;
+        match consumer.seek(partition, next).await {
+            Ok(()) => tracing::info!(partition, ?next, "resuming partition from the database's offset"),
+            Err(e) => {
+                failed += 1;
+                tracing::debug!(error = %e, partition, "seek refused; retrying");
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} partition(s) not positioned yet");
     }
     Ok(())
 }

@@ -269,7 +269,7 @@ impl PendingComment {
 }
 
 /// Rows per multi-row INSERT (12 parameters each; well under both drivers' limits).
-pub const INSERT_CHUNK: usize = 500;
+pub const INSERT_CHUNK: usize = 2000;
 
 /// Inserts the pending top-level comments on `$tx` in multi-row statements and empties `$pending`.
 macro_rules! flush_comments {
