@@ -112,6 +112,24 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
+    // Operators see the command and projection metrics on the same port.
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for name in [
+        "inkwire_command_duration_seconds_bucket{outcome=\"accepted\"",
+        "inkwire_projection_events_total{outcome=\"applied\"}",
+        "inkwire_projection_batch_duration_seconds",
+        "inkwire_outbox_published_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+
     terminate(child);
 
     let child = start(&dir, port);

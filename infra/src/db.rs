@@ -162,16 +162,22 @@ pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
     }
 }
 
-/// Whether `err` means the database cannot be reached at all (so the caller should answer 503).
+/// Whether `err` means the database cannot be reached or will not serve now (so the caller
+/// should answer 503 and the client may retry): I/O and pool errors, and the SQLSTATEs of a
+/// server that is shutting down, refusing connections or out of them (08xxx, 57P0x, 53300,
+/// and 55000 for a database that does not accept connections).
 #[must_use]
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
-    matches!(
-        err,
+    match err {
         sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_)
-    )
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "55000"
+        }),
+        _ => false,
+    }
 }
 
 /// Runs a transaction body, retrying it with jittered exponential backoff while it fails with a

@@ -107,7 +107,11 @@ async fn position(
     for partition in fresh {
         let next = stored.get(&partition).map(|(offset, _)| offset + 1);
         match consumer.seek(partition, next).await {
-            Ok(()) => tracing::info!(partition, ?next, "resuming partition from the database's offset"),
+            Ok(()) => tracing::info!(
+                partition,
+                ?next,
+                "resuming partition from the database's offset"
+            ),
             Err(e) => {
                 failed += 1;
                 tracing::debug!(error = %e, partition, "seek refused; retrying");
