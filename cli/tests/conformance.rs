@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::{AUTHOR, TestStack};
@@ -107,42 +107,10 @@ async fn a_thousand_concurrent_comments_land_exactly_once_in_acceptance_order(st
         .collect()
         .await;
     // Acceptance order per post is the stream version each acknowledgement carries.
-    let mut accepted: BTreeMap<String, BTreeMap<i64, String>> = BTreeMap::new();
-    for (post, status, body) in &results {
-        assert_eq!(*status, StatusCode::CREATED, "{body}");
-        let version = body["version"].as_i64().expect("version");
-        let comment = body["comment_id"].as_str().expect("comment id").to_owned();
-        assert!(
-            accepted
-                .entry(post.clone())
-                .or_default()
-                .insert(version, comment)
-                .is_none(),
-            "two comments acknowledged with one version"
-        );
-    }
+    let accepted = common::acknowledged(&results);
     stack.wait_comments(1000, Duration::from_secs(120)).await;
+    stack.assert_read_model_matches(&accepted).await;
     for post in &posts {
-        let comments = read(stack, &format!("/v1/read/posts/{post}/comments")).await;
-        let projected: Vec<(i64, String)> = comments
-            .as_array()
-            .expect("array")
-            .iter()
-            .map(|c| {
-                (
-                    c["post_version"].as_i64().expect("version"),
-                    c["id"].as_str().expect("id").to_owned(),
-                )
-            })
-            .collect();
-        let expected: Vec<(i64, String)> = accepted[post]
-            .iter()
-            .map(|(v, c)| (*v, c.clone()))
-            .collect();
-        assert_eq!(
-            projected, expected,
-            "post {post}: read model differs from what was acknowledged"
-        );
         let view = read(stack, &format!("/v1/read/posts/{post}")).await;
         assert_eq!(view["comment_count"], 20);
     }

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{AUTHOR, TestStack};
@@ -41,48 +40,9 @@ async fn two_instances_share_posts_without_losing_or_reordering_comments() {
         .buffer_unordered(40)
         .collect()
         .await;
-    let mut accepted: BTreeMap<String, BTreeMap<i64, String>> = BTreeMap::new();
-    for (post, status, body) in &results {
-        assert_eq!(*status, StatusCode::CREATED, "{body}");
-        let version = body["version"].as_i64().expect("version");
-        let id = body["comment_id"].as_str().expect("id").to_owned();
-        assert!(
-            accepted
-                .entry(post.clone())
-                .or_default()
-                .insert(version, id)
-                .is_none(),
-            "two instances acknowledged the same version of one post"
-        );
-    }
+    let accepted = common::acknowledged(&results);
     first.wait_comments(400, Duration::from_secs(120)).await;
-    for post in &posts {
-        let comments: Value = first
-            .http
-            .get(format!("{}/v1/read/posts/{post}/comments", first.read_url))
-            .send()
-            .await
-            .expect("read")
-            .json()
-            .await
-            .expect("json");
-        let projected: Vec<(i64, String)> = comments
-            .as_array()
-            .expect("array")
-            .iter()
-            .map(|c| {
-                (
-                    c["post_version"].as_i64().expect("v"),
-                    c["id"].as_str().expect("id").to_owned(),
-                )
-            })
-            .collect();
-        let expected: Vec<(i64, String)> = accepted[post]
-            .iter()
-            .map(|(v, c)| (*v, c.clone()))
-            .collect();
-        assert_eq!(projected, expected);
-    }
+    first.assert_read_model_matches(&accepted).await;
     second.stop().await;
     first.stop().await;
 }

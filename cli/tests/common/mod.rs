@@ -384,3 +384,64 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Comment ids acknowledged per post, by the stream version each acknowledgement carried (the
+/// order in which they were accepted). Fails if a command was refused or a version was given twice.
+pub fn acknowledged(
+    results: &[(String, StatusCode, Value)],
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<i64, String>> {
+    let mut accepted: std::collections::BTreeMap<String, std::collections::BTreeMap<i64, String>> =
+        std::collections::BTreeMap::new();
+    for (post, status, body) in results {
+        assert_eq!(*status, StatusCode::CREATED, "{body}");
+        let version = body["version"].as_i64().expect("version");
+        let comment = body["comment_id"].as_str().expect("comment id").to_owned();
+        assert!(
+            accepted
+                .entry(post.clone())
+                .or_default()
+                .insert(version, comment)
+                .is_none(),
+            "two comments acknowledged with one version of post {post}"
+        );
+    }
+    accepted
+}
+
+impl TestStack {
+    /// Asserts that each post's comments in the read model are exactly the acknowledged ones, in
+    /// acknowledgement (stream version) order.
+    pub async fn assert_read_model_matches(
+        &self,
+        accepted: &std::collections::BTreeMap<String, std::collections::BTreeMap<i64, String>>,
+    ) {
+        for (post, comments) in accepted {
+            let read: Value = self
+                .http
+                .get(format!("{}/v1/read/posts/{post}/comments", self.read_url))
+                .send()
+                .await
+                .expect("read API")
+                .json()
+                .await
+                .expect("json");
+            let projected: Vec<(i64, String)> = read
+                .as_array()
+                .expect("array")
+                .iter()
+                .map(|c| {
+                    (
+                        c["post_version"].as_i64().expect("version"),
+                        c["id"].as_str().expect("id").to_owned(),
+                    )
+                })
+                .collect();
+            let expected: Vec<(i64, String)> =
+                comments.iter().map(|(v, c)| (*v, c.clone())).collect();
+            assert_eq!(
+                projected, expected,
+                "post {post}: read model differs from what was acknowledged"
+            );
+        }
+    }
+}
