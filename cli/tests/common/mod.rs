@@ -201,11 +201,12 @@ impl TestStack {
         ))];
         let (pl, paddr) = listener().await;
         if projector {
+            // A group of its own: tests sharing one group would rebalance each other.
             tasks.push(tokio::spawn(projection_service::serve(
                 pl,
                 db.clone(),
                 log,
-                "inkwire-projection".into(),
+                unique("projection"),
                 cancel.clone(),
             )));
         }
