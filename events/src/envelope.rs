@@ -184,6 +184,29 @@ impl RawEvent {
     }
 }
 
+/// The routing facts of an encoded event, read without decoding its payload: what the Kafka
+/// headers carry.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Routing {
+    /// Stable type name.
+    pub event_type: String,
+    /// Schema version.
+    pub event_version: u16,
+    /// W3C trace context.
+    #[serde(default)]
+    pub traceparent: Option<String>,
+}
+
+impl Routing {
+    /// Reads the routing facts of an encoded envelope, skipping everything else.
+    ///
+    /// # Errors
+    /// When the bytes are not a JSON envelope.
+    pub fn peek(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
 /// The wire shape of [`RawEvent`], read field by field (no flatten) with the payload left raw.
 #[derive(Deserialize)]
 struct Wire<'a> {

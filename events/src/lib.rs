@@ -8,7 +8,7 @@ mod ids;
 mod post;
 mod upcast;
 
-pub use envelope::{Actor, DecodeError, Envelope, RawEvent, StoredMeta};
+pub use envelope::{Actor, DecodeError, Envelope, RawEvent, Routing, StoredMeta};
 pub use ids::{CommentId, PostId, StreamId, UserId};
 pub use post::{
     CommentAdded, CommentDeleted, CommentEdited, CommentHidden, CommentRestored, PostDeleted,

@@ -92,3 +92,14 @@ fn unknown_types_and_future_versions_are_refused_not_guessed() {
     let err = Envelope::decode(&serde_json::to_vec(&raw).expect("json")).unwrap_err();
     assert!(matches!(err, events::DecodeError::InvalidPayload { .. }));
 }
+
+#[test]
+fn routing_facts_are_read_without_the_payload() {
+    for (name, bytes) in fixtures() {
+        let envelope = Envelope::decode(&bytes).expect("decodes");
+        let routing = events::Routing::peek(&bytes).expect("peeks");
+        assert_eq!(routing.event_type, envelope.event.event_type(), "{name}");
+        assert_eq!(routing.event_version, 1, "{name}");
+        assert_eq!(routing.traceparent, envelope.meta.traceparent, "{name}");
+    }
+}

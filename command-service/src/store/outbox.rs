@@ -29,10 +29,10 @@ impl OutboxRow {
         let mut headers = Vec::with_capacity(3);
         // The headers repeat what the payload says, so tools can filter without decoding; a
         // payload that does not parse simply goes without them.
-        if let Ok(raw) = serde_json::from_slice::<events::RawEvent>(&self.payload) {
-            headers.push((headers::EVENT_TYPE, raw.event_type));
-            headers.push((headers::EVENT_VERSION, raw.event_version.to_string()));
-            if let Some(tp) = raw.meta.traceparent {
+        if let Ok(routing) = events::Routing::peek(&self.payload) {
+            headers.push((headers::EVENT_TYPE, routing.event_type));
+            headers.push((headers::EVENT_VERSION, routing.event_version.to_string()));
+            if let Some(tp) = routing.traceparent {
                 headers.push((headers::TRACEPARENT, tp));
             }
         }
