@@ -63,9 +63,7 @@ pub async fn run(
                 Ok(outcome) => {
                     timer.observe_duration();
                     record(&metrics, outcome);
-                    if let Err(e) = consumer.ack(&batch) {
-                        tracing::warn!(error = %e, "offsets not stored in the log; the database has them");
-                    }
+                    consumer.ack(&batch);
                 }
                 Err(e) => {
                     // Nothing was written: read these partitions again from the database's offsets.

@@ -335,7 +335,7 @@ impl KafkaConsumer {
         Ok(out)
     }
 
-    pub(super) fn ack(&mut self, records: &[LogRecord]) -> Result<(), LogError> {
+    pub(super) fn ack(&mut self, records: &[LogRecord]) {
         let mut last: BTreeMap<i32, i64> = BTreeMap::new();
         for r in records {
             let e = last.entry(r.partition).or_insert(r.offset);
@@ -347,7 +347,6 @@ impl KafkaConsumer {
                 tracing::debug!(error = %e, partition, offset, "offset not stored");
             }
         }
-        Ok(())
     }
 
     pub(super) fn close(&mut self) {
