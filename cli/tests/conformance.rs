@@ -40,18 +40,6 @@ on_both_backends!(
     comment_lifecycle_keeps_counts_right,
 );
 
-async fn read(stack: &TestStack, path: &str) -> Value {
-    stack
-        .http
-        .get(format!("{}{path}", stack.read_url))
-        .send()
-        .await
-        .expect("read API")
-        .json()
-        .await
-        .expect("json")
-}
-
 async fn threaded_comments_reach_the_read_model(stack: &TestStack) {
     let post = stack.published_post().await;
     let (status, first) = stack.comment(&post, "First!").await;
@@ -69,7 +57,7 @@ async fn threaded_comments_reach_the_read_model(stack: &TestStack) {
     assert_eq!(status, StatusCode::CREATED, "{second}");
     stack.wait_comments(3, Duration::from_secs(20)).await;
 
-    let comments = read(stack, &format!("/v1/read/posts/{post}/comments")).await;
+    let comments = stack.read(&format!("/v1/read/posts/{post}/comments")).await;
     let bodies: Vec<(&str, i64)> = comments
         .as_array()
         .expect("array")
@@ -84,7 +72,7 @@ async fn threaded_comments_reach_the_read_model(stack: &TestStack) {
     // Thread order: the reply sits under its parent, before the later top-level comment.
     assert_eq!(bodies, vec![("First!", 0), ("A reply", 1), ("Second", 0)]);
     assert_eq!(comments[0]["reply_count"], 1);
-    let post_view = read(stack, &format!("/v1/read/posts/{post}")).await;
+    let post_view = stack.read(&format!("/v1/read/posts/{post}")).await;
     assert_eq!(post_view["comment_count"], 3);
     assert_eq!(post_view["status"], "published");
     assert_eq!(post_view["version"], second["version"]);
@@ -111,7 +99,7 @@ async fn a_thousand_concurrent_comments_land_exactly_once_in_acceptance_order(st
     stack.wait_comments(1000, Duration::from_secs(120)).await;
     stack.assert_read_model_matches(&accepted).await;
     for post in &posts {
-        let view = read(stack, &format!("/v1/read/posts/{post}")).await;
+        let view = stack.read(&format!("/v1/read/posts/{post}")).await;
         assert_eq!(view["comment_count"], 20);
     }
 }
@@ -454,15 +442,15 @@ async fn comment_lifecycle_keeps_counts_right(stack: &TestStack) {
     assert_eq!(status, StatusCode::OK, "{last}");
     let want = last["version"].as_i64().expect("version");
     common::eventually(Duration::from_secs(20), || async {
-        read(stack, &format!("/v1/read/posts/{post}")).await["version"].as_i64() == Some(want)
+        stack.read(&format!("/v1/read/posts/{post}")).await["version"].as_i64() == Some(want)
     })
     .await;
-    let view = read(stack, &format!("/v1/read/posts/{post}")).await;
+    let view = stack.read(&format!("/v1/read/posts/{post}")).await;
     assert_eq!(
         view["comment_count"], 2,
         "hidden then restored counts, deleted does not"
     );
-    let comments = read(stack, &format!("/v1/read/posts/{post}/comments")).await;
+    let comments = stack.read(&format!("/v1/read/posts/{post}/comments")).await;
     let statuses: BTreeSet<(String, String)> = comments
         .as_array()
         .expect("array")

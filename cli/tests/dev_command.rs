@@ -94,14 +94,8 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
         .expect("comment");
     assert_eq!(resp.status(), StatusCode::CREATED);
     loop {
-        let comments: Value = http
-            .get(format!("{base}/v1/read/posts/{id}/comments"))
-            .send()
-            .await
-            .expect("read")
-            .json()
-            .await
-            .expect("json");
+        let comments: Value =
+            common::get_json(&http, &format!("{base}/v1/read/posts/{id}/comments")).await;
         if comments.as_array().is_some_and(|c| c.len() == 1) {
             break;
         }
@@ -134,14 +128,7 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
 
     let child = start(&dir, port);
     wait_up(&http, &base).await;
-    let view: Value = http
-        .get(format!("{base}/v1/read/posts/{id}"))
-        .send()
-        .await
-        .expect("read")
-        .json()
-        .await
-        .expect("json");
+    let view: Value = common::get_json(&http, &format!("{base}/v1/read/posts/{id}")).await;
     assert_eq!(
         view["comment_count"], 1,
         "data lost across a restart: {view}"

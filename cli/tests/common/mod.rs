@@ -284,6 +284,11 @@ impl TestStack {
         .await
     }
 
+    /// GETs `path` of the read API as JSON.
+    pub async fn read(&self, path: &str) -> Value {
+        get_json(&self.http, &format!("{}{path}", self.read_url)).await
+    }
+
     /// Number of rows in `table` (a fixed table name).
     pub async fn count(&self, table: &'static str) -> i64 {
         count(&self.db, table).await
@@ -417,15 +422,7 @@ impl TestStack {
         accepted: &std::collections::BTreeMap<String, std::collections::BTreeMap<i64, String>>,
     ) {
         for (post, comments) in accepted {
-            let read: Value = self
-                .http
-                .get(format!("{}/v1/read/posts/{post}/comments", self.read_url))
-                .send()
-                .await
-                .expect("read API")
-                .json()
-                .await
-                .expect("json");
+            let read = self.read(&format!("/v1/read/posts/{post}/comments")).await;
             let projected: Vec<(i64, String)> = read
                 .as_array()
                 .expect("array")
@@ -445,4 +442,15 @@ impl TestStack {
             );
         }
     }
+}
+
+/// GETs `url` and parses the answer as JSON.
+pub async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    http.get(url)
+        .send()
+        .await
+        .expect("reachable")
+        .json()
+        .await
+        .expect("json")
 }
