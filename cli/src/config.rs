@@ -109,3 +109,40 @@ pub struct ProjectionArgs {
     #[arg(long, env = "INKWIRE_GROUP", default_value = projection_service::DEFAULT_GROUP)]
     pub group: String,
 }
+
+/// Settings of a query-gateway process.
+#[derive(Clone, Debug, Args)]
+pub struct GatewayArgs {
+    /// Database (the read tables), listener and log.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// Base URL of a command service (or of a load balancer in front of several).
+    #[arg(
+        long,
+        env = "INKWIRE_COMMAND_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub command_url: String,
+    /// Longest `waitForProjection`, in milliseconds.
+    #[arg(long, env = "INKWIRE_PROJECTION_WAIT_MS", default_value_t = 5000)]
+    pub projection_wait_ms: u64,
+    /// Serve schema introspection (turn off in production).
+    #[arg(long, env = "INKWIRE_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+    /// Events of slack per subscriber before a slow client is disconnected.
+    #[arg(long, env = "INKWIRE_SUBSCRIBER_BUFFER", default_value_t = 1024)]
+    pub subscriber_buffer: usize,
+}
+
+impl GatewayArgs {
+    /// The gateway's behaviour.
+    #[must_use]
+    pub fn gateway_config(&self) -> query_gateway::GatewayConfig {
+        query_gateway::GatewayConfig {
+            wait_timeout: std::time::Duration::from_millis(self.projection_wait_ms),
+            introspection: self.introspection,
+            subscriber_buffer: self.subscriber_buffer.max(1),
+            ..query_gateway::GatewayConfig::default()
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! `inkwire dev`: the whole of Inkwire in one process on the embedded backend (SQLite and the
-//! embedded log in one file), with the command API, the read API and the ops endpoints on one
-//! port. It survives restarts with its data and stops cleanly on Ctrl-C/SIGTERM.
+//! embedded log in one file), with the GraphQL gateway (`/graphql`), the command API, the read
+//! API and the ops endpoints on one port. It survives restarts with its data and stops cleanly on Ctrl-C/SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -59,13 +59,21 @@ impl Stack {
         });
         tasks.spawn(projection_service::consumer::run(
             db.clone(),
-            log,
+            log.clone(),
             group.to_owned(),
             metrics,
             cancel.clone(),
         ));
+        let gateway = query_gateway::Gateway::new(
+            db.clone(),
+            query_gateway::commands::CommandClient::InProcess(app.router.clone()),
+            &registry,
+            &query_gateway::GatewayConfig::default(),
+        );
+        gateway.spawn_live(log.clone(), &mut tasks, cancel);
         let router = app
             .router
+            .merge(gateway.router)
             .merge(projection_service::http::router(db.clone()))
             .merge(infra::telemetry::ops_router(registry, db));
         Ok(Self { router, tasks })

@@ -36,6 +36,10 @@ pub enum Command {
     CommandService(config::ServiceArgs),
     /// The projection service (read tables) as one member of a consumer group.
     ProjectionService(config::ProjectionArgs),
+    /// The GraphQL gateway (queries, mutations, live comment subscriptions).
+    QueryGateway(config::GatewayArgs),
+    /// Prints the GraphQL schema (SDL), as committed in `schema/schema.graphql`.
+    PrintSchema,
     /// Benchmark a running Inkwire and PostgreSQL (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
 }
@@ -64,6 +68,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = args.service.connect().await?;
             let log = args.service.log.config(&db);
             projection_service::serve(listener, db, log, args.group, cancel).await
+        }
+        Command::QueryGateway(args) => {
+            let listener = tokio::net::TcpListener::bind(args.service.listen).await?;
+            let db = args.service.connect().await?;
+            let log = args.service.log.config(&db);
+            let config = args.gateway_config();
+            query_gateway::serve(listener, db, log, args.command_url, config, cancel).await
+        }
+        Command::PrintSchema => {
+            print!("{}", query_gateway::sdl());
+            Ok(())
         }
         Command::Bench(args) => bench::run(args, cancel).await,
     }

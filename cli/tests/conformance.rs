@@ -2,6 +2,7 @@
 //! (SQLite + embedded log, one process) and against PostgreSQL (at SERIALIZABLE) + a real
 //! Kafka-protocol broker, so the two never drift.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -11,26 +12,6 @@ use common::{AUTHOR, TestStack};
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                let stack = super::TestStack::boot(super::common::Backend::Embedded).await;
-                super::$scenario(&stack).await;
-                stack.stop().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres_and_kafka() {
-                let stack = super::TestStack::boot(super::common::Backend::Distributed).await;
-                super::$scenario(&stack).await;
-                stack.stop().await;
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     threaded_comments_reach_the_read_model,

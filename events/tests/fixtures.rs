@@ -7,7 +7,10 @@ use std::path::Path;
 use events::{CURRENT_VERSIONS, Envelope};
 
 fn fixtures() -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    // At run time, not compile time: a test binary reused from another checkout that shares
+    // the target directory must still read this checkout's fixtures.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo");
+    let dir = Path::new(&manifest).join("tests/fixtures");
     let mut out: Vec<_> = std::fs::read_dir(&dir)
         .expect("fixtures directory exists")
         .map(|e| e.expect("readable entry").path())

@@ -1,7 +1,31 @@
 //! Shared test support: real PostgreSQL databases and Kafka topics per test (from the servers
 //! that `scripts/test.sh` starts), the service stacks booted on port 0, and small HTTP helpers.
 //! A missing dependency is a failure, never a skip.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
+
+/// Runs each scenario (an `async fn(&TestStack)` in the calling file, which imports `TestStack`)
+/// once on the embedded backend and once on PostgreSQL + Kafka.
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                let stack = super::TestStack::boot(super::common::Backend::Embedded).await;
+                super::$scenario(&stack).await;
+                stack.stop().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_and_kafka() {
+                let stack = super::TestStack::boot(super::common::Backend::Distributed).await;
+                super::$scenario(&stack).await;
+                stack.stop().await;
+            }
+        }
+    )*};
+}
+
+pub mod graphql;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -108,6 +132,8 @@ pub struct TestStack {
     pub command_url: String,
     /// Base URL of the read API.
     pub read_url: String,
+    /// `http://…/graphql` of the gateway.
+    pub graphql_url: String,
     /// The database (event store and read model).
     pub db: Db,
     /// The database URL.
@@ -165,6 +191,7 @@ impl TestStack {
         let url = format!("http://{addr}");
         Self {
             command_url: url.clone(),
+            graphql_url: format!("{url}/graphql"),
             read_url: url,
             db_url: format!("sqlite://{}", dir.0.join("inkwire.db").display()),
             db,
@@ -199,6 +226,15 @@ impl TestStack {
             log.clone(),
             cancel.clone(),
         ))];
+        let (gl, gaddr) = listener().await;
+        tasks.push(tokio::spawn(query_gateway::serve(
+            gl,
+            db.clone(),
+            log.clone(),
+            format!("http://{caddr}"),
+            query_gateway::GatewayConfig::default(),
+            cancel.clone(),
+        )));
         let (pl, paddr) = listener().await;
         if projector {
             // A group of its own: tests sharing one group would rebalance each other.
@@ -213,6 +249,7 @@ impl TestStack {
         let stack = Self {
             command_url: format!("http://{caddr}"),
             read_url: format!("http://{paddr}"),
+            graphql_url: format!("http://{gaddr}/graphql"),
             db,
             db_url: db_url.to_owned(),
             topic: topic.to_owned(),
@@ -223,6 +260,7 @@ impl TestStack {
             _dir: None,
         };
         stack.wait_ready(&stack.command_url).await;
+        stack.wait_ready(&format!("http://{gaddr}")).await;
         stack
     }
 

@@ -126,8 +126,19 @@ impl KafkaSettings {
     pub(super) fn consumer(&self, group: &str) -> Result<KafkaConsumer, LogError> {
         let context = RebalanceTracker::default();
         let shared = context.state.clone();
-        let consumer: StreamConsumer<RebalanceTracker> = self
-            .client_config()
+        let mut config = self.client_config();
+        // Live comments ride on the consumers: a broker that holds an empty fetch for the whole
+        // default 500 ms (tansu does) adds that to the latency of an event after a quiet spell.
+        // Kafka answers a fetch as soon as data arrives, so there this only costs idle requests;
+        // INKWIRE_KAFKA_PROPERTIES=fetch.wait.max.ms=500 restores the default.
+        if !self
+            .properties
+            .iter()
+            .any(|(k, _)| k == "fetch.wait.max.ms")
+        {
+            config.set("fetch.wait.max.ms", "10");
+        }
+        let consumer: StreamConsumer<RebalanceTracker> = config
             .set("group.id", group)
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")

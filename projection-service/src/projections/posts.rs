@@ -32,8 +32,8 @@ macro_rules! project {
             E::PostDrafted(e) => {
                 sqlx::query(
                     "INSERT INTO rm_posts (id, author_id, title, slug, body_markdown, tags, status, \
-                     allow_anonymous_comments, comment_count, version, created_at, updated_at, published_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, 0, $8, $9, $10, NULL) ON CONFLICT (id) DO NOTHING",
+                     allow_anonymous_comments, comment_count, version, created_at, updated_at, published_at, body_html) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, 0, $8, $9, $10, NULL, $11) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(post)
                 .bind(e.author_id.0)
@@ -45,6 +45,7 @@ macro_rules! project {
                 .bind(version)
                 .bind(at)
                 .bind(at)
+                .bind(infra::markdown::post_html(&e.body_markdown))
                 .execute(&mut *$tx)
                 .await?;
                 for tag in &e.tags {
@@ -59,7 +60,8 @@ macro_rules! project {
                 sqlx::query(
                     "UPDATE rm_posts SET title = COALESCE($1, title), slug = COALESCE($2, slug), \
                      body_markdown = COALESCE($3, body_markdown), tags = COALESCE($4, tags), \
-                     allow_anonymous_comments = COALESCE($5, allow_anonymous_comments) WHERE id = $6",
+                     allow_anonymous_comments = COALESCE($5, allow_anonymous_comments), \
+                     body_html = COALESCE($7, body_html) WHERE id = $6",
                 )
                 .bind(e.title.as_deref())
                 .bind(e.slug.as_deref())
@@ -67,6 +69,7 @@ macro_rules! project {
                 .bind(e.tags.as_ref().map(Json))
                 .bind(e.allow_anonymous_comments)
                 .bind(post)
+                .bind(e.body_markdown.as_deref().map(infra::markdown::post_html))
                 .execute(&mut *$tx)
                 .await?;
                 if let Some(tags) = &e.tags {
@@ -131,8 +134,10 @@ macro_rules! project {
                 };
                 let inserted = sqlx::query(
                     "INSERT INTO rm_comments (id, post_id, parent_id, depth, path, author_id, author_name, body, \
-                     status, hidden_reason, reply_count, post_version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'visible', NULL, 0, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+                     status, hidden_reason, reply_count, post_version, created_at, updated_at, \
+                     changed_version, last_change, body_html) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'visible', NULL, 0, $9, $10, $11, $9, 'added', $12) \
+                     ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(e.comment_id.0)
                 .bind(post)
@@ -145,6 +150,7 @@ macro_rules! project {
                 .bind(version)
                 .bind(at)
                 .bind(at)
+                .bind(infra::markdown::comment_html(&e.body))
                 .execute(&mut *$tx)
                 .await?
                 .rows_affected();
@@ -159,10 +165,15 @@ macro_rules! project {
                 }
             }
             E::CommentEdited(e) => {
-                sqlx::query("UPDATE rm_comments SET body = $1, updated_at = $2 WHERE id = $3")
+                sqlx::query(
+                    "UPDATE rm_comments SET body = $1, updated_at = $2, body_html = $4, \
+                     changed_version = $5, last_change = 'edited' WHERE id = $3",
+                )
                     .bind(e.body.as_str())
                     .bind(at)
                     .bind(e.comment_id.0)
+                    .bind(infra::markdown::comment_html(&e.body))
+                    .bind(version)
                     .execute(&mut *$tx)
                     .await?;
             }
@@ -176,9 +187,13 @@ macro_rules! project {
                     let parent: Option<uuid::Uuid> = sqlx::Row::try_get(&row, 1)?;
                     if status != "deleted" {
                         // The row stays so that replies keep their place in the thread.
-                        sqlx::query("UPDATE rm_comments SET status = 'deleted', body = '', updated_at = $1 WHERE id = $2")
+                        sqlx::query(
+                            "UPDATE rm_comments SET status = 'deleted', body = '', body_html = '', updated_at = $1, \
+                             changed_version = $3, last_change = 'deleted' WHERE id = $2",
+                        )
                             .bind(at)
                             .bind(e.comment_id.0)
+                            .bind(version)
                             .execute(&mut *$tx)
                             .await?;
                         if status == "visible" {
@@ -195,12 +210,13 @@ macro_rules! project {
             }
             E::CommentHidden(e) => {
                 let changed = sqlx::query(
-                    "UPDATE rm_comments SET status = 'hidden', hidden_reason = $1, updated_at = $2 \
-                     WHERE id = $3 AND status = 'visible'",
+                    "UPDATE rm_comments SET status = 'hidden', hidden_reason = $1, updated_at = $2, \
+                     changed_version = $4, last_change = 'hidden' WHERE id = $3 AND status = 'visible'",
                 )
                 .bind(e.reason.as_str())
                 .bind(at)
                 .bind(e.comment_id.0)
+                .bind(version)
                 .execute(&mut *$tx)
                 .await?
                 .rows_affected();
@@ -210,11 +226,12 @@ macro_rules! project {
             }
             E::CommentRestored(e) => {
                 let changed = sqlx::query(
-                    "UPDATE rm_comments SET status = 'visible', hidden_reason = NULL, updated_at = $1 \
-                     WHERE id = $2 AND status = 'hidden'",
+                    "UPDATE rm_comments SET status = 'visible', hidden_reason = NULL, updated_at = $1, \
+                     changed_version = $3, last_change = 'restored' WHERE id = $2 AND status = 'hidden'",
                 )
                 .bind(at)
                 .bind(e.comment_id.0)
+                .bind(version)
                 .execute(&mut *$tx)
                 .await?
                 .rows_affected();
@@ -268,6 +285,12 @@ impl PendingComment {
     }
 }
 
+/// The rendered HTML of a pending comment.
+#[must_use]
+pub fn comment_html_of(c: &PendingComment) -> String {
+    infra::markdown::comment_html(&c.body)
+}
+
 /// Rows per multi-row INSERT (12 parameters each; well under both drivers' limits).
 pub const INSERT_CHUNK: usize = 2000;
 
@@ -278,7 +301,8 @@ macro_rules! flush_comments {
         for chunk in pending.chunks($crate::projections::posts::INSERT_CHUNK) {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO rm_comments (id, post_id, parent_id, depth, path, author_id, author_name, body, \
-                 status, hidden_reason, reply_count, post_version, created_at, updated_at) ",
+                 status, hidden_reason, reply_count, post_version, created_at, updated_at, \
+                 changed_version, last_change, body_html) ",
             );
             q.push_values(chunk, |mut row, c| {
                 row.push_bind(c.id)
@@ -294,7 +318,10 @@ macro_rules! flush_comments {
                     .push("0")
                     .push_bind(c.version)
                     .push_bind(c.at)
-                    .push_bind(c.at);
+                    .push_bind(c.at)
+                    .push_bind(c.version)
+                    .push("'added'")
+                    .push_bind($crate::projections::posts::comment_html_of(c));
             });
             q.push(" ON CONFLICT (id) DO NOTHING");
             q.build().execute(&mut *$tx).await?;

@@ -1,0 +1,205 @@
+//! A small GraphQL client for tests: queries and mutations over HTTP, subscriptions over
+//! `graphql-transport-ws` (the protocol the npm `graphql-ws` client speaks).
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// POSTs a GraphQL request to `url` (`http://…/graphql`) as `user`; returns the whole response.
+pub async fn gql(
+    http: &reqwest::Client,
+    url: &str,
+    user: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let mut req = http
+        .post(url)
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(user) = user {
+        req = req
+            .header("x-inkwire-user-id", user)
+            .header("x-inkwire-user-name", "Tester");
+    }
+    let resp = req.send().await.expect("gateway reachable");
+    resp.json().await.expect("GraphQL answers JSON")
+}
+
+/// The `extensions.code` of the first error, if any.
+pub fn error_code(response: &Value) -> Option<&str> {
+    response["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// Adds a comment through the gateway; returns (comment id, whole response).
+pub async fn add_comment(
+    http: &reqwest::Client,
+    url: &str,
+    post: &str,
+    body: &str,
+    wait: bool,
+) -> (String, Value) {
+    let r = gql(
+        http,
+        url,
+        Some(super::AUTHOR),
+        "mutation($input: AddCommentInput!, $wait: Boolean) { addComment(input: $input, waitForProjection: $wait) { comment { id } position } }",
+        json!({ "input": { "postId": post, "body": body }, "wait": wait }),
+    )
+    .await;
+    let id = r["data"]["addComment"]["comment"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (id, r)
+}
+
+/// Creates and publishes a post through the gateway; returns its id.
+pub async fn published_post(http: &reqwest::Client, url: &str) -> String {
+    let r = gql(
+        http,
+        url,
+        Some(super::AUTHOR),
+        "mutation($input: CreatePostInput!) { createPost(input: $input) { post { id } } }",
+        json!({ "input": { "title": "Live post", "body": "Hello", "slug": super::unique("live").replace('_', "-") } }),
+    )
+    .await;
+    let id = r["data"]["createPost"]["post"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_owned();
+    let r = gql(
+        http,
+        url,
+        Some(super::AUTHOR),
+        "mutation($id: ID!) { publishPost(id: $id, waitForProjection: true) { post { status } } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(
+        r["data"]["publishPost"]["post"]["status"], "PUBLISHED",
+        "{r}"
+    );
+    id
+}
+
+/// The subscription document the tests use.
+pub const COMMENT_EVENTS: &str = "subscription($postId: ID!, $after: String) { commentEvents(postId: $postId, after: $after) { kind cursor comment { id body postId } } }";
+
+/// A `graphql-transport-ws` connection.
+pub struct WsClient {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// What a subscription yielded.
+#[derive(Debug)]
+pub enum WsEvent {
+    /// A `next` message's payload.
+    Next(String, Value),
+    /// An `error` message's payload.
+    Error(String, Value),
+    /// A `complete` message.
+    Complete(String),
+    /// The server closed the connection (code, reason).
+    Closed(Option<u16>, String),
+}
+
+impl WsClient {
+    /// Connects to `url` (`ws://…/graphql`) and completes the `connection_init` handshake.
+    pub async fn connect(url: &str) -> Self {
+        Self::try_connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("WebSocket to {url}: {e}"))
+    }
+
+    /// Like [`WsClient::connect`], but reports failure instead of panicking.
+    pub async fn try_connect(url: &str) -> Result<Self, String> {
+        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut client = Self { ws };
+        client
+            .send(json!({ "type": "connection_init", "payload": {} }))
+            .await;
+        match tokio::time::timeout(Duration::from_secs(10), client.ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) if t.contains("connection_ack") => Ok(client),
+            other => Err(format!("no connection_ack: {other:?}")),
+        }
+    }
+
+    /// Sends a raw JSON message.
+    pub async fn send(&mut self, message: Value) {
+        let _ = self
+            .ws
+            .send(Message::Text(message.to_string().into()))
+            .await;
+    }
+
+    /// Sends raw text (for garbage-frame tests).
+    pub async fn send_text(&mut self, text: &str) {
+        let _ = self.ws.send(Message::Text(text.to_owned().into())).await;
+    }
+
+    /// Subscribes to the comment events of `post` under operation `id`.
+    pub async fn subscribe(&mut self, id: &str, post: &str, after: Option<&str>) {
+        self.send(json!({
+            "id": id, "type": "subscribe",
+            "payload": { "query": COMMENT_EVENTS, "variables": { "postId": post, "after": after } }
+        }))
+        .await;
+    }
+
+    /// The next subscription message, answering pings; `None` after `within`.
+    pub async fn next(&mut self, within: Duration) -> Option<WsEvent> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?;
+            match msg {
+                None => return Some(WsEvent::Closed(None, String::new())),
+                Some(Err(e)) => return Some(WsEvent::Closed(None, e.to_string())),
+                Some(Ok(Message::Close(frame))) => {
+                    return Some(WsEvent::Closed(
+                        frame.as_ref().map(|f| u16::from(f.code)),
+                        frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                    ));
+                }
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).expect("server sends JSON");
+                    let id = v["id"].as_str().unwrap_or_default().to_owned();
+                    match v["type"].as_str() {
+                        Some("next") => return Some(WsEvent::Next(id, v["payload"].clone())),
+                        Some("error") => return Some(WsEvent::Error(id, v["payload"].clone())),
+                        Some("complete") => return Some(WsEvent::Complete(id)),
+                        Some("ping") => self.send(json!({ "type": "pong" })).await,
+                        _ => {}
+                    }
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}
+
+/// (kind, comment id, cursor) of a `next` payload of [`COMMENT_EVENTS`].
+pub fn comment_event(payload: &Value) -> (String, String, String) {
+    let e = &payload["data"]["commentEvents"];
+    (
+        e["kind"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not a comment event: {payload}"))
+            .to_owned(),
+        e["comment"]["id"].as_str().unwrap_or_default().to_owned(),
+        e["cursor"].as_str().unwrap_or_default().to_owned(),
+    )
+}

@@ -1,0 +1,517 @@
+//! The GraphQL gateway against both backends: reads and writes through the public schema,
+//! statement counts of batched reads, live subscriptions with cursor resume, and bad input.
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::graphql::{
+    WsClient, WsEvent, add_comment, comment_event, error_code, gql, published_post,
+};
+use common::{AUTHOR, TestStack};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    graphql_reads_and_writes_round_trip,
+    a_page_of_posts_with_comments_costs_a_fixed_number_of_statements,
+    subscribers_get_every_change_once_in_order_and_resume_from_a_cursor,
+    bad_graphql_gets_stable_codes_and_the_gateway_stays_up,
+);
+
+/// A tag unique to this run (tags are at most 32 characters).
+fn short_tag() -> String {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    format!("t-{}", &id[20..])
+}
+
+fn ws_url(stack: &TestStack) -> String {
+    stack.graphql_url.replacen("http://", "ws://", 1)
+}
+
+async fn q(stack: &TestStack, user: Option<&str>, query: &str, variables: Value) -> Value {
+    gql(&stack.http, &stack.graphql_url, user, query, variables).await
+}
+
+const COMMENT_FIELDS: &str =
+    "id body html depth replyCount status parentId parent { id } authorName";
+
+async fn graphql_reads_and_writes_round_trip(stack: &TestStack) {
+    let create = "mutation($input: CreatePostInput!) { createPost(input: $input, waitForProjection: true) { post { id slug status version title html tags } position } }";
+    let tag = short_tag();
+
+    // Refusals keep the command service's codes and write nothing.
+    let r = q(
+        stack,
+        None,
+        create,
+        json!({ "input": { "title": "Nope", "body": "x" } }),
+    )
+    .await;
+    assert_eq!(error_code(&r), Some("UNAUTHENTICATED"), "{r}");
+    let r = q(
+        stack,
+        Some(AUTHOR),
+        create,
+        json!({ "input": { "title": "", "body": "x" } }),
+    )
+    .await;
+    assert_eq!(error_code(&r), Some("VALIDATION"), "{r}");
+    assert_eq!(r["errors"][0]["extensions"]["field"], "title", "{r}");
+
+    let r = q(stack, Some(AUTHOR), create, json!({ "input": { "title": "Hello GraphQL World", "body": "# Hi\n\n*there*", "tags": [tag] } })).await;
+    let post = &r["data"]["createPost"]["post"];
+    assert_eq!(post["status"], "DRAFT", "{r}");
+    assert!(
+        post["slug"]
+            .as_str()
+            .expect("slug")
+            .starts_with("hello-graphql-world"),
+        "{r}"
+    );
+    assert!(
+        post["html"]
+            .as_str()
+            .expect("html")
+            .contains("<em>there</em>"),
+        "{r}"
+    );
+    let id = post["id"].as_str().expect("id").to_owned();
+    let slug = post["slug"].as_str().expect("slug").to_owned();
+    let first_position = r["data"]["createPost"]["position"]
+        .as_str()
+        .expect("position")
+        .to_owned();
+
+    // A draft is its author's only.
+    let by_id = "query($id: ID) { post(id: $id) { id status commentCount } }";
+    assert_eq!(
+        q(stack, None, by_id, json!({ "id": id })).await["data"]["post"],
+        Value::Null
+    );
+    assert_eq!(
+        q(stack, Some(AUTHOR), by_id, json!({ "id": id })).await["data"]["post"]["status"],
+        "DRAFT"
+    );
+
+    let r = q(stack, Some(AUTHOR), "mutation($id: ID!) { publishPost(id: $id, waitForProjection: true) { post { status publishedAt version } position } }", json!({ "id": id })).await;
+    assert_eq!(
+        r["data"]["publishPost"]["post"]["status"], "PUBLISHED",
+        "{r}"
+    );
+    assert!(
+        r["data"]["publishPost"]["post"]["publishedAt"].is_string(),
+        "{r}"
+    );
+    assert_ne!(
+        r["data"]["publishPost"]["position"].as_str(),
+        Some(first_position.as_str())
+    );
+    let r = q(
+        stack,
+        None,
+        "query($slug: String) { post(slug: $slug) { id } }",
+        json!({ "slug": slug }),
+    )
+    .await;
+    assert_eq!(r["data"]["post"]["id"], id.as_str(), "{r}");
+
+    // A thread: A, a reply to A, then B; shown depth first.
+    let add = format!(
+        "mutation($input: AddCommentInput!) {{ addComment(input: $input, waitForProjection: true) {{ comment {{ {COMMENT_FIELDS} }} position }} }}"
+    );
+    let a = q(
+        stack,
+        Some(AUTHOR),
+        &add,
+        json!({ "input": { "postId": id, "body": "first <b>bold</b>" } }),
+    )
+    .await;
+    let a_id = a["data"]["addComment"]["comment"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{a}"))
+        .to_owned();
+    let reply = q(
+        stack,
+        Some(AUTHOR),
+        &add,
+        json!({ "input": { "postId": id, "parentId": a_id, "body": "a reply" } }),
+    )
+    .await;
+    let reply = &reply["data"]["addComment"]["comment"];
+    assert_eq!(reply["depth"], 1, "{reply}");
+    assert_eq!(reply["parent"]["id"], a_id.as_str(), "{reply}");
+    let reply_id = reply["id"].as_str().expect("id").to_owned();
+    let b = q(
+        stack,
+        Some(AUTHOR),
+        &add,
+        json!({ "input": { "postId": id, "body": "second" } }),
+    )
+    .await;
+    let b_id = b["data"]["addComment"]["comment"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let list = format!(
+        "query($post: ID!, $first: Int, $after: String, $under: ID) {{ comments(postId: $post, first: $first, after: $after, under: $under) {{ edges {{ cursor node {{ {COMMENT_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
+    );
+    let r = q(stack, None, &list, json!({ "post": id })).await;
+    let edges = r["data"]["comments"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .clone();
+    let order: Vec<&str> = edges
+        .iter()
+        .map(|e| e["node"]["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(order, [a_id.as_str(), reply_id.as_str(), b_id.as_str()]);
+    assert_eq!(edges[0]["node"]["replyCount"], 1);
+    assert!(
+        edges[0]["node"]["html"]
+            .as_str()
+            .expect("html")
+            .contains("&lt;b&gt;bold&lt;/b&gt;"),
+        "raw HTML in comments is text: {r}"
+    );
+
+    // Paging and sub-threads.
+    let page1 = q(stack, None, &list, json!({ "post": id, "first": 1 })).await;
+    assert_eq!(page1["data"]["comments"]["pageInfo"]["hasNextPage"], true);
+    let after = page1["data"]["comments"]["pageInfo"]["endCursor"].clone();
+    let page2 = q(
+        stack,
+        None,
+        &list,
+        json!({ "post": id, "first": 5, "after": after }),
+    )
+    .await;
+    let ids: Vec<&str> = page2["data"]["comments"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, [reply_id.as_str(), b_id.as_str()]);
+    assert_eq!(page2["data"]["comments"]["pageInfo"]["hasNextPage"], false);
+    let under = q(stack, None, &list, json!({ "post": id, "under": a_id })).await;
+    let ids: Vec<&str> = under["data"]["comments"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, [reply_id.as_str()]);
+
+    // Edit, hide, restore, delete: each visible to the next query.
+    let r = q(stack, Some(AUTHOR), "mutation($id: ID!) { editComment(id: $id, body: \"second, edited\", waitForProjection: true) { comment { body } } }", json!({ "id": b_id })).await;
+    assert_eq!(
+        r["data"]["editComment"]["comment"]["body"], "second, edited",
+        "{r}"
+    );
+    let r = q(stack, Some(AUTHOR), "mutation($id: ID!) { hideComment(id: $id, reason: \"spam\", waitForProjection: true) { comment { status body } } }", json!({ "id": reply_id })).await;
+    assert_eq!(
+        r["data"]["hideComment"]["comment"]["status"], "HIDDEN",
+        "{r}"
+    );
+    assert_eq!(r["data"]["hideComment"]["comment"]["body"], "", "{r}");
+    assert_eq!(
+        q(stack, None, by_id, json!({ "id": id })).await["data"]["post"]["commentCount"],
+        2
+    );
+    let r = q(stack, Some(AUTHOR), "mutation($id: ID!) { restoreComment(id: $id, waitForProjection: true) { comment { status body } } }", json!({ "id": reply_id })).await;
+    assert_eq!(
+        r["data"]["restoreComment"]["comment"]["body"], "a reply",
+        "{r}"
+    );
+    let r = q(stack, Some(AUTHOR), "mutation($id: ID!) { deleteComment(id: $id, waitForProjection: true) { comment { status } } }", json!({ "id": b_id })).await;
+    assert_eq!(
+        r["data"]["deleteComment"]["comment"]["status"], "DELETED",
+        "{r}"
+    );
+    assert_eq!(
+        q(stack, None, by_id, json!({ "id": id })).await["data"]["post"]["commentCount"],
+        2
+    );
+
+    // The tag lists it; page sizes are bounded; unknown posts are NOT_FOUND.
+    let r = q(
+        stack,
+        None,
+        "query($tag: String) { posts(tag: $tag) { edges { node { id commentCount } } } }",
+        json!({ "tag": tag }),
+    )
+    .await;
+    assert_eq!(
+        r["data"]["posts"]["edges"][0]["node"]["id"],
+        id.as_str(),
+        "{r}"
+    );
+    let r = q(
+        stack,
+        None,
+        "{ posts(first: 1000) { edges { cursor } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(error_code(&r), Some("BAD_USER_INPUT"), "{r}");
+    let missing = uuid::Uuid::now_v7().to_string();
+    let r = q(stack, None, &list, json!({ "post": missing })).await;
+    assert_eq!(error_code(&r), Some("NOT_FOUND"), "{r}");
+    let r = q(
+        stack,
+        Some(AUTHOR),
+        &add,
+        json!({ "input": { "postId": missing, "body": "x" } }),
+    )
+    .await;
+    assert_eq!(error_code(&r), Some("NOT_FOUND"), "{r}");
+    let r = q(stack, None, by_id, json!({ "id": "not-a-uuid" })).await;
+    assert_eq!(error_code(&r), Some("BAD_USER_INPUT"), "{r}");
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or_else(|| panic!("{name} not in /metrics"))
+}
+
+async fn statements(stack: &TestStack) -> f64 {
+    let url = stack.graphql_url.replace("/graphql", "/metrics");
+    let text = stack
+        .http
+        .get(url)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    metric(&text, "inkwire_gateway_sql_statements_total")
+}
+
+async fn a_page_of_posts_with_comments_costs_a_fixed_number_of_statements(stack: &TestStack) {
+    let tag = short_tag();
+    for i in 0..6 {
+        let r = q(stack, Some(AUTHOR), "mutation($input: CreatePostInput!) { createPost(input: $input) { post { id } } }", json!({ "input": { "title": format!("Batch {i}"), "body": "b", "tags": [tag], "slug": common::unique("batch").replace('_', "-") } })).await;
+        let id = r["data"]["createPost"]["post"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{r}"))
+            .to_owned();
+        q(
+            stack,
+            Some(AUTHOR),
+            "mutation($id: ID!) { publishPost(id: $id) { position } }",
+            json!({ "id": id }),
+        )
+        .await;
+        let (parent, _) = add_comment(&stack.http, &stack.graphql_url, &id, "top", false).await;
+        q(stack, Some(AUTHOR), "mutation($input: AddCommentInput!) { addComment(input: $input, waitForProjection: true) { position } }", json!({ "input": { "postId": id, "parentId": parent, "body": "reply" } })).await;
+        add_comment(&stack.http, &stack.graphql_url, &id, "another", true).await;
+    }
+    let page = "query($first: Int, $tag: String) { posts(first: $first, tag: $tag) { edges { node { id title comments(first: 5) { edges { node { body parent { id body } } } } } } } }";
+    let mut costs = Vec::new();
+    for first in [2, 6] {
+        let before = statements(stack).await;
+        let r = q(stack, None, page, json!({ "first": first, "tag": tag })).await;
+        let after = statements(stack).await;
+        let edges = r["data"]["posts"]["edges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"));
+        assert_eq!(edges.len(), first, "{r}");
+        for edge in edges {
+            let comments = edge["node"]["comments"]["edges"]
+                .as_array()
+                .expect("comments");
+            assert_eq!(comments.len(), 3, "{edge}");
+            assert!(
+                comments
+                    .iter()
+                    .any(|c| c["node"]["parent"]["body"] == "top"),
+                "{edge}"
+            );
+        }
+        costs.push(after - before);
+    }
+    // posts, their comments, the parents of those comments: three, whatever the page size.
+    assert_eq!(costs, [3.0, 3.0], "statements per page of 2 and of 6 posts");
+}
+
+async fn subscribers_get_every_change_once_in_order_and_resume_from_a_cursor(stack: &TestStack) {
+    let post = published_post(&stack.http, &stack.graphql_url).await;
+    let mut ws = WsClient::connect(&ws_url(stack)).await;
+    ws.subscribe("1", &post, None).await;
+    // Let the subscription register before writing (a subscription without `after` starts now).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut written = Vec::new();
+    for i in 0..5 {
+        let (id, r) = add_comment(
+            &stack.http,
+            &stack.graphql_url,
+            &post,
+            &format!("live {i}"),
+            false,
+        )
+        .await;
+        assert!(!id.is_empty(), "{r}");
+        written.push(id);
+    }
+    let mut received = Vec::new();
+    let mut last_cursor = String::new();
+    while received.len() < 5 {
+        match ws.next(Duration::from_secs(10)).await {
+            Some(WsEvent::Next(id, payload)) => {
+                assert_eq!(id, "1");
+                let (kind, comment, cursor) = comment_event(&payload);
+                assert_eq!(kind, "ADDED", "{payload}");
+                received.push(comment);
+                last_cursor = cursor;
+            }
+            other => panic!("expected a comment event, got {other:?} after {received:?}"),
+        }
+    }
+    assert_eq!(received, written, "every comment once, in acceptance order");
+    drop(ws);
+
+    // Missed while away: exactly those, then live.
+    let mut missed = Vec::new();
+    for i in 0..3 {
+        missed.push(
+            add_comment(
+                &stack.http,
+                &stack.graphql_url,
+                &post,
+                &format!("missed {i}"),
+                i == 2,
+            )
+            .await
+            .0,
+        );
+    }
+    let mut ws = WsClient::connect(&ws_url(stack)).await;
+    ws.subscribe("2", &post, Some(&last_cursor)).await;
+    let mut resumed = Vec::new();
+    while resumed.len() < 3 {
+        match ws.next(Duration::from_secs(10)).await {
+            Some(WsEvent::Next(_, payload)) => resumed.push(comment_event(&payload).1),
+            other => panic!("expected a missed comment, got {other:?}"),
+        }
+    }
+    assert_eq!(resumed, missed);
+    let (live, _) = add_comment(&stack.http, &stack.graphql_url, &post, "live again", false).await;
+    match ws.next(Duration::from_secs(10)).await {
+        Some(WsEvent::Next(_, payload)) => assert_eq!(comment_event(&payload).1, live),
+        other => panic!("expected the live comment, got {other:?}"),
+    }
+    // Changes other than additions, with their kinds.
+    q(
+        stack,
+        Some(AUTHOR),
+        "mutation($id: ID!) { editComment(id: $id, body: \"changed\") { position } }",
+        json!({ "id": live }),
+    )
+    .await;
+    q(stack, Some(AUTHOR), "mutation($id: ID!) { hideComment(id: $id, reason: \"off-topic\", waitForProjection: true) { position } }", json!({ "id": written[0] })).await;
+    let mut kinds = Vec::new();
+    while kinds.len() < 2 {
+        match ws.next(Duration::from_secs(10)).await {
+            Some(WsEvent::Next(_, payload)) => {
+                let (kind, id, _) = comment_event(&payload);
+                kinds.push((kind, id));
+            }
+            other => panic!("expected an edit and a hide, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        kinds,
+        [
+            ("EDITED".to_owned(), live.clone()),
+            ("HIDDEN".to_owned(), written[0].clone())
+        ]
+    );
+    assert!(
+        ws.next(Duration::from_millis(500)).await.is_none(),
+        "nothing twice"
+    );
+}
+
+async fn bad_graphql_gets_stable_codes_and_the_gateway_stays_up(stack: &TestStack) {
+    let post = published_post(&stack.http, &stack.graphql_url).await;
+    // A bystander subscribed throughout must be unaffected.
+    let mut bystander = WsClient::connect(&ws_url(stack)).await;
+    bystander.subscribe("b", &post, None).await;
+
+    let r = q(stack, None, "{ posts(first: ", json!({})).await;
+    assert_eq!(error_code(&r), Some("GRAPHQL_PARSE_FAILED"), "{r}");
+    let r = q(stack, None, "{ nosuchfield }", json!({})).await;
+    assert_eq!(error_code(&r), Some("GRAPHQL_VALIDATION_FAILED"), "{r}");
+    let deep = format!(
+        "{{ comment(id: \"{post}\") {{ {}id{} }} }}",
+        "parent { ".repeat(20),
+        " }".repeat(20)
+    );
+    let r = q(stack, None, &deep, json!({})).await;
+    assert_eq!(error_code(&r), Some("QUERY_TOO_DEEP"), "{r}");
+    let aliases: String = (0..100)
+        .map(|i| format!("a{i}: posts {{ pageInfo {{ hasNextPage }} }} "))
+        .collect();
+    let r = q(stack, None, &format!("{{ {aliases} }}"), json!({})).await;
+    assert_eq!(error_code(&r), Some("TOO_MANY_ALIASES"), "{r}");
+    let r = q(
+        stack,
+        None,
+        "query($id: ID) { post(id: $id) { id } }",
+        json!({ "id": "x".repeat(600 * 1024) }),
+    )
+    .await;
+    assert_eq!(error_code(&r), Some("PAYLOAD_TOO_LARGE"), "{r}");
+    let resp = stack
+        .http
+        .post(&stack.graphql_url)
+        .header("content-type", "application/json")
+        .body("not json")
+        .send()
+        .await
+        .expect("reachable");
+    assert_eq!(resp.status(), reqwest::StatusCode::BAD_REQUEST);
+    let r: Value = resp.json().await.expect("json");
+    assert_eq!(error_code(&r), Some("BAD_REQUEST"), "{r}");
+
+    // A subscription to a missing post is an error on that operation only.
+    let mut ws = WsClient::connect(&ws_url(stack)).await;
+    ws.subscribe("m", &uuid::Uuid::now_v7().to_string(), None)
+        .await;
+    match ws.next(Duration::from_secs(10)).await {
+        Some(WsEvent::Error(id, payload)) | Some(WsEvent::Next(id, payload)) => {
+            assert_eq!(id, "m");
+            let code = payload[0]["extensions"]["code"]
+                .as_str()
+                .or(payload["errors"][0]["extensions"]["code"].as_str());
+            assert_eq!(code, Some("NOT_FOUND"), "{payload}");
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    // Garbage frames close that connection with a protocol error code.
+    ws.send_text("{{{ this is not json").await;
+    loop {
+        match ws.next(Duration::from_secs(10)).await {
+            Some(WsEvent::Complete(_)) => {}
+            Some(WsEvent::Closed(code, _)) => {
+                // 1002: protocol error, what async-graphql closes with on unparseable frames.
+                assert_eq!(code, Some(1002));
+                break;
+            }
+            other => panic!("expected the connection closed with 1002, got {other:?}"),
+        }
+    }
+
+    let (id, _) = add_comment(&stack.http, &stack.graphql_url, &post, "still here", false).await;
+    match bystander.next(Duration::from_secs(10)).await {
+        Some(WsEvent::Next(_, payload)) => assert_eq!(comment_event(&payload).1, id),
+        other => panic!("the bystander lost its subscription: {other:?}"),
+    }
+}

@@ -1,0 +1,179 @@
+//! Guards in front of the executor, and stable codes for the errors GraphQL itself raises:
+//! parse errors (`GRAPHQL_PARSE_FAILED`), validation (`GRAPHQL_VALIDATION_FAILED`), too deep
+//! (`QUERY_TOO_DEEP`), too complex (`QUERY_TOO_COMPLEX`), too many aliases (`TOO_MANY_ALIASES`),
+//! and anything else without a code (`BAD_USER_INPUT`). Also times operations for `/metrics`.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
+    NextValidation,
+};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use crate::metrics::Metrics;
+
+/// Most aliased fields in one document.
+pub const MAX_ALIASES: usize = 30;
+
+/// The extension factory.
+pub struct Limits {
+    /// Where operation counts and latencies go.
+    pub metrics: Metrics,
+}
+
+impl ExtensionFactory for Limits {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(LimitsExtension {
+            metrics: self.metrics.clone(),
+            kind: std::sync::Mutex::new("unknown"),
+        })
+    }
+}
+
+struct LimitsExtension {
+    metrics: Metrics,
+    kind: std::sync::Mutex<&'static str>,
+}
+
+fn with_code(mut error: ServerError, code: &str) -> ServerError {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code);
+    }
+    error
+}
+
+fn count_aliases(set: &SelectionSet) -> usize {
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(f) => {
+                usize::from(f.node.alias.is_some()) + count_aliases(&f.node.selection_set.node)
+            }
+            Selection::InlineFragment(f) => count_aliases(&f.node.selection_set.node),
+            Selection::FragmentSpread(_) => 0,
+        })
+        .sum()
+}
+
+fn aliases(doc: &ExecutableDocument) -> usize {
+    let in_operations: usize = doc
+        .operations
+        .iter()
+        .map(|(_, op)| count_aliases(&op.node.selection_set.node))
+        .sum();
+    let in_fragments: usize = doc
+        .fragments
+        .values()
+        .map(|f| count_aliases(&f.node.selection_set.node))
+        .sum();
+    in_operations + in_fragments
+}
+
+#[async_trait::async_trait]
+impl Extension for LimitsExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let started = std::time::Instant::now();
+        let mut response = next.run(ctx).await;
+        response.errors = response
+            .errors
+            .into_iter()
+            .map(|e| with_code(e, "BAD_USER_INPUT"))
+            .collect();
+        let kind = *self
+            .kind
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let outcome = if response.errors.is_empty() {
+            "ok"
+        } else {
+            "error"
+        };
+        self.metrics
+            .operations
+            .with_label_values(&[kind, outcome])
+            .inc();
+        self.metrics
+            .operation_seconds
+            .with_label_values(&[kind])
+            .observe(started.elapsed().as_secs_f64());
+        response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|mut response| {
+                response.errors = response
+                    .errors
+                    .into_iter()
+                    .map(|e| with_code(e, "BAD_USER_INPUT"))
+                    .collect();
+                response
+            })
+            .boxed()
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next
+            .run(ctx, query, variables)
+            .await
+            .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
+        let count = aliases(&doc);
+        if count > MAX_ALIASES {
+            return Err(with_code(
+                ServerError::new(
+                    format!("{count} aliases; at most {MAX_ALIASES} are allowed"),
+                    None,
+                ),
+                "TOO_MANY_ALIASES",
+            ));
+        }
+        if let Some((_, op)) = doc.operations.iter().next() {
+            let kind = match op.node.ty {
+                OperationType::Query => "query",
+                OperationType::Mutation => "mutation",
+                OperationType::Subscription => "subscription",
+            };
+            *self
+                .kind
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = kind;
+        }
+        Ok(doc)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| {
+                    let code = match e.message.as_str() {
+                        "Query is nested too deep." => "QUERY_TOO_DEEP",
+                        "Query is too complex." => "QUERY_TOO_COMPLEX",
+                        _ => "GRAPHQL_VALIDATION_FAILED",
+                    };
+                    with_code(e, code)
+                })
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,450 @@
+//! Live comment events: one log consumer per gateway instance (a consumer group of its own),
+//! one in-process broadcast channel per post that has subscribers.
+//!
+//! The log only says *which* post changed and up to which version. What is pushed comes from the
+//! read tables, after the projector has committed it: the broadcaster reads the post's projected
+//! version first, then the comments changed since the last push up to that version, pushes them
+//! in change order and remembers the version. So a pushed comment is always visible to queries,
+//! and the same query serves a subscriber resuming from a cursor: the catch-up and the live part
+//! meet at one version, read under the channel's lock, with no gap and no duplicate.
+//!
+//! Fan-out uses `tokio::sync::broadcast`: a send never waits for a receiver, so a slow client
+//! cannot slow the others; one that falls more than the channel's capacity behind is told
+//! `SLOW_CONSUMER` with its last cursor and its subscription ends.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use infra::log::LogConfig;
+use serde::Deserialize;
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::metrics::Metrics;
+use crate::read::{CommentRow, ReadModel};
+
+/// What happened to a comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum CommentEventKind {
+    /// A new comment (or reply).
+    Added,
+    /// Its author changed the text.
+    Edited,
+    /// Its author deleted it (the row stays as a placeholder for the thread).
+    Deleted,
+    /// A moderator hid it.
+    Hidden,
+    /// A moderator restored it.
+    Restored,
+}
+
+impl CommentEventKind {
+    /// The kind for a subscriber that has seen everything up to stream version `seen`.
+    #[must_use]
+    pub fn of(row: &CommentRow, seen: i64) -> Self {
+        if row.post_version > seen {
+            return Self::Added;
+        }
+        match row.last_change.as_str() {
+            "deleted" => Self::Deleted,
+            "hidden" => Self::Hidden,
+            "restored" => Self::Restored,
+            "added" => Self::Added,
+            _ => Self::Edited,
+        }
+    }
+}
+
+/// One pushed change: the comment as queries show it, and the version it is at.
+#[derive(Debug, Clone)]
+pub struct LiveEvent {
+    /// What happened.
+    pub kind: CommentEventKind,
+    /// The comment now.
+    pub comment: Arc<CommentRow>,
+}
+
+/// Why a subscription ended early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveError {
+    /// The client fell too far behind; it may resume from `last_version`.
+    SlowConsumer {
+        /// The last version it received (its cursor).
+        last_version: i64,
+    },
+}
+
+struct Channel {
+    tx: broadcast::Sender<Arc<LiveEvent>>,
+    /// The version up to which changes have been pushed; `None` until the first subscriber
+    /// initialises it from the read tables.
+    pushed: tokio::sync::Mutex<Option<i64>>,
+}
+
+struct Inner {
+    read: ReadModel,
+    metrics: Metrics,
+    capacity: usize,
+    channels: Mutex<HashMap<Uuid, Arc<Channel>>>,
+    /// Posts the log says changed, with the highest version seen.
+    dirty: Mutex<HashMap<Uuid, i64>>,
+    wake: Notify,
+}
+
+/// The per-instance fan-out hub.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+/// Decrements the open-subscriptions gauge when a subscription's stream is dropped.
+struct OpenGuard(Metrics);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.subscriptions_open.dec();
+    }
+}
+
+/// How long the broadcaster waits between sweeps of every subscribed post, so that a missed
+/// log message can delay a push but never lose it.
+const SWEEP_EVERY: Duration = Duration::from_millis(1000);
+/// Most posts refreshed at once.
+const CONCURRENT_REFRESHES: usize = 16;
+
+impl Hub {
+    /// A hub reading from `read`, with `capacity` events of slack per subscriber.
+    #[must_use]
+    pub fn new(read: ReadModel, metrics: Metrics, capacity: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                read,
+                metrics,
+                capacity,
+                channels: Mutex::new(HashMap::new()),
+                dirty: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    fn channel(&self, post: Uuid) -> Arc<Channel> {
+        let mut channels = self
+            .inner
+            .channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        channels
+            .entry(post)
+            .or_insert_with(|| {
+                Arc::new(Channel {
+                    tx: broadcast::channel(self.inner.capacity).0,
+                    pushed: tokio::sync::Mutex::new(None),
+                })
+            })
+            .clone()
+    }
+
+    /// Subscribes to `post`'s comment events. With `after` (a version from a cursor), first
+    /// yields what changed after it, from the read tables, then live events, with no gap and no
+    /// duplicate.
+    ///
+    /// # Errors
+    /// The database error of the catch-up read.
+    pub async fn subscribe(
+        &self,
+        post: Uuid,
+        after: Option<i64>,
+    ) -> Result<impl Stream<Item = Result<Arc<LiveEvent>, LiveError>> + use<>, sqlx::Error> {
+        let channel = self.channel(post);
+        let (rx, pushed) = {
+            let mut pushed = channel.pushed.lock().await;
+            let version = match *pushed {
+                Some(v) => v,
+                None => {
+                    let v = self
+                        .inner
+                        .read
+                        .versions(&[post])
+                        .await?
+                        .get(&post)
+                        .copied()
+                        .unwrap_or(0);
+                    *pushed = Some(v);
+                    v
+                }
+            };
+            (channel.tx.subscribe(), version)
+        };
+        drop(channel);
+        let missed = match after {
+            Some(after) if after < pushed => {
+                self.inner
+                    .read
+                    .comments_changed(post, after, pushed, i64::MAX)
+                    .await?
+            }
+            _ => Vec::new(),
+        };
+        let metrics = self.inner.metrics.clone();
+        metrics.subscriptions_open.inc();
+        let guard = OpenGuard(metrics.clone());
+        let seen = after.unwrap_or(pushed);
+        let catch_up = futures::stream::iter(missed.into_iter().map(move |comment| {
+            Ok(Arc::new(LiveEvent {
+                kind: CommentEventKind::of(&comment, seen),
+                comment: Arc::new(comment),
+            }))
+        }));
+        let live = futures::stream::unfold(
+            (rx, Some(guard), pushed),
+            |(mut rx, guard, mut last)| async move {
+                let guard = guard?;
+                match rx.recv().await {
+                    Ok(event) => {
+                        last = last.max(event.comment.changed_version);
+                        Some((Ok(event), (rx, Some(guard), last)))
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        guard.0.slow_disconnects.inc();
+                        Some((
+                            Err(LiveError::SlowConsumer { last_version: last }),
+                            (rx, None, last),
+                        ))
+                    }
+                    Err(broadcast::error::RecvError::Closed) => None,
+                }
+            },
+        );
+        Ok(catch_up.chain(live))
+    }
+
+    /// Notes that the log has `post` at `version`.
+    pub fn changed(&self, post: Uuid, version: i64) {
+        let subscribed = self
+            .inner
+            .channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&post);
+        if !subscribed {
+            return;
+        }
+        let mut dirty = self
+            .inner
+            .dirty
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let entry = dirty.entry(post).or_insert(version);
+        *entry = (*entry).max(version);
+        drop(dirty);
+        self.inner.wake.notify_one();
+    }
+
+    /// Pushes `post`'s changes up to its projected version. Returns the version to try again
+    /// for while there is more to do: the read tables are still behind `target`, a round was cut
+    /// short, or the database failed.
+    async fn refresh(&self, post: Uuid, target: Option<i64>) -> Option<i64> {
+        let channel = {
+            let channels = self
+                .inner
+                .channels
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            channels.get(&post)?.clone()
+        };
+        let mut pushed = channel.pushed.lock().await;
+        let last = (*pushed)?;
+        if target.is_some_and(|t| last >= t) {
+            return None;
+        }
+        // The version first, then the rows up to it: rows committed after the version was read
+        // are left for the next round instead of being pushed ahead of their version.
+        let projected = match self.inner.read.versions(&[post]).await {
+            Ok(v) => v.get(&post).copied().unwrap_or(0),
+            Err(e) => {
+                tracing::warn!(error = %e, %post, "live refresh failed; retrying");
+                return Some(target.unwrap_or(last + 1));
+            }
+        };
+        if projected > last {
+            // At most half the channel per round, so a burst never makes every subscriber lag.
+            let limit = i64::try_from(self.inner.capacity / 2)
+                .unwrap_or(i64::MAX)
+                .max(1);
+            match self
+                .inner
+                .read
+                .comments_changed(post, last, projected, limit)
+                .await
+            {
+                Ok(rows) => {
+                    let receivers = channel.tx.receiver_count() as u64;
+                    let truncated = rows.len() as i64 == limit;
+                    let reached = if truncated {
+                        rows.last().map_or(projected, |r| r.changed_version)
+                    } else {
+                        projected
+                    };
+                    for comment in rows {
+                        let event = Arc::new(LiveEvent {
+                            kind: CommentEventKind::of(&comment, last),
+                            comment: Arc::new(comment),
+                        });
+                        // No receivers is not an error: the next subscriber starts from `pushed`.
+                        let _ = channel.tx.send(event);
+                        self.inner.metrics.deliveries.inc_by(receivers);
+                    }
+                    *pushed = Some(reached);
+                    if truncated {
+                        return Some(projected);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, %post, "live refresh failed; retrying");
+                    return Some(target.unwrap_or(projected));
+                }
+            }
+        }
+        target.filter(|t| projected < *t)
+    }
+
+    /// Forgets channels nobody listens to any more.
+    fn prune(&self) -> Vec<Uuid> {
+        let mut channels = self
+            .inner
+            .channels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        channels.retain(|_, c| c.tx.receiver_count() > 0);
+        channels.keys().copied().collect()
+    }
+
+    /// The broadcaster: refreshes posts the log marked, retrying (1 ms, doubling to 32 ms)
+    /// while the projector has not caught up, and sweeps every subscribed post each second.
+    pub async fn broadcast(self, cancel: CancellationToken) {
+        let mut backoff = Duration::ZERO;
+        let mut last_sweep = tokio::time::Instant::now();
+        loop {
+            let wait = if backoff.is_zero() {
+                SWEEP_EVERY
+            } else {
+                backoff
+            };
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = self.inner.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+            let mut work: HashMap<Uuid, Option<i64>> = std::mem::take(
+                &mut *self
+                    .inner
+                    .dirty
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            )
+            .into_iter()
+            .map(|(post, version)| (post, Some(version)))
+            .collect();
+            if last_sweep.elapsed() >= SWEEP_EVERY {
+                last_sweep = tokio::time::Instant::now();
+                for post in self.prune() {
+                    work.entry(post).or_insert(None);
+                }
+            }
+            let behind: Vec<(Uuid, i64)> = futures::stream::iter(work)
+                .map(|(post, target)| {
+                    let hub = self.clone();
+                    async move { (post, target, hub.refresh(post, target).await) }
+                })
+                .buffer_unordered(CONCURRENT_REFRESHES)
+                .filter_map(|(post, _, again)| async move { again.map(|v| (post, v)) })
+                .collect()
+                .await;
+            if behind.is_empty() {
+                backoff = Duration::ZERO;
+            } else {
+                let mut dirty = self
+                    .inner
+                    .dirty
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                for (post, version) in behind {
+                    let entry = dirty.entry(post).or_insert(version);
+                    *entry = (*entry).max(version);
+                }
+                backoff = (backoff * 2).clamp(Duration::from_millis(1), Duration::from_millis(32));
+            }
+        }
+    }
+}
+
+/// The stream id and version of an encoded envelope, skipping the rest.
+#[derive(Deserialize)]
+struct Head {
+    stream_id: Uuid,
+    stream_version: i64,
+}
+
+/// Reads the log from its end with a consumer group of this instance's own, and marks the posts
+/// it sees as changed in `hub`.
+///
+/// # Errors
+/// When the consumer cannot be created.
+pub async fn follow_log(
+    log: LogConfig,
+    group: String,
+    hub: Hub,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut consumer = log.consumer(&group)?;
+    tracing::info!(group, topic = log.topic(), "gateway following the log");
+    while !cancel.is_cancelled() {
+        match consumer.take_unpositioned().await {
+            Ok(fresh) if !fresh.is_empty() => match log.high_watermarks().await {
+                Ok(ends) => {
+                    let ends: HashMap<i32, i64> = ends.into_iter().collect();
+                    for partition in fresh {
+                        let end = ends.get(&partition).copied();
+                        if let Err(e) = consumer.seek(partition, end).await {
+                            tracing::debug!(error = %e, partition, "seek refused; retrying");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "high watermarks unknown; retrying");
+                    consumer.unposition(&fresh.into_iter().collect::<Vec<_>>());
+                }
+            },
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "assignment unknown"),
+        }
+        let batch = tokio::select! {
+            () = cancel.cancelled() => break,
+            batch = consumer.next_batch(10_000, Duration::from_millis(100)) => batch,
+        };
+        match batch {
+            Ok(records) => {
+                let mut latest: HashMap<Uuid, i64> = HashMap::new();
+                for record in &records {
+                    if let Ok(head) = serde_json::from_slice::<Head>(&record.payload) {
+                        let v = latest.entry(head.stream_id).or_insert(head.stream_version);
+                        *v = (*v).max(head.stream_version);
+                    }
+                }
+                for (post, version) in latest {
+                    hub.changed(post, version);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "log read failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    consumer.close();
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! The gateway's Prometheus metrics, named `inkwire_gateway_<what>_<unit>`.
+
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
+
+/// Metrics of one gateway instance.
+#[derive(Clone)]
+pub struct Metrics {
+    /// Subscriptions currently open.
+    pub subscriptions_open: IntGauge,
+    /// Comment events handed to subscribers (one per subscriber and event).
+    pub deliveries: IntCounter,
+    /// Subscriptions ended because the client fell too far behind.
+    pub slow_disconnects: IntCounter,
+    /// GraphQL operations by type and outcome.
+    pub operations: IntCounterVec,
+    /// Time to answer a query or mutation, by operation type.
+    pub operation_seconds: HistogramVec,
+    /// SQL statements sent to the read tables.
+    pub sql_statements: IntCounter,
+    /// Mutations whose `waitForProjection` expired.
+    pub projection_timeouts: IntCounter,
+}
+
+fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, m: M) -> M {
+    registry
+        .register(Box::new(m.clone()))
+        .expect("metric registered once");
+    m
+}
+
+impl Metrics {
+    /// Creates and registers the metrics.
+    ///
+    /// # Panics
+    /// If they are already registered in `registry` (a start-up bug).
+    #[must_use]
+    pub fn new(registry: &Registry) -> Self {
+        Self {
+            subscriptions_open: register(
+                registry,
+                IntGauge::new(
+                    "inkwire_gateway_subscriptions_open",
+                    "Comment subscriptions currently open",
+                )
+                .expect("valid metric definition"),
+            ),
+            deliveries: register(
+                registry,
+                IntCounter::new(
+                    "inkwire_gateway_deliveries_total",
+                    "Comment events handed to subscribers",
+                )
+                .expect("valid metric definition"),
+            ),
+            slow_disconnects: register(
+                registry,
+                IntCounter::new(
+                    "inkwire_gateway_slow_client_disconnects_total",
+                    "Subscriptions ended because the client fell too far behind",
+                )
+                .expect("valid metric definition"),
+            ),
+            operations: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "inkwire_gateway_operations_total",
+                        "GraphQL operations answered, by type and outcome",
+                    ),
+                    &["type", "outcome"],
+                )
+                .expect("valid metric definition"),
+            ),
+            operation_seconds: register(
+                registry,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "inkwire_gateway_operation_duration_seconds",
+                        "Time to answer a GraphQL query or mutation",
+                    )
+                    .buckets(vec![
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0,
+                    ]),
+                    &["type"],
+                )
+                .expect("valid metric definition"),
+            ),
+            sql_statements: register(
+                registry,
+                IntCounter::new(
+                    "inkwire_gateway_sql_statements_total",
+                    "SQL statements sent to the read tables",
+                )
+                .expect("valid metric definition"),
+            ),
+            projection_timeouts: register(
+                registry,
+                IntCounter::new(
+                    "inkwire_gateway_projection_timeouts_total",
+                    "Mutations whose waitForProjection expired",
+                )
+                .expect("valid metric definition"),
+            ),
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! Reads from the read tables, and nothing else: every statement the gateway sends goes through
+//! here and is counted (`inkwire_gateway_sql_statements_total`), which is how a test proves
+//! that a page of posts with their comments costs a fixed number of statements.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use infra::db::Db;
+use infra::with_db;
+use prometheus::IntCounter;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+/// A row of `rm_posts`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PostRow {
+    /// Post id.
+    pub id: Uuid,
+    /// Author.
+    pub author_id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Unique slug.
+    pub slug: String,
+    /// Markdown source.
+    pub body_markdown: String,
+    /// Rendered, sanitised HTML (NULL for rows projected before it was stored).
+    pub body_html: Option<String>,
+    /// Tags.
+    pub tags: Json<Vec<String>>,
+    /// `draft`, `published` or `deleted`.
+    pub status: String,
+    /// Whether signed-out readers may comment.
+    pub allow_anonymous_comments: bool,
+    /// Visible comments.
+    pub comment_count: i64,
+    /// Last applied stream version.
+    pub version: i64,
+    /// First drafted.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// First published.
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+/// A row of `rm_comments`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CommentRow {
+    /// Comment id.
+    pub id: Uuid,
+    /// Its post.
+    pub post_id: Uuid,
+    /// The comment it replies to.
+    pub parent_id: Option<Uuid>,
+    /// 0 for top level.
+    pub depth: i64,
+    /// Sortable thread path.
+    pub path: String,
+    /// Signed-in author, if any.
+    pub author_id: Option<Uuid>,
+    /// Shown name.
+    pub author_name: String,
+    /// Markdown source ('' once deleted).
+    pub body: String,
+    /// Rendered HTML.
+    pub body_html: Option<String>,
+    /// `visible`, `hidden` or `deleted`.
+    pub status: String,
+    /// Moderator's reason when hidden.
+    pub hidden_reason: Option<String>,
+    /// Non-deleted direct replies.
+    pub reply_count: i64,
+    /// Stream version of `comment.added`.
+    pub post_version: i64,
+    /// Stream version of the last change.
+    pub changed_version: i64,
+    /// `added`, `edited`, `deleted`, `hidden` or `restored`.
+    pub last_change: String,
+    /// Accepted at.
+    pub created_at: DateTime<Utc>,
+    /// Last changed at.
+    pub updated_at: DateTime<Utc>,
+}
+
+const POST_COLUMNS: &str = "id, author_id, title, slug, body_markdown, body_html, tags, status, \
+    allow_anonymous_comments, comment_count, version, created_at, updated_at, published_at";
+const COMMENT_COLUMNS: &str = "id, post_id, parent_id, depth, path, author_id, author_name, body, \
+    body_html, status, hidden_reason, reply_count, post_version, changed_version, last_change, \
+    created_at, updated_at";
+
+/// The read tables, through a statement counter.
+#[derive(Clone)]
+pub struct ReadModel {
+    db: Db,
+    statements: IntCounter,
+}
+
+/// Where a page of posts starts: after this (published_at, id).
+pub type PostCursor = (DateTime<Utc>, Uuid);
+
+impl ReadModel {
+    /// Reads from `db`, counting statements in `statements`.
+    #[must_use]
+    pub fn new(db: Db, statements: IntCounter) -> Self {
+        Self { db, statements }
+    }
+
+    /// The database (for readiness checks).
+    #[must_use]
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn count(&self) {
+        self.statements.inc();
+    }
+
+    /// A post by id; deleted ones only with `include_deleted`.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn post_by_id(
+        &self,
+        id: Uuid,
+        include_deleted: bool,
+    ) -> Result<Option<PostRow>, sqlx::Error> {
+        self.count();
+        with_db!(&self.db, |pool| {
+            let mut q =
+                sqlx::QueryBuilder::new(format!("SELECT {POST_COLUMNS} FROM rm_posts WHERE id = "));
+            q.push_bind(id);
+            if !include_deleted {
+                q.push(" AND status <> 'deleted'");
+            }
+            q.build_query_as::<PostRow>().fetch_optional(pool).await
+        })
+    }
+
+    /// A post that is not deleted, by slug.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn post_by_slug(&self, slug: &str) -> Result<Option<PostRow>, sqlx::Error> {
+        self.count();
+        with_db!(&self.db, |pool| {
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "SELECT {POST_COLUMNS} FROM rm_posts WHERE slug = "
+            ));
+            q.push_bind(slug).push(" AND status <> 'deleted' LIMIT 1");
+            q.build_query_as::<PostRow>().fetch_optional(pool).await
+        })
+    }
+
+    /// Up to `limit` published posts, newest first, after `after`, optionally with `tag`.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn published_posts(
+        &self,
+        limit: i64,
+        after: Option<PostCursor>,
+        tag: Option<&str>,
+    ) -> Result<Vec<PostRow>, sqlx::Error> {
+        self.count();
+        with_db!(&self.db, |pool| {
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "SELECT {POST_COLUMNS} FROM rm_posts WHERE status = 'published'"
+            ));
+            if let Some(tag) = tag {
+                q.push(" AND id IN (SELECT post_id FROM rm_post_tags WHERE tag = ")
+                    .push_bind(tag.to_owned())
+                    .push(")");
+            }
+            if let Some((at, id)) = after {
+                // (published_at, id) < (at, id), spelled out for SQLite.
+                q.push(" AND (published_at < ")
+                    .push_bind(at)
+                    .push(" OR (published_at = ")
+                    .push_bind(at)
+                    .push(" AND id < ")
+                    .push_bind(id)
+                    .push("))");
+            }
+            q.push(" ORDER BY published_at DESC, id DESC LIMIT ")
+                .push_bind(limit);
+            q.build_query_as::<PostRow>().fetch_all(pool).await
+        })
+    }
+
+    /// Up to `limit` comments of `post` in display order after `after` (a path), optionally
+    /// only those under the comment whose path is `under`.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn comments_page(
+        &self,
+        post: Uuid,
+        limit: i64,
+        after: Option<&str>,
+        under: Option<&str>,
+    ) -> Result<Vec<CommentRow>, sqlx::Error> {
+        self.count();
+        with_db!(&self.db, |pool| {
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "SELECT {COMMENT_COLUMNS} FROM rm_comments WHERE post_id = "
+            ));
+            q.push_bind(post);
+            if let Some(after) = after {
+                q.push(" AND path > ").push_bind(after.to_owned());
+            }
+            if let Some(under) = under {
+                // Descendants: paths that start with "<under>/". '0' follows '/' in ASCII, so the
+                // range ["<under>/", "<under>0") holds exactly them, and uses the (post_id, path) index.
+                q.push(" AND path > ")
+                    .push_bind(format!("{under}/"))
+                    .push(" AND path < ")
+                    .push_bind(format!("{under}0"));
+            }
+            q.push(" ORDER BY path LIMIT ").push_bind(limit);
+            q.build_query_as::<CommentRow>().fetch_all(pool).await
+        })
+    }
+
+    /// The first `limit` comments (display order) of each of `posts`, in one statement.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn first_comments_of(
+        &self,
+        posts: &[Uuid],
+        limit: i64,
+    ) -> Result<HashMap<Uuid, Vec<CommentRow>>, sqlx::Error> {
+        let mut out: HashMap<Uuid, Vec<CommentRow>> = HashMap::new();
+        if posts.is_empty() {
+            return Ok(out);
+        }
+        self.count();
+        let rows = with_db!(&self.db, |pool| {
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "SELECT {COMMENT_COLUMNS} FROM (SELECT {COMMENT_COLUMNS}, \
+                 row_number() OVER (PARTITION BY post_id ORDER BY path) AS rn FROM rm_comments WHERE post_id IN ("
+            ));
+            let mut list = q.separated(", ");
+            for id in posts {
+                list.push_bind(*id);
+            }
+            q.push(")) ranked WHERE rn <= ")
+                .push_bind(limit)
+                .push(" ORDER BY post_id, path");
+            q.build_query_as::<CommentRow>().fetch_all(pool).await
+        })?;
+        for row in rows {
+            out.entry(row.post_id).or_default().push(row);
+        }
+        Ok(out)
+    }
+
+    /// Comments by id, in one statement.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn comments_by_ids(&self, ids: &[Uuid]) -> Result<Vec<CommentRow>, sqlx::Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.count();
+        with_db!(&self.db, |pool| {
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "SELECT {COMMENT_COLUMNS} FROM rm_comments WHERE id IN ("
+            ));
+            let mut list = q.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            q.build_query_as::<CommentRow>().fetch_all(pool).await
+        })
+    }
+
+    /// One comment by id.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn comment(&self, id: Uuid) -> Result<Option<CommentRow>, sqlx::Error> {
+        Ok(self.comments_by_ids(&[id]).await?.into_iter().next())
+    }
+
+    /// The projected version of each of `posts` that exists (deleted ones included).
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn versions(&self, posts: &[Uuid]) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
+        if posts.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.count();
+        let rows: Vec<(Uuid, i64)> = with_db!(&self.db, |pool| {
+            let mut q = sqlx::QueryBuilder::new("SELECT id, version FROM rm_posts WHERE id IN (");
+            let mut list = q.separated(", ");
+            for id in posts {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            q.build_query_as::<(Uuid, i64)>().fetch_all(pool).await
+        })?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Up to `limit` comments of `post` whose last change is in (`after`, `upto`], in change order.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn comments_changed(
+        &self,
+        post: Uuid,
+        after: i64,
+        upto: i64,
+        limit: i64,
+    ) -> Result<Vec<CommentRow>, sqlx::Error> {
+        self.count();
+        with_db!(&self.db, |pool| {
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "SELECT {COMMENT_COLUMNS} FROM rm_comments WHERE post_id = "
+            ));
+            q.push_bind(post)
+                .push(" AND changed_version > ")
+                .push_bind(after)
+                .push(" AND changed_version <= ")
+                .push_bind(upto)
+                .push(" ORDER BY changed_version LIMIT ")
+                .push_bind(limit);
+            q.build_query_as::<CommentRow>().fetch_all(pool).await
+        })
+    }
+}
