@@ -12,6 +12,8 @@
 #                  `cargo install tansu --version 0.6.0 --locked --features postgres` (slow: 30+ min).
 #   tansu schema:  $TANSU_PG_SCHEMA, else scripts/tansu/postgres-schema-v0.6.0.sql (tansu's own,
 #                  Apache-2.0, LICENSE beside it): tansu does not create its tables itself.
+#   nginx:         Debian's package (apt-get), run by the tests themselves with their own config.
+#   graphql-ws:    the npm client the tests drive, `npm ci` in cli/tests/js (package-lock.json).
 # Point KAFKA_BROKERS at a real Kafka to test against it instead of tansu; the broker-outage test
 # still needs TANSU_BIN (it starts and stops a broker of its own).
 set -euo pipefail
@@ -52,8 +54,26 @@ find_tansu() {
   echo "$DEPS/bin/tansu"
 }
 
+install_nginx() {
+  command -v nginx >/dev/null 2>&1 && return
+  [ -x /usr/sbin/nginx ] && return
+  log "installing nginx (Debian)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx >&2 || {
+    apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx >&2
+  }
+}
+
+install_js() {
+  local js="$here/../cli/tests/js"
+  [ -d "$js/node_modules/graphql-ws" ] && return
+  log "installing the npm graphql-ws client for the tests"
+  (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >&2)
+}
+
 start() {
   stop
+  install_nginx
+  install_js
   install_postgres
   id postgres >/dev/null 2>&1 || useradd -r -m postgres
   # postgres refuses to run as root; it needs to traverse the binaries' and run directories.
@@ -81,6 +101,7 @@ start() {
   echo "export TANSU_BIN=$tansu_bin"
   echo "export TANSU_PG_SCHEMA=${TANSU_PG_SCHEMA:-$here/tansu/postgres-schema-v0.6.0.sql}"
   echo "export INKWIRE_PG_BIN=$PGBIN"
+  echo "export NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)"
 }
 
 case "${1:-start}" in

@@ -515,3 +515,90 @@ async fn bad_graphql_gets_stable_codes_and_the_gateway_stays_up(stack: &TestStac
         other => panic!("the bystander lost its subscription: {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_falls_behind_gets_slow_consumer_with_a_cursor_and_never_slows_others() {
+    use futures::StreamExt;
+    use query_gateway::live::{Hub, LiveError};
+
+    let stack = TestStack::boot(common::Backend::Embedded).await;
+    let registry = prometheus::Registry::new();
+    let metrics = query_gateway::metrics::Metrics::new(&registry);
+    let read =
+        query_gateway::read::ReadModel::new(stack.db.clone(), metrics.sql_statements.clone());
+    // Eight events of slack per subscriber.
+    let hub = Hub::new(read, metrics.clone(), 8);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(hub.clone().broadcast(cancel.clone()));
+    let post = published_post(&stack.http, &stack.graphql_url).await;
+    let post_id: uuid::Uuid = post.parse().expect("uuid");
+
+    let mut slow = Box::pin(hub.subscribe(post_id, None).await.expect("subscribe"));
+    let mut fast = Box::pin(hub.subscribe(post_id, None).await.expect("subscribe"));
+    let fast_reader = tokio::spawn(async move {
+        let mut ids = Vec::new();
+        while ids.len() < 40 {
+            match fast.next().await {
+                Some(Ok(event)) => ids.push(event.comment.id.to_string()),
+                other => panic!("the fast subscriber was cut off: {other:?}"),
+            }
+        }
+        ids
+    });
+    let mut written = Vec::new();
+    for i in 0..40 {
+        written.push(
+            add_comment(
+                &stack.http,
+                &stack.graphql_url,
+                &post,
+                &format!("burst {i}"),
+                false,
+            )
+            .await
+            .0,
+        );
+    }
+    let fast_ids = tokio::time::timeout(Duration::from_secs(20), fast_reader)
+        .await
+        .expect("fast subscriber keeps up")
+        .expect("task");
+    assert_eq!(
+        fast_ids, written,
+        "the fast subscriber got everything, in order"
+    );
+
+    // The slow one never read: it has its first events, then SLOW_CONSUMER with a cursor.
+    let mut slow_ids = Vec::new();
+    let cursor = loop {
+        match tokio::time::timeout(Duration::from_secs(5), slow.next())
+            .await
+            .expect("an answer")
+        {
+            Some(Ok(event)) => slow_ids.push(event.comment.id.to_string()),
+            Some(Err(LiveError::SlowConsumer { last_version })) => break last_version,
+            None => panic!("ended without SLOW_CONSUMER"),
+        }
+    };
+    assert!(slow_ids.len() < written.len(), "it did fall behind");
+    assert!(
+        slow.next().await.is_none(),
+        "the subscription ends after SLOW_CONSUMER"
+    );
+    assert_eq!(metrics.slow_disconnects.get(), 1);
+
+    // Resuming from the cursor gives exactly the rest.
+    let mut resumed = Box::pin(hub.subscribe(post_id, Some(cursor)).await.expect("resume"));
+    while slow_ids.len() < written.len() {
+        match tokio::time::timeout(Duration::from_secs(5), resumed.next())
+            .await
+            .expect("catch-up")
+        {
+            Some(Ok(event)) => slow_ids.push(event.comment.id.to_string()),
+            other => panic!("resume failed: {other:?}"),
+        }
+    }
+    assert_eq!(slow_ids, written);
+    cancel.cancel();
+    stack.stop().await;
+}

@@ -131,13 +131,15 @@ impl Hub {
         }
     }
 
-    fn channel(&self, post: Uuid) -> Arc<Channel> {
+    /// The post's channel and a receiver on it, created under the map's lock so that
+    /// [`Hub::prune`] never drops a channel someone is about to listen to.
+    fn channel(&self, post: Uuid) -> (Arc<Channel>, broadcast::Receiver<Arc<LiveEvent>>) {
         let mut channels = self
             .inner
             .channels
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        channels
+        let channel = channels
             .entry(post)
             .or_insert_with(|| {
                 Arc::new(Channel {
@@ -145,7 +147,9 @@ impl Hub {
                     pushed: tokio::sync::Mutex::new(None),
                 })
             })
-            .clone()
+            .clone();
+        let rx = channel.tx.subscribe();
+        (channel, rx)
     }
 
     /// Subscribes to `post`'s comment events. With `after` (a version from a cursor), first
@@ -159,10 +163,10 @@ impl Hub {
         post: Uuid,
         after: Option<i64>,
     ) -> Result<impl Stream<Item = Result<Arc<LiveEvent>, LiveError>> + use<>, sqlx::Error> {
-        let channel = self.channel(post);
-        let (rx, pushed) = {
+        let (channel, rx) = self.channel(post);
+        let pushed = {
             let mut pushed = channel.pushed.lock().await;
-            let version = match *pushed {
+            match *pushed {
                 Some(v) => v,
                 None => {
                     let v = self
@@ -176,8 +180,7 @@ impl Hub {
                     *pushed = Some(v);
                     v
                 }
-            };
-            (channel.tx.subscribe(), version)
+            }
         };
         drop(channel);
         let missed = match after {
@@ -199,23 +202,30 @@ impl Hub {
                 comment: Arc::new(comment),
             }))
         }));
+        // A cursor from another instance may be ahead of this one's pushes: never repeat what
+        // the client already has.
+        let start = pushed.max(after.unwrap_or(0));
         let live = futures::stream::unfold(
-            (rx, Some(guard), pushed),
+            (rx, Some(guard), start),
             |(mut rx, guard, mut last)| async move {
                 let guard = guard?;
-                match rx.recv().await {
-                    Ok(event) => {
-                        last = last.max(event.comment.changed_version);
-                        Some((Ok(event), (rx, Some(guard), last)))
+                loop {
+                    match rx.recv().await {
+                        // Pushed before this subscriber read `pushed`: the catch-up has it.
+                        Ok(event) if event.comment.changed_version <= last => {}
+                        Ok(event) => {
+                            last = event.comment.changed_version;
+                            return Some((Ok(event), (rx, Some(guard), last)));
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            guard.0.slow_disconnects.inc();
+                            return Some((
+                                Err(LiveError::SlowConsumer { last_version: last }),
+                                (rx, None, last),
+                            ));
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return None,
                     }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        guard.0.slow_disconnects.inc();
-                        Some((
-                            Err(LiveError::SlowConsumer { last_version: last }),
-                            (rx, None, last),
-                        ))
-                    }
-                    Err(broadcast::error::RecvError::Closed) => None,
                 }
             },
         );

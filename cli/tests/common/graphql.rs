@@ -26,8 +26,14 @@ pub async fn gql(
             .header("x-inkwire-user-id", user)
             .header("x-inkwire-user-name", "Tester");
     }
-    let resp = req.send().await.expect("gateway reachable");
-    resp.json().await.expect("GraphQL answers JSON")
+    let resp = match req.send().await {
+        Ok(resp) => resp,
+        Err(e) => return json!({ "transport_error": e.to_string() }),
+    };
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    // A proxy in front of a dying gateway answers with its own error page: report it as such.
+    serde_json::from_str(&text).unwrap_or_else(|_| json!({ "http_status": status, "body": text }))
 }
 
 /// The `extensions.code` of the first error, if any.

@@ -25,6 +25,7 @@ macro_rules! on_both_backends {
     )*};
 }
 
+pub mod cluster;
 pub mod graphql;
 
 use std::future::Future;

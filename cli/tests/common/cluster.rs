@@ -1,0 +1,242 @@
+//! Inkwire as separate processes on loopback, the way it is deployed: the `inkwire` binary's
+//! command service, projection service and several query gateways on a fresh PostgreSQL database
+//! and Kafka topic, behind a real nginx rendered from `nginx/inkwire.conf.template`. Processes
+//! can be SIGKILLed and restarted on the same port.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::{TempDir, brokers, eventually, free_port, fresh_database, unique};
+
+/// A child process, SIGKILLed when dropped.
+pub struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The running cluster.
+pub struct Cluster {
+    /// PostgreSQL URL of its database.
+    pub db_url: String,
+    /// Its Kafka topic.
+    pub topic: String,
+    /// Command service port.
+    pub command_port: u16,
+    /// Gateway ports, and their processes while running.
+    pub gateways: Vec<(u16, Option<Proc>)>,
+    /// nginx's port.
+    pub nginx_port: u16,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    procs: Vec<Proc>,
+    dir: TempDir,
+}
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_inkwire"))
+}
+
+fn nginx_bin() -> String {
+    std::env::var("NGINX_BIN").unwrap_or_else(|_| "nginx".to_owned())
+}
+
+impl Cluster {
+    /// Starts a command service, a projector, `gateways` gateways and nginx; waits until all are
+    /// ready.
+    pub async fn start(gateways: usize) -> Self {
+        let dir = TempDir::new();
+        let mut cluster = Self {
+            db_url: fresh_database().await,
+            topic: unique("posts"),
+            command_port: free_port(),
+            gateways: (0..gateways).map(|_| (free_port(), None)).collect(),
+            nginx_port: free_port(),
+            http: reqwest::Client::new(),
+            procs: Vec::new(),
+            dir,
+        };
+        let command = cluster.spawn("command", &["command-service"], cluster.command_port, &[]);
+        cluster.procs.push(command);
+        cluster.wait_ready(cluster.command_port).await;
+        let group = unique("projection");
+        let projector = cluster.spawn(
+            "projector",
+            &["projection-service"],
+            free_port(),
+            &[("INKWIRE_GROUP", group.as_str())],
+        );
+        cluster.procs.push(projector);
+        for i in 0..gateways {
+            cluster.start_gateway(i).await;
+        }
+        cluster.start_nginx().await;
+        cluster
+    }
+
+    fn spawn(&self, name: &str, args: &[&str], port: u16, extra: &[(&str, &str)]) -> Proc {
+        let log = |suffix: &str| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.0.join(format!("{name}.{suffix}")))
+                .expect("log file")
+        };
+        let mut cmd = Command::new(binary());
+        cmd.args(args)
+            .env("INKWIRE_DATABASE_URL", &self.db_url)
+            .env("INKWIRE_DATABASE_POOL", "8")
+            .env("INKWIRE_KAFKA_BROKERS", brokers())
+            .env("INKWIRE_TOPIC", &self.topic)
+            .env("INKWIRE_TOPIC_PARTITIONS", "6")
+            .env("INKWIRE_KAFKA_SESSION_TIMEOUT_MS", "6000")
+            .env("INKWIRE_LISTEN", format!("127.0.0.1:{port}"))
+            .env(
+                "INKWIRE_COMMAND_URL",
+                format!("http://127.0.0.1:{}", self.command_port),
+            )
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log("out"))
+            .stderr(log("err"));
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        Proc(cmd.spawn().unwrap_or_else(|e| panic!("start {name}: {e}")))
+    }
+
+    async fn wait_ready(&self, port: u16) {
+        let url = format!("http://127.0.0.1:{port}/readyz");
+        let http = self.http.clone();
+        eventually(Duration::from_secs(30), || {
+            let http = http.clone();
+            let url = url.clone();
+            async move {
+                http.get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await;
+    }
+
+    /// Starts gateway `i` (again) on its port and waits until it is ready.
+    pub async fn start_gateway(&mut self, i: usize) {
+        let port = self.gateways[i].0;
+        let proc = self.spawn(&format!("gateway{i}"), &["query-gateway"], port, &[]);
+        self.gateways[i].1 = Some(proc);
+        self.wait_ready(port).await;
+    }
+
+    /// SIGKILLs gateway `i`.
+    pub fn kill_gateway(&mut self, i: usize) {
+        self.gateways[i].1 = None;
+    }
+
+    async fn start_nginx(&mut self) {
+        let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo");
+        let template =
+            std::fs::read_to_string(PathBuf::from(manifest).join("../nginx/inkwire.conf.template"))
+                .expect("nginx/inkwire.conf.template");
+        let prefix = self.dir.0.join("nginx");
+        std::fs::create_dir_all(&prefix).expect("nginx dir");
+        let upstreams: String = self
+            .gateways
+            .iter()
+            .map(|(port, _)| {
+                format!("server 127.0.0.1:{port} max_fails=1 fail_timeout=2s;\n        ")
+            })
+            .collect();
+        let conf = template
+            .replace("__LISTEN__", &format!("127.0.0.1:{}", self.nginx_port))
+            .replace("__UPSTREAMS__", upstreams.trim_end())
+            .replace("__PREFIX__", &prefix.display().to_string());
+        let path = prefix.join("nginx.conf");
+        std::fs::write(&path, conf).expect("nginx.conf");
+        let err = std::fs::File::create(self.dir.0.join("nginx.err")).expect("log");
+        let child = Command::new(nginx_bin())
+            .args([
+                "-p",
+                &prefix.display().to_string(),
+                "-c",
+                &path.display().to_string(),
+                "-g",
+                "daemon off;",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("nginx runs (scripts/test-deps.sh installs it)");
+        self.procs.push(Proc(child));
+        let url = format!("http://127.0.0.1:{}/healthz", self.nginx_port);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nginx did not start:\n{}",
+                self.log_tail("nginx")
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `http://…/graphql` through nginx.
+    pub fn nginx_url(&self) -> String {
+        format!("http://127.0.0.1:{}/graphql", self.nginx_port)
+    }
+
+    /// `ws://…/graphql` through nginx.
+    pub fn nginx_ws(&self) -> String {
+        format!("ws://127.0.0.1:{}/graphql", self.nginx_port)
+    }
+
+    /// `http://…/graphql` of gateway `i` directly.
+    pub fn gateway_url(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}/graphql", self.gateways[i].0)
+    }
+
+    /// Open subscriptions on all running gateways, from their `/metrics`.
+    pub async fn open_subscriptions(&self) -> i64 {
+        let mut total = 0;
+        for (port, proc) in &self.gateways {
+            if proc.is_none() {
+                continue;
+            }
+            let Ok(resp) = self
+                .http
+                .get(format!("http://127.0.0.1:{port}/metrics"))
+                .send()
+                .await
+            else {
+                continue;
+            };
+            let text = resp.text().await.unwrap_or_default();
+            total += text
+                .lines()
+                .find_map(|l| l.strip_prefix("inkwire_gateway_subscriptions_open "))
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .unwrap_or(0);
+        }
+        total
+    }
+
+    /// The tail of a process's stderr, for failure messages.
+    pub fn log_tail(&self, name: &str) -> String {
+        let text =
+            std::fs::read_to_string(self.dir.0.join(format!("{name}.err"))).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}

@@ -1,0 +1,293 @@
+//! Several gateway processes behind a real nginx, on PostgreSQL and the Kafka-protocol broker:
+//! fan-out to many subscribers across instances, a gateway SIGKILLed mid-stream, read-your-writes
+//! across instances, and the npm `graphql-ws` client.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::cluster::Cluster;
+use common::graphql::{WsClient, WsEvent, add_comment, comment_event, gql, published_post};
+use serde_json::json;
+
+const POSTS: usize = 5;
+const SUBSCRIBERS: usize = 50;
+const COMMENTS: usize = 500;
+
+/// What one subscriber received, in order, and how often it had to reconnect.
+#[derive(Default)]
+struct Received {
+    ids: Vec<String>,
+    reconnects: usize,
+}
+
+/// Subscribes through `url` and keeps going across dropped connections, resuming from the last
+/// cursor, like a real client would.
+async fn subscriber(url: String, post: String, into: Arc<Mutex<Received>>) {
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut ws = loop {
+            match WsClient::try_connect(&url).await {
+                Ok(ws) => break ws,
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        ws.subscribe("s", &post, cursor.as_deref()).await;
+        loop {
+            match ws.next(Duration::from_secs(3600)).await {
+                Some(WsEvent::Next(_, payload)) => {
+                    let (kind, id, next) = comment_event(&payload);
+                    assert_eq!(kind, "ADDED", "{payload}");
+                    into.lock().expect("lock").ids.push(id);
+                    cursor = Some(next);
+                }
+                Some(WsEvent::Error(_, payload)) => panic!("subscription error: {payload}"),
+                Some(WsEvent::Closed(..) | WsEvent::Complete(_)) | None => break,
+            }
+        }
+        into.lock().expect("lock").reconnects += 1;
+    }
+}
+
+async fn comments_in_order(cluster: &Cluster, post: &str) -> Vec<String> {
+    let r = gql(
+        &cluster.http,
+        &cluster.nginx_url(),
+        None,
+        "query($post: ID!) { comments(postId: $post, first: 200) { edges { node { id } } } }",
+        json!({ "post": post }),
+    )
+    .await;
+    r["data"]["comments"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .map(|e| e["node"]["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_subscribers_behind_nginx_get_every_comment_once_in_order_through_a_gateway_kill() {
+    let mut cluster = Cluster::start(2).await;
+    let url = cluster.nginx_url();
+    let mut posts = Vec::new();
+    for _ in 0..POSTS {
+        posts.push(published_post(&cluster.http, &url).await);
+    }
+    let received: Vec<Arc<Mutex<Received>>> = (0..SUBSCRIBERS).map(|_| Arc::default()).collect();
+    let mut tasks = Vec::new();
+    for (i, into) in received.iter().enumerate() {
+        tasks.push(tokio::spawn(subscriber(
+            cluster.nginx_ws(),
+            posts[i % POSTS].clone(),
+            into.clone(),
+        )));
+    }
+    // Subscriptions without a cursor start now: write only once all are open.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.open_subscriptions().await < SUBSCRIBERS as i64 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} subscriptions open",
+            cluster.open_subscriptions().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut on_each = Vec::new();
+    for (port, _) in &cluster.gateways {
+        let text = cluster
+            .http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        let open: i64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("inkwire_gateway_subscriptions_open "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        on_each.push(open);
+    }
+    assert!(
+        on_each.iter().all(|n| *n > 0),
+        "nginx spread subscribers over both gateways: {on_each:?}"
+    );
+
+    // 500 comments over 5 posts, 10 writers at a time; gateway 0 is SIGKILLed at 200 and
+    // restarted a second later while the writers keep going through nginx.
+    let written = Arc::new(Mutex::new(0_usize));
+    let mut writers = Vec::new();
+    for w in 0..10 {
+        let (http, url, posts, written) = (
+            cluster.http.clone(),
+            url.clone(),
+            posts.clone(),
+            written.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            for n in 0..COMMENTS / 10 {
+                let post = &posts[(w + n) % POSTS];
+                // A write that fails (its gateway died under it) is retried; the read tables are
+                // the truth the subscribers are checked against.
+                loop {
+                    let (id, _) =
+                        add_comment(&http, &url, post, &format!("w{w} n{n}"), false).await;
+                    if !id.is_empty() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                *written.lock().expect("lock") += 1;
+            }
+        }));
+    }
+    while *written.lock().expect("lock") < 200 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cluster.kill_gateway(0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cluster.start_gateway(0).await;
+    for w in writers {
+        w.await.expect("writer");
+    }
+
+    // The read tables are the truth: wait until they hold every accepted comment (a write
+    // whose answer was lost to the kill may have landed too), then once more after a pause.
+    let mut expected: HashMap<String, Vec<String>> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for post in &posts {
+            expected.insert(post.clone(), comments_in_order(&cluster, post).await);
+        }
+        let total: usize = expected.values().map(Vec::len).sum();
+        if total >= COMMENTS {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {total} comments projected");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for post in &posts {
+        expected.insert(post.clone(), comments_in_order(&cluster, post).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = received
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.lock().expect("lock").ids.len() >= expected[&posts[i % POSTS]].len());
+        if done || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A moment more, so that a duplicate would have arrived.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut reconnected = 0;
+    for (i, r) in received.iter().enumerate() {
+        let r = r.lock().expect("lock");
+        let want = &expected[&posts[i % POSTS]];
+        assert!(
+            &r.ids == want,
+            "subscriber {i}: got {} events, want {} (exactly once, in order)\ngateway0: {}\ngateway1: {}",
+            r.ids.len(),
+            want.len(),
+            cluster.log_tail("gateway0"),
+            cluster.log_tail("gateway1")
+        );
+        reconnected += usize::from(r.reconnects > 0);
+    }
+    assert!(
+        reconnected > 0,
+        "the killed gateway's subscribers had to reconnect"
+    );
+    for t in tasks {
+        t.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_projection_is_read_your_writes_on_the_other_instance_every_time() {
+    let cluster = Cluster::start(2).await;
+    let (a, b) = (cluster.gateway_url(0), cluster.gateway_url(1));
+    let post = published_post(&cluster.http, &a).await;
+    let list = "query($post: ID!, $after: String) { comments(postId: $post, first: 200, after: $after) { edges { cursor node { id } } } }";
+    let mut after: Option<String> = None;
+    for i in 0..100 {
+        let (id, r) = add_comment(&cluster.http, &a, &post, &format!("ryw {i}"), true).await;
+        assert!(!id.is_empty(), "{r}");
+        let r = gql(
+            &cluster.http,
+            &b,
+            None,
+            list,
+            json!({ "post": post, "after": after }),
+        )
+        .await;
+        let edges = r["data"]["comments"]["edges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"));
+        assert!(
+            edges.iter().any(|e| e["node"]["id"] == id.as_str()),
+            "write {i} not visible on the other gateway right after waitForProjection: {r}"
+        );
+        after = edges
+            .last()
+            .and_then(|e| e["cursor"].as_str())
+            .map(str::to_owned);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_npm_graphql_ws_client_receives_a_comment_through_nginx() {
+    let cluster = Cluster::start(2).await;
+    let post = published_post(&cluster.http, &cluster.nginx_url()).await;
+    let script = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo"))
+        .join("tests/js/subscribe.mjs");
+    let child = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(cluster.nginx_ws())
+        .arg(&post)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (scripts/test-deps.sh installs graphql-ws)");
+    // Wait until the subscription is open on a gateway, then comment.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.open_subscriptions().await < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the graphql-ws client never subscribed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (id, _) = add_comment(
+        &cluster.http,
+        &cluster.nginx_url(),
+        &post,
+        "hello from Rust",
+        false,
+    )
+    .await;
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("client exits")
+        .expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "graphql-ws client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let event: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("an event line")).expect("JSON");
+    assert_eq!(event["kind"], "ADDED");
+    assert_eq!(event["comment"]["id"], id.as_str());
+    assert_eq!(event["comment"]["body"], "hello from Rust");
+}
