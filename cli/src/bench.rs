@@ -46,6 +46,10 @@ pub enum BenchKind {
     Catchup(CatchupArgs),
     /// A bare consumer reading the topic from the start.
     Consume(ConsumeArgs),
+    /// Live fan-out: many subscribers on one post, comments at a steady rate.
+    Fanout(crate::bench_gateway::FanoutArgs),
+    /// The post page query from many concurrent clients.
+    Page(crate::bench_gateway::PageArgs),
 }
 
 /// Arguments of `inkwire bench comments`.
@@ -117,6 +121,8 @@ pub async fn run(args: BenchArgs, cancel: CancellationToken) -> anyhow::Result<(
         BenchKind::Comments(a) => comments(a, cancel).await?,
         BenchKind::Catchup(a) => catchup(a, cancel).await?,
         BenchKind::Consume(a) => consume(a).await?,
+        BenchKind::Fanout(a) => crate::bench_gateway::fanout(a, cancel).await?,
+        BenchKind::Page(a) => crate::bench_gateway::page(a, cancel).await?,
     };
     println!("{summary}");
     Ok(())

@@ -3,6 +3,7 @@
 //! measures a running deployment.
 
 pub mod bench;
+pub mod bench_gateway;
 pub mod config;
 pub mod dev;
 

@@ -106,6 +106,45 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
+    // The GraphQL gateway is on the same port, with GraphiQL and live subscriptions.
+    let graphql = format!("{base}/graphql");
+    let page = common::graphql::gql(
+        &http,
+        &graphql,
+        None,
+        "query($id: ID) { post(id: $id) { title commentCount comments { edges { node { body } } } } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(page["data"]["post"]["commentCount"], 1, "{page}");
+    assert_eq!(
+        page["data"]["post"]["comments"]["edges"][0]["node"]["body"], "live?",
+        "{page}"
+    );
+    let graphiql = http
+        .get(&graphql)
+        .send()
+        .await
+        .expect("GraphiQL")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        graphiql.to_lowercase().contains("graphiql"),
+        "GET /graphql serves GraphiQL"
+    );
+    let mut ws = common::graphql::WsClient::connect(&graphql.replacen("http", "ws", 1)).await;
+    ws.subscribe("1", &id, None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (pushed, _) =
+        common::graphql::add_comment(&http, &graphql, &id, "pushed live", false).await;
+    match ws.next(Duration::from_secs(1)).await {
+        Some(common::graphql::WsEvent::Next(_, payload)) => {
+            assert_eq!(common::graphql::comment_event(&payload).1, pushed);
+        }
+        other => panic!("no live comment within a second: {other:?}"),
+    }
+
     // Operators see the command and projection metrics on the same port.
     let metrics = http
         .get(format!("{base}/metrics"))
@@ -120,6 +159,8 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
         "inkwire_projection_events_total{outcome=\"applied\"}",
         "inkwire_projection_batch_duration_seconds",
         "inkwire_outbox_published_total",
+        "inkwire_gateway_deliveries_total",
+        "inkwire_gateway_operations_total",
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
@@ -130,7 +171,7 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
     wait_up(&http, &base).await;
     let view: Value = common::get_json(&http, &format!("{base}/v1/read/posts/{id}")).await;
     assert_eq!(
-        view["comment_count"], 1,
+        view["comment_count"], 2,
         "data lost across a restart: {view}"
     );
     let resp = http
@@ -142,7 +183,7 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
         .expect("comment");
     let accepted: Value = resp.json().await.expect("json");
     assert_eq!(
-        accepted["version"], 4,
+        accepted["version"], 5,
         "the restarted process continues the stream: {accepted}"
     );
     terminate(child);

@@ -1,0 +1,377 @@
+//! Gateway benchmarks (`inkwire bench fanout`, `inkwire bench page`).
+//!
+//! - `fanout`: N WebSocket subscribers on one post, comments written through the gateway at a
+//!   steady rate; reports deliveries per second, latency from the command's acknowledgement to
+//!   each subscriber's receipt (p50/p99/max, HDR histogram), and the gateway's memory per idle
+//!   subscription (its RSS before and after opening them, with `--gateway-pid`).
+//! - `page`: the post page query (a post and its first 20 comments) from C concurrent clients
+//!   for a fixed time; reports requests per second and latency percentiles.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use futures::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_util::sync::CancellationToken;
+
+/// What one subscriber received: (comment id, when).
+type Receipts = Vec<(String, Instant)>;
+
+const BENCH_USER: &str = "01890000-0000-7000-8000-00000000b0b0";
+
+/// Arguments of `inkwire bench fanout`.
+#[derive(Debug, Args)]
+pub struct FanoutArgs {
+    /// The gateway's `/graphql` URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080/graphql")]
+    pub graphql_url: String,
+    /// Concurrent subscribers (one WebSocket each), all on one post.
+    #[arg(long, default_value_t = 2000)]
+    pub subscribers: usize,
+    /// Comments to write.
+    #[arg(long, default_value_t = 500)]
+    pub comments: usize,
+    /// Comments per second.
+    #[arg(long, default_value_t = 50.0)]
+    pub rate: f64,
+    /// The gateway's process id, to measure its memory per idle subscription.
+    #[arg(long)]
+    pub gateway_pid: Option<u32>,
+}
+
+/// Arguments of `inkwire bench page`.
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// The gateway's `/graphql` URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080/graphql")]
+    pub graphql_url: String,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 50)]
+    pub clients: usize,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 15)]
+    pub seconds: u64,
+}
+
+async fn gql(
+    http: &reqwest::Client,
+    url: &str,
+    query: &str,
+    variables: Value,
+) -> anyhow::Result<Value> {
+    let r: Value = http
+        .post(url)
+        .header("x-inkwire-user-id", BENCH_USER)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    if r.get("errors").is_some() {
+        anyhow::bail!("GraphQL error: {r}");
+    }
+    Ok(r)
+}
+
+async fn published_post(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let slug = format!("bench-{}", uuid::Uuid::now_v7().simple());
+    let r = gql(
+        http,
+        url,
+        "mutation($input: CreatePostInput!) { createPost(input: $input) { post { id } } }",
+        json!({ "input": { "title": "Bench post", "body": "A post with a *little* markdown.", "slug": slug, "tags": ["bench"] } }),
+    )
+    .await?;
+    let id = r["data"]["createPost"]["post"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    gql(
+        http,
+        url,
+        "mutation($id: ID!) { publishPost(id: $id, waitForProjection: true) { position } }",
+        json!({ "id": id }),
+    )
+    .await?;
+    Ok(id)
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The comment id in a `next` message, found without parsing the whole message.
+fn comment_id(text: &str) -> Option<&str> {
+    let at = text.find("\"comment\"")?;
+    let rest = &text[at..];
+    let start = rest.find("\"id\":\"")? + 6;
+    let end = rest[start..].find('"')? + start;
+    Some(&rest[start..end])
+}
+
+fn percentiles(h: &Histogram<u64>) -> Value {
+    json!({
+        "p50_ms": h.value_at_quantile(0.50) as f64 / 1000.0,
+        "p99_ms": h.value_at_quantile(0.99) as f64 / 1000.0,
+        "max_ms": h.max() as f64 / 1000.0,
+        "samples": h.len(),
+    })
+}
+
+/// Runs `inkwire bench fanout`.
+///
+/// # Errors
+/// When the gateway cannot be reached.
+pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Result<Value> {
+    let http = reqwest::Client::new();
+    let post = published_post(&http, &args.graphql_url).await?;
+    let ws_url = args.graphql_url.replacen("http", "ws", 1);
+    let rss_before = args.gateway_pid.and_then(rss_kib);
+
+    // Receipts per subscriber: (comment id, when).
+    let receipts: Arc<Mutex<Vec<Receipts>>> = Arc::new(Mutex::new(Vec::new()));
+    let ready = Arc::new(AtomicU64::new(0));
+    let delivered = Arc::new(AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    let subscription = json!({
+        "query": "subscription($p: ID!) { commentEvents(postId: $p) { kind cursor comment { id } } }",
+        "variables": { "p": post },
+    });
+    for s in 0..args.subscribers {
+        let (url, ready, delivered, receipts, cancel) = (
+            ws_url.clone(),
+            ready.clone(),
+            delivered.clone(),
+            receipts.clone(),
+            cancel.clone(),
+        );
+        let payload = subscription.clone();
+        let expected = args.comments;
+        tasks.spawn(async move {
+            let mut request = url.into_client_request()?;
+            request
+                .headers_mut()
+                .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
+            let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+            ws.send(Message::Text(
+                json!({ "type": "connection_init" }).to_string().into(),
+            ))
+            .await?;
+            ws.send(Message::Text(
+                json!({ "type": "subscribe", "id": "1", "payload": payload })
+                    .to_string()
+                    .into(),
+            ))
+            .await?;
+            let mut mine = Vec::with_capacity(expected);
+            let mut counted = false;
+            while mine.len() < expected {
+                let msg = tokio::select! {
+                    () = cancel.cancelled() => break,
+                    msg = ws.next() => msg,
+                };
+                match msg {
+                    Some(Ok(Message::Text(t))) => {
+                        if !counted && t.contains("connection_ack") {
+                            counted = true;
+                            ready.fetch_add(1, Ordering::Relaxed);
+                        } else if let Some(id) = comment_id(&t) {
+                            mine.push((id.to_owned(), Instant::now()));
+                            delivered.fetch_add(1, Ordering::Relaxed);
+                        } else if t.contains("\"ping\"") {
+                            ws.send(Message::Text(json!({ "type": "pong" }).to_string().into()))
+                                .await?;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    _ => break,
+                }
+            }
+            receipts.lock().await.push(mine);
+            let _ = s;
+            Ok::<_, anyhow::Error>(())
+        });
+        // Do not stampede the listener's accept queue.
+        if s % 200 == 199 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ready.load(Ordering::Relaxed) < args.subscribers as u64 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {} subscribers connected",
+            ready.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Let the subscribe messages land and the gateway settle before measuring memory.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_idle = args.gateway_pid.and_then(rss_kib);
+
+    let acks: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
+    let started = Instant::now();
+    let mut writers = tokio::task::JoinSet::new();
+    for i in 0..args.comments {
+        tokio::time::sleep_until((started + interval.mul_f64(i as f64)).into()).await;
+        let (http, url, post, acks) = (
+            http.clone(),
+            args.graphql_url.clone(),
+            post.clone(),
+            acks.clone(),
+        );
+        writers.spawn(async move {
+            let r = gql(
+                &http,
+                &url,
+                "mutation($input: AddCommentInput!) { addComment(input: $input) { comment { id } } }",
+                json!({ "input": { "postId": post, "body": format!("fan-out {i}") } }),
+            )
+            .await?;
+            let acked = Instant::now();
+            let id = r["data"]["addComment"]["comment"]["id"].as_str().unwrap_or_default().to_owned();
+            acks.lock().await.insert(id, acked);
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done??;
+    }
+    let wrote = started.elapsed();
+    let expected_total = (args.subscribers * args.comments) as u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while delivered.load(Ordering::Relaxed) < expected_total && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    cancel.cancel();
+    while tasks.join_next().await.is_some() {}
+    let acks = acks.lock().await;
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    let mut last_receipt = started;
+    for mine in receipts.lock().await.iter() {
+        for (id, at) in mine {
+            last_receipt = last_receipt.max(*at);
+            if let Some(acked) = acks.get(id) {
+                let micros = at.saturating_duration_since(*acked).as_micros();
+                latency.record(u64::try_from(micros).unwrap_or(u64::MAX).max(1))?;
+            }
+        }
+    }
+    let delivered = delivered.load(Ordering::Relaxed);
+    let span = last_receipt
+        .saturating_duration_since(started)
+        .as_secs_f64()
+        .max(wrote.as_secs_f64());
+    Ok(json!({
+        "bench": "gateway_fanout",
+        "subscribers": args.subscribers,
+        "comments": args.comments,
+        "rate": args.rate,
+        "delivered": delivered,
+        "expected": expected_total,
+        "deliveries_per_sec": (delivered as f64 / span).round(),
+        "elapsed_s": elapsed.as_secs_f64(),
+        "ack_to_receipt": percentiles(&latency),
+        "gateway_rss_kib_before": rss_before,
+        "gateway_rss_kib_idle": rss_idle,
+        "kib_per_idle_subscription": match (rss_before, rss_idle) {
+            (Some(b), Some(i)) => Some(((i.saturating_sub(b)) as f64 / args.subscribers as f64 * 100.0).round() / 100.0),
+            _ => None,
+        },
+    }))
+}
+
+/// The post page: a post and its first 20 comments.
+pub const POST_PAGE: &str = "query($id: ID) { post(id: $id) { id title html tags publishedAt commentCount comments(first: 20) { edges { cursor node { id html authorName createdAt depth replyCount parentId } } pageInfo { hasNextPage endCursor } } } }";
+
+/// Runs `inkwire bench page`.
+///
+/// # Errors
+/// When the gateway cannot be reached.
+pub async fn page(args: PageArgs, cancel: CancellationToken) -> anyhow::Result<Value> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()?;
+    let post = published_post(&http, &args.graphql_url).await?;
+    for i in 0..25 {
+        gql(
+            &http,
+            &args.graphql_url,
+            "mutation($input: AddCommentInput!, $w: Boolean) { addComment(input: $input, waitForProjection: $w) { position } }",
+            json!({ "input": { "postId": post, "body": format!("Comment {i} with *markdown* and a [link](https://example.com)") }, "w": i == 24 }),
+        )
+        .await?;
+    }
+    let body = json!({ "query": POST_PAGE, "variables": { "id": post } }).to_string();
+    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?));
+    let errors = Arc::new(AtomicU64::new(0));
+    let stop = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..args.clients {
+        let (http, url, body, histogram, errors, cancel) = (
+            http.clone(),
+            args.graphql_url.clone(),
+            body.clone(),
+            histogram.clone(),
+            errors.clone(),
+            cancel.clone(),
+        );
+        tasks.spawn(async move {
+            let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+                .unwrap_or_else(|_| unreachable!("valid bounds"));
+            while Instant::now() < stop && !cancel.is_cancelled() {
+                let sent = Instant::now();
+                let ok = match http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                {
+                    Ok(r) => r
+                        .bytes()
+                        .await
+                        .is_ok_and(|b| b.starts_with(b"{\"data\":{\"post\":{")),
+                    Err(_) => false,
+                };
+                if ok {
+                    let _ = local.record(
+                        u64::try_from(sent.elapsed().as_micros())
+                            .unwrap_or(u64::MAX)
+                            .max(1),
+                    );
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let _ = histogram.lock().await.add(&local);
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let elapsed = started.elapsed().as_secs_f64();
+    let h = histogram.lock().await;
+    Ok(json!({
+        "bench": "gateway_post_page",
+        "clients": args.clients,
+        "requests": h.len(),
+        "errors": errors.load(Ordering::Relaxed),
+        "requests_per_sec": (h.len() as f64 / elapsed).round(),
+        "latency": percentiles(&h),
+    }))
+}
