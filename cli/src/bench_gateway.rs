@@ -24,7 +24,8 @@ use tokio_util::sync::CancellationToken;
 /// What one subscriber received: (comment id, when).
 type Receipts = Vec<(String, Instant)>;
 
-const BENCH_USER: &str = "01890000-0000-7000-8000-00000000b0b0";
+/// The benchmark's author account (`scripts/bench*.sh` create it with `inkwire user add`).
+const BENCH_LOGIN: (&str, &str) = ("bench", "bench-password");
 
 /// Arguments of `inkwire bench fanout`.
 #[derive(Debug, Args)]
@@ -63,12 +64,15 @@ pub struct PageArgs {
 async fn gql(
     http: &reqwest::Client,
     url: &str,
+    token: &str,
     query: &str,
     variables: Value,
 ) -> anyhow::Result<Value> {
-    let r: Value = http
-        .post(url)
-        .header("x-inkwire-user-id", BENCH_USER)
+    let mut request = http.post(url);
+    if !token.is_empty() {
+        request = request.bearer_auth(token);
+    }
+    let r: Value = request
         .json(&json!({ "query": query, "variables": variables }))
         .send()
         .await?
@@ -80,11 +84,28 @@ async fn gql(
     Ok(r)
 }
 
-async fn published_post(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+/// Signs the benchmark's author in; returns its token.
+async fn sign_in(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let r = gql(
+        http,
+        url,
+        "",
+        "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }",
+        json!({ "u": BENCH_LOGIN.0, "p": BENCH_LOGIN.1 }),
+    )
+    .await?;
+    r["data"]["login"]["token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no token: {r}"))
+}
+
+async fn published_post(http: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<String> {
     let slug = format!("bench-{}", uuid::Uuid::now_v7().simple());
     let r = gql(
         http,
         url,
+        token,
         "mutation($input: CreatePostInput!) { createPost(input: $input) { post { id } } }",
         json!({ "input": { "title": "Bench post", "body": "A post with a *little* markdown.", "slug": slug, "tags": ["bench"] } }),
     )
@@ -96,6 +117,7 @@ async fn published_post(http: &reqwest::Client, url: &str) -> anyhow::Result<Str
     gql(
         http,
         url,
+        token,
         "mutation($id: ID!) { publishPost(id: $id, waitForProjection: true) { position } }",
         json!({ "id": id }),
     )
@@ -135,7 +157,8 @@ fn percentiles(h: &Histogram<u64>) -> Value {
 /// When the gateway cannot be reached.
 pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Result<Value> {
     let http = reqwest::Client::new();
-    let post = published_post(&http, &args.graphql_url).await?;
+    let token = sign_in(&http, &args.graphql_url).await?;
+    let post = published_post(&http, &args.graphql_url, &token).await?;
     let ws_url = args.graphql_url.replacen("http", "ws", 1);
     let rss_before = args.gateway_pid.and_then(rss_kib);
 
@@ -226,16 +249,18 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
     let mut writers = tokio::task::JoinSet::new();
     for i in 0..args.comments {
         tokio::time::sleep_until((started + interval.mul_f64(i as f64)).into()).await;
-        let (http, url, post, acks) = (
+        let (http, url, post, acks, token) = (
             http.clone(),
             args.graphql_url.clone(),
             post.clone(),
             acks.clone(),
+            token.clone(),
         );
         writers.spawn(async move {
             let r = gql(
                 &http,
                 &url,
+                &token,
                 "mutation($input: AddCommentInput!) { addComment(input: $input) { comment { id } } }",
                 json!({ "input": { "postId": post, "body": format!("fan-out {i}") } }),
             )
@@ -305,11 +330,13 @@ pub async fn page(args: PageArgs, cancel: CancellationToken) -> anyhow::Result<V
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
-    let post = published_post(&http, &args.graphql_url).await?;
+    let token = sign_in(&http, &args.graphql_url).await?;
+    let post = published_post(&http, &args.graphql_url, &token).await?;
     for i in 0..25 {
         gql(
             &http,
             &args.graphql_url,
+            &token,
             "mutation($input: AddCommentInput!, $w: Boolean) { addComment(input: $input, waitForProjection: $w) { position } }",
             json!({ "input": { "postId": post, "body": format!("Comment {i} with *markdown* and a [link](https://example.com)") }, "w": i == 24 }),
         )

@@ -99,6 +99,46 @@ impl ServiceArgs {
     }
 }
 
+/// How access tokens are signed and checked.
+#[derive(Clone, Debug, Args)]
+pub struct AuthArgs {
+    /// Secret that signs access tokens (HS256), shared by every command service and gateway;
+    /// at least 32 random bytes in production.
+    #[arg(long, env = "INKWIRE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: String,
+    /// How long an access token is valid, in seconds.
+    #[arg(long, env = "INKWIRE_TOKEN_TTL_SECS", default_value_t = 3600)]
+    pub token_ttl_secs: u64,
+}
+
+impl AuthArgs {
+    /// The token keys.
+    ///
+    /// # Errors
+    /// When the secret is too short to be safe.
+    pub fn keys(&self) -> anyhow::Result<infra::auth::TokenKeys> {
+        anyhow::ensure!(
+            self.jwt_secret.len() >= 32,
+            "INKWIRE_JWT_SECRET must be at least 32 characters"
+        );
+        Ok(infra::auth::TokenKeys::new(
+            self.jwt_secret.as_bytes(),
+            std::time::Duration::from_secs(self.token_ttl_secs),
+        ))
+    }
+}
+
+/// Settings of a command-service process.
+#[derive(Clone, Debug, Args)]
+pub struct CommandArgs {
+    /// Database, listener and log.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// Tokens.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
 /// Settings of a projection-service process.
 #[derive(Clone, Debug, Args)]
 pub struct ProjectionArgs {
@@ -116,6 +156,9 @@ pub struct GatewayArgs {
     /// Database (the read tables), listener and log.
     #[command(flatten)]
     pub service: ServiceArgs,
+    /// Tokens.
+    #[command(flatten)]
+    pub auth: AuthArgs,
     /// Base URL of a command service (or of a load balancer in front of several).
     #[arg(
         long,
@@ -136,13 +179,15 @@ pub struct GatewayArgs {
 
 impl GatewayArgs {
     /// The gateway's behaviour.
-    #[must_use]
-    pub fn gateway_config(&self) -> query_gateway::GatewayConfig {
-        query_gateway::GatewayConfig {
+    ///
+    /// # Errors
+    /// When the token secret is unusable.
+    pub fn gateway_config(&self) -> anyhow::Result<query_gateway::GatewayConfig> {
+        Ok(query_gateway::GatewayConfig {
             wait_timeout: std::time::Duration::from_millis(self.projection_wait_ms),
             introspection: self.introspection,
             subscriber_buffer: self.subscriber_buffer.max(1),
-            ..query_gateway::GatewayConfig::default()
-        }
+            ..query_gateway::GatewayConfig::new(self.auth.keys()?)
+        })
     }
 }

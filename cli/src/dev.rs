@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use axum::Router;
 use clap::Args;
+use infra::auth::TokenKeys;
 use infra::db::Db;
 use infra::log::LogConfig;
 use prometheus::Registry;
@@ -44,12 +45,13 @@ impl Stack {
         db: Db,
         log: LogConfig,
         group: &str,
+        keys: TokenKeys,
         cancel: &CancellationToken,
     ) -> anyhow::Result<Self> {
         db.migrate().await?;
         log.ensure_topic().await?;
         let registry = Registry::new();
-        let app = command_service::App::new(db.clone(), &log, &registry)?;
+        let app = command_service::App::new(db.clone(), &log, &registry, keys.clone())?;
         let metrics = projection_service::metrics::Metrics::new(&registry);
         let mut tasks = JoinSet::new();
         let relay_cancel = cancel.clone();
@@ -68,7 +70,7 @@ impl Stack {
             db.clone(),
             query_gateway::commands::CommandClient::InProcess(app.router.clone()),
             &registry,
-            &query_gateway::GatewayConfig::default(),
+            &query_gateway::GatewayConfig::new(keys),
         );
         gateway.spawn_live(log.clone(), &mut tasks, cancel);
         let router = app
@@ -89,15 +91,44 @@ impl Stack {
         cancel: CancellationToken,
     ) -> anyhow::Result<()> {
         let shutdown = cancel.clone();
-        let served = axum::serve(listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
+        let served = axum::serve(
+            listener,
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
         cancel.cancel();
         while let Some(done) = self.tasks.join_next().await {
             done??;
         }
         Ok(served?)
     }
+}
+
+/// The token secret of a data directory: made on first start, kept in `jwt-secret` (mode 0600)
+/// so sign-ins survive restarts.
+///
+/// # Errors
+/// When the file cannot be read or written.
+pub fn secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let path = data_dir.join("jwt-secret");
+    if let Ok(secret) = std::fs::read(&path) {
+        return Ok(secret);
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    std::fs::write(&path, &secret)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(secret.into_bytes())
 }
 
 /// Runs `inkwire dev`.
@@ -107,7 +138,11 @@ impl Stack {
 pub async fn run(args: DevArgs, cancel: CancellationToken) -> anyhow::Result<()> {
     let db = Db::open_data_dir(&args.data_dir).await?;
     let log = infra::log::embedded(db.clone(), EMBEDDED_TOPIC, 1);
-    let stack = Stack::start(db, log, projection_service::DEFAULT_GROUP, &cancel).await?;
+    let keys = TokenKeys::new(
+        &secret(&args.data_dir)?,
+        std::time::Duration::from_secs(24 * 3600),
+    );
+    let stack = Stack::start(db, log, projection_service::DEFAULT_GROUP, keys, &cancel).await?;
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(
         url = %format!("http://{}", listener.local_addr()?),

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod bench_gateway;
 pub mod config;
 pub mod dev;
+pub mod users;
 
 use clap::{Parser, Subcommand};
 
@@ -34,13 +35,16 @@ pub enum Command {
     /// Everything in one process: SQLite + the embedded log, HTTP on one port.
     Dev(dev::DevArgs),
     /// The command service (write side + outbox relay).
-    CommandService(config::ServiceArgs),
+    CommandService(config::CommandArgs),
     /// The projection service (read tables) as one member of a consumer group.
     ProjectionService(config::ProjectionArgs),
     /// The GraphQL gateway (queries, mutations, live comment subscriptions).
     QueryGateway(config::GatewayArgs),
     /// Prints the GraphQL schema (SDL), as committed in `schema/schema.graphql`.
     PrintSchema,
+    /// Manages users (e.g. the first admin).
+    #[command(subcommand)]
+    User(users::UserCommand),
     /// Benchmark a running Inkwire and PostgreSQL (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
 }
@@ -59,10 +63,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Dev(args) => dev::run(args, cancel).await,
         Command::CommandService(args) => {
-            let listener = tokio::net::TcpListener::bind(args.listen).await?;
-            let db = args.connect().await?;
-            let log = args.log.config(&db);
-            command_service::serve(listener, db, log, cancel).await
+            let keys = args.auth.keys()?;
+            let listener = tokio::net::TcpListener::bind(args.service.listen).await?;
+            let db = args.service.connect().await?;
+            let log = args.service.log.config(&db);
+            command_service::serve(listener, db, log, keys, cancel).await
         }
         Command::ProjectionService(args) => {
             let listener = tokio::net::TcpListener::bind(args.service.listen).await?;
@@ -74,9 +79,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(args.service.listen).await?;
             let db = args.service.connect().await?;
             let log = args.service.log.config(&db);
-            let config = args.gateway_config();
+            let config = args.gateway_config()?;
             query_gateway::serve(listener, db, log, args.command_url, config, cancel).await
         }
+        Command::User(command) => users::run(command).await,
         Command::PrintSchema => {
             print!("{}", query_gateway::sdl());
             Ok(())

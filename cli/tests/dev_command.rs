@@ -11,6 +11,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 fn start(dir: &TempDir, port: u16) -> Child {
+    // The tests' token secret, so tokens they mint are this instance's.
+    std::fs::create_dir_all(&dir.0).expect("data dir");
+    std::fs::write(dir.0.join("jwt-secret"), common::TEST_SECRET).expect("secret");
     Command::new(env!("CARGO_BIN_EXE_inkwire"))
         .args([
             "dev",
@@ -62,6 +65,31 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
     let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
+    // The first author, as an operator would create them.
+    let mut add = Command::new(env!("CARGO_BIN_EXE_inkwire"))
+        .args([
+            "user",
+            "add",
+            "--username",
+            "author",
+            "--role",
+            "author",
+            "--id",
+            AUTHOR,
+            "--data-dir",
+        ])
+        .arg(&dir.0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("inkwire user add");
+    std::io::Write::write_all(add.stdin.as_mut().expect("stdin"), b"author-password\n")
+        .expect("password");
+    drop(add.stdin.take());
+    let added = add.wait_with_output().expect("user add ends");
+    assert!(added.status.success(), "user add failed");
+    assert_eq!(String::from_utf8_lossy(&added.stdout).trim(), AUTHOR);
+
     let child = start(&dir, port);
     wait_up(&http, &base).await;
 

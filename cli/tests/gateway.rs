@@ -602,3 +602,51 @@ async fn a_subscriber_that_falls_behind_gets_slow_consumer_with_a_cursor_and_nev
     cancel.cancel();
     stack.stop().await;
 }
+
+/// Older clients (Apollo's subscriptions-transport-ws) speak the legacy `graphql-ws` protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_legacy_graphql_ws_protocol_works_too() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let stack = TestStack::boot(common::Backend::Embedded).await;
+    let post = published_post(&stack.http, &stack.graphql_url).await;
+    let mut request = ws_url(&stack).into_client_request().expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-ws".parse().expect("header"),
+    );
+    let (mut ws, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    assert_eq!(response.headers()["sec-websocket-protocol"], "graphql-ws");
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({ "type": "connection_init", "payload": {} })))
+        .await
+        .expect("init");
+    ws.send(send(json!({ "type": "start", "id": "1", "payload": { "query": common::graphql::COMMENT_EVENTS, "variables": { "postId": post } } })))
+        .await
+        .expect("start");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (id, _) = add_comment(&stack.http, &stack.graphql_url, &post, "legacy", false).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("a data message")
+            .expect("open")
+            .expect("frame");
+        let Message::Text(text) = msg else { continue };
+        let v: Value = serde_json::from_str(&text).expect("json");
+        if v["type"] == "data" {
+            assert_eq!(comment_event(&v["payload"]).1, id);
+            break;
+        }
+        assert!(
+            ["connection_ack", "ka"].contains(&v["type"].as_str().unwrap_or_default()),
+            "unexpected {v}"
+        );
+    }
+    stack.stop().await;
+}

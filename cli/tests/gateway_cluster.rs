@@ -43,7 +43,20 @@ async fn subscriber(url: String, post: String, into: Arc<Mutex<Received>>) {
                     into.lock().expect("lock").ids.push(id);
                     cursor = Some(next);
                 }
-                Some(WsEvent::Error(_, payload)) => panic!("subscription error: {payload}"),
+                // A transient failure (a database timeout under load): resubscribe from the
+                // cursor, as a real client does. Anything else is a bug.
+                Some(WsEvent::Error(_, payload)) => {
+                    let code = payload[0]["extensions"]["code"]
+                        .as_str()
+                        .unwrap_or_default();
+                    assert!(
+                        ["UNAVAILABLE", "INTERNAL", "SLOW_CONSUMER"].contains(&code),
+                        "subscription error: {payload}"
+                    );
+                    eprintln!("subscriber resubscribes after {payload}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    break;
+                }
                 Some(WsEvent::Closed(..) | WsEvent::Complete(_)) | None => break,
             }
         }

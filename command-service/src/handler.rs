@@ -211,6 +211,7 @@ impl CommandBus {
                 stream_id: post.into(),
                 events: envelopes.clone(),
                 slug,
+                credentials: None,
             };
             match self.committer.append(append).await {
                 Ok(()) => {
@@ -266,7 +267,7 @@ impl CommandBus {
 
 /// A fresh UUIDv7, forced above `previous` so ids increase within a stream even when
 /// instances' clocks disagree (the outbox relay relies on it for per-post order).
-fn next_event_id(previous: Uuid) -> Uuid {
+pub(crate) fn next_event_id(previous: Uuid) -> Uuid {
     let id = Uuid::now_v7();
     if id > previous {
         id

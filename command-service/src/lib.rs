@@ -11,11 +11,13 @@ pub mod http;
 pub mod metrics;
 pub mod relay;
 pub mod store;
+pub mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use infra::auth::TokenKeys;
 use infra::db::Db;
 use infra::log::LogConfig;
 use prometheus::Registry;
@@ -38,6 +40,8 @@ pub struct App {
     pub relay: Relay,
     /// The command bus (for in-process callers such as `inkwire dev --demo`).
     pub bus: Arc<CommandBus>,
+    /// Users (for in-process callers such as `inkwire user add`).
+    pub users: users::UserService,
 }
 
 impl App {
@@ -46,7 +50,12 @@ impl App {
     ///
     /// # Errors
     /// When the log's producer cannot be created.
-    pub fn new(db: Db, log: &LogConfig, registry: &Registry) -> anyhow::Result<Self> {
+    pub fn new(
+        db: Db,
+        log: &LogConfig,
+        registry: &Registry,
+        keys: TokenKeys,
+    ) -> anyhow::Result<Self> {
         let metrics = Metrics::new(registry);
         let wake = Arc::new(Notify::new());
         let bus = Arc::new(CommandBus::new(
@@ -54,14 +63,22 @@ impl App {
             wake.clone(),
             metrics.clone(),
         ));
+        let users = users::UserService::new(EventStore::new(db.clone()), keys, wake.clone());
         let relay = Relay::new(Outbox::new(db), log.producer()?, wake, metrics);
-        let router = http::router(http::AppState { bus: bus.clone() }).layer(
-            TimeoutLayer::with_status_code(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                Duration::from_secs(30),
-            ),
-        );
-        Ok(Self { router, relay, bus })
+        let router = http::router(http::AppState {
+            bus: bus.clone(),
+            users: users.clone(),
+        })
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ));
+        Ok(Self {
+            router,
+            relay,
+            bus,
+            users,
+        })
     }
 }
 
@@ -74,12 +91,13 @@ pub async fn serve(
     listener: TcpListener,
     db: Db,
     log: LogConfig,
+    keys: TokenKeys,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     db.migrate().await?;
     log.ensure_topic().await?;
     let registry = Registry::new();
-    let app = App::new(db.clone(), &log, &registry)?;
+    let app = App::new(db.clone(), &log, &registry, keys)?;
     let router = app.router.merge(infra::telemetry::ops_router(registry, db));
     let relay = tokio::spawn(app.relay.run(cancel.clone()));
     tracing::info!(addr = %listener.local_addr()?, "command service listening");

@@ -7,6 +7,7 @@ mod envelope;
 mod ids;
 mod post;
 mod upcast;
+mod user;
 
 pub use envelope::{Actor, DecodeError, Envelope, RawEvent, Routing, StoredMeta};
 pub use ids::{CommentId, PostId, StreamId, UserId};
@@ -15,6 +16,10 @@ pub use post::{
     PostDrafted, PostEdited, PostEvent, PostPublished, PostUnpublished,
 };
 pub use upcast::CURRENT_VERSIONS;
+pub use user::{
+    ROLES, UserDisabled, UserDisplayNameChanged, UserPasswordChanged, UserRegistered,
+    UserRoleChanged,
+};
 
 /// Kafka headers carried by every message, so tools can route and filter without decoding.
 pub mod headers {

@@ -29,6 +29,18 @@ pub enum PostEvent {
     CommentHidden(CommentHidden),
     /// A moderator restored a hidden comment.
     CommentRestored(CommentRestored),
+    /// A user signed up (or was added by an operator); user streams only.
+    UserRegistered(crate::user::UserRegistered),
+    /// A user changed their shown name.
+    UserDisplayNameChanged(crate::user::UserDisplayNameChanged),
+    /// A user's password changed (the hash is not in the event).
+    UserPasswordChanged(crate::user::UserPasswordChanged),
+    /// An admin granted a role.
+    UserRoleGranted(crate::user::UserRoleChanged),
+    /// An admin revoked a role.
+    UserRoleRevoked(crate::user::UserRoleChanged),
+    /// A user may no longer sign in or act.
+    UserDisabled(crate::user::UserDisabled),
 }
 
 /// Payload of `post.drafted`.
@@ -157,7 +169,27 @@ impl PostEvent {
             Self::CommentDeleted(_) => "comment.deleted",
             Self::CommentHidden(_) => "comment.hidden",
             Self::CommentRestored(_) => "comment.restored",
+            Self::UserRegistered(_) => "user.registered",
+            Self::UserDisplayNameChanged(_) => "user.display_name_changed",
+            Self::UserPasswordChanged(_) => "user.password_changed",
+            Self::UserRoleGranted(_) => "user.role_granted",
+            Self::UserRoleRevoked(_) => "user.role_revoked",
+            Self::UserDisabled(_) => "user.disabled",
         }
+    }
+
+    /// Whether this event belongs to a user's stream (rather than a post's).
+    #[must_use]
+    pub fn is_user_event(&self) -> bool {
+        matches!(
+            self,
+            Self::UserRegistered(_)
+                | Self::UserDisplayNameChanged(_)
+                | Self::UserPasswordChanged(_)
+                | Self::UserRoleGranted(_)
+                | Self::UserRoleRevoked(_)
+                | Self::UserDisabled(_)
+        )
     }
 
     /// The payload as JSON, in the current schema version of its type.
@@ -176,6 +208,11 @@ impl PostEvent {
             Self::CommentDeleted(e) => serde_json::to_value(e),
             Self::CommentHidden(e) => serde_json::to_value(e),
             Self::CommentRestored(e) => serde_json::to_value(e),
+            Self::UserRegistered(e) => serde_json::to_value(e),
+            Self::UserDisplayNameChanged(e) => serde_json::to_value(e),
+            Self::UserPasswordChanged(e) => serde_json::to_value(e),
+            Self::UserRoleGranted(e) | Self::UserRoleRevoked(e) => serde_json::to_value(e),
+            Self::UserDisabled(e) => serde_json::to_value(e),
         };
         value.expect("event payloads are plain structs and always serialize")
     }
@@ -197,6 +234,14 @@ impl PostEvent {
             "comment.deleted" => Self::CommentDeleted(serde_json::from_str(data)?),
             "comment.hidden" => Self::CommentHidden(serde_json::from_str(data)?),
             "comment.restored" => Self::CommentRestored(serde_json::from_str(data)?),
+            "user.registered" => Self::UserRegistered(serde_json::from_str(data)?),
+            "user.display_name_changed" => {
+                Self::UserDisplayNameChanged(serde_json::from_str(data)?)
+            }
+            "user.password_changed" => Self::UserPasswordChanged(serde_json::from_str(data)?),
+            "user.role_granted" => Self::UserRoleGranted(serde_json::from_str(data)?),
+            "user.role_revoked" => Self::UserRoleRevoked(serde_json::from_str(data)?),
+            "user.disabled" => Self::UserDisabled(serde_json::from_str(data)?),
             other => return Err(serde_json::Error::custom(format!("unknown type {other}"))),
         })
     }

@@ -21,6 +21,12 @@ pub const CURRENT_VERSIONS: &[(&str, u16)] = &[
     ("comment.deleted", 1),
     ("comment.hidden", 1),
     ("comment.restored", 1),
+    ("user.registered", 1),
+    ("user.display_name_changed", 1),
+    ("user.password_changed", 1),
+    ("user.role_granted", 1),
+    ("user.role_revoked", 1),
+    ("user.disabled", 1),
 ];
 
 /// The current schema version of `event_type`, or `None` for a type this code does not know.

@@ -67,6 +67,12 @@ fn event_type_names_and_versions_are_pinned() {
         ("comment.deleted", 1),
         ("comment.hidden", 1),
         ("comment.restored", 1),
+        ("user.registered", 1),
+        ("user.display_name_changed", 1),
+        ("user.password_changed", 1),
+        ("user.role_granted", 1),
+        ("user.role_revoked", 1),
+        ("user.disabled", 1),
     ];
     assert_eq!(CURRENT_VERSIONS, pinned);
 }

@@ -3,6 +3,7 @@
 //! markdown renderer (pure, shared by the projector and the gateway).
 //! No business rules live here.
 
+pub mod auth;
 pub mod db;
 pub mod log;
 pub mod markdown;

@@ -23,6 +23,12 @@ pub struct Caller {
     pub request_id: Option<String>,
     /// W3C `traceparent`.
     pub traceparent: Option<String>,
+    /// The client's address (for sign-in throttling).
+    pub client: Option<String>,
+    /// The username, from the token.
+    pub username: Option<String>,
+    /// Roles named in the token (the command service decides with its own, current ones).
+    pub roles: Vec<String>,
 }
 
 /// The command service's answer to an accepted command.
@@ -81,7 +87,7 @@ impl CommandClient {
         })
     }
 
-    /// Sends `body` to `path` with `method` as `caller`.
+    /// Sends a command; decodes the acceptance.
     ///
     /// # Errors
     /// The command service's refusal with its code, or `Unavailable` when it cannot be reached.
@@ -92,6 +98,20 @@ impl CommandClient {
         body: Option<Value>,
         caller: &Caller,
     ) -> Result<Accepted, GatewayError> {
+        self.call(method, path, body, caller).await
+    }
+
+    /// Sends `body` to `path` with `method` as `caller`; decodes the answer as `T`.
+    ///
+    /// # Errors
+    /// The command service's refusal with its code, or `Unavailable` when it cannot be reached.
+    pub async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        caller: &Caller,
+    ) -> Result<T, GatewayError> {
         let (status, bytes) = match self {
             Self::Http { client, base } => {
                 let mut request = client.request(method, format!("{base}{path}"));
@@ -155,6 +175,9 @@ fn caller_headers(caller: &Caller) -> Vec<(&'static str, String)> {
     if let Some(v) = &caller.traceparent {
         headers.push(("traceparent", v.clone()));
     }
+    if let Some(v) = &caller.client {
+        headers.push(("x-inkwire-client", v.clone()));
+    }
     headers
 }
 
@@ -165,7 +188,10 @@ fn with_caller(mut request: reqwest::RequestBuilder, caller: &Caller) -> reqwest
     request
 }
 
-fn decode(status: StatusCode, bytes: &[u8]) -> Result<Accepted, GatewayError> {
+fn decode<T: serde::de::DeserializeOwned>(
+    status: StatusCode,
+    bytes: &[u8],
+) -> Result<T, GatewayError> {
     if status.is_success() {
         return serde_json::from_slice(bytes).map_err(|e| {
             tracing::error!(error = %e, "unexpected command service answer");
@@ -228,7 +254,7 @@ mod tests {
     #[test]
     fn refusals_keep_their_code_reason_and_field() {
         let body = br#"{"error":{"code":"VALIDATION","reason":"TITLE_TOO_LONG","message":"too long","field":"body_markdown"}}"#;
-        match decode(StatusCode::UNPROCESSABLE_ENTITY, body) {
+        match decode::<Accepted>(StatusCode::UNPROCESSABLE_ENTITY, body) {
             Err(GatewayError::Domain {
                 code,
                 reason,
@@ -246,7 +272,7 @@ mod tests {
     #[test]
     fn a_proxy_error_page_is_unavailable_not_internal() {
         assert!(matches!(
-            decode(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>"),
+            decode::<Accepted>(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>"),
             Err(GatewayError::Unavailable)
         ));
     }

@@ -14,17 +14,19 @@ pub mod metrics;
 pub mod read;
 pub mod schema;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_graphql::ErrorExtensions;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use infra::auth::TokenKeys;
 use infra::db::Db;
 use infra::log::LogConfig;
 use prometheus::Registry;
@@ -47,6 +49,8 @@ pub const WS_MESSAGE_LIMIT: usize = 64 * 1024;
 /// How the gateway behaves.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
+    /// Checks access tokens (the secret is shared with the command services).
+    pub keys: TokenKeys,
     /// Longest `waitForProjection`.
     pub wait_timeout: Duration,
     /// Whether introspection (and so GraphiQL's docs) is on.
@@ -59,9 +63,12 @@ pub struct GatewayConfig {
     pub max_complexity: usize,
 }
 
-impl Default for GatewayConfig {
-    fn default() -> Self {
+impl GatewayConfig {
+    /// Defaults, checking tokens with `keys`.
+    #[must_use]
+    pub fn new(keys: TokenKeys) -> Self {
         Self {
+            keys,
             wait_timeout: Duration::from_secs(5),
             introspection: true,
             subscriber_buffer: 1024,
@@ -97,7 +104,8 @@ pub fn build_schema(
 #[must_use]
 pub fn sdl() -> String {
     let registry = Registry::new();
-    build_schema(None, &GatewayConfig::default(), Metrics::new(&registry)).sdl()
+    let keys = TokenKeys::new(b"only used to print the schema", Duration::from_secs(1));
+    build_schema(None, &GatewayConfig::new(keys), Metrics::new(&registry)).sdl()
 }
 
 /// The wired gateway.
@@ -112,6 +120,7 @@ pub struct Gateway {
 struct HttpState {
     schema: InkwireSchema,
     read: ReadModel,
+    keys: TokenKeys,
 }
 
 impl Gateway {
@@ -137,7 +146,11 @@ impl Gateway {
         let schema = build_schema(Some(shared), config, metrics);
         let router = Router::new()
             .route("/graphql", get(graphql_get).post(graphql_post))
-            .with_state(HttpState { schema, read });
+            .with_state(HttpState {
+                schema,
+                read,
+                keys: config.keys.clone(),
+            });
         Self { router, hub }
     }
 
@@ -165,10 +178,46 @@ impl Gateway {
     }
 }
 
-/// The caller, from the request headers. Until authentication lands, the identity travels in
-/// `x-inkwire-user-id` / `x-inkwire-user-name` (trusted: put the gateway behind a proxy that
-/// strips them from outside requests).
-fn caller(headers: &HeaderMap) -> Caller {
+/// Why a request's credentials were refused.
+struct BadToken;
+
+/// The caller, from `authorization` (a header value, or the `connection_init` field): anonymous
+/// without one, refused with a bad one. Identity headers a client sends are ignored: the ones
+/// the command service gets are set here from the verified token.
+fn authenticate(
+    keys: &TokenKeys,
+    authorization: Option<&str>,
+    caller: &mut Caller,
+) -> Result<(), BadToken> {
+    let Some(value) = authorization else {
+        return Ok(());
+    };
+    let token = TokenKeys::bearer(value).ok_or(BadToken)?;
+    let claims = keys.verify(token).map_err(|_| BadToken)?;
+    caller.user_id = Some(claims.sub.to_string());
+    caller.name = Some(claims.name);
+    caller.username = Some(claims.username);
+    caller.roles = claims.roles;
+    Ok(())
+}
+
+/// The client's address: the peer, or, when the peer is a proxy on loopback (nginx), the last
+/// address in its `X-Forwarded-For`.
+fn client_address(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String> {
+    let forwarded = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty());
+    match peer {
+        Some(peer) if !peer.ip().is_loopback() => Some(peer.ip().to_string()),
+        Some(peer) => forwarded.or_else(|| Some(peer.ip().to_string())),
+        None => forwarded,
+    }
+}
+
+fn caller(headers: &HeaderMap, peer: Option<SocketAddr>) -> Caller {
     let get = |name: &str| {
         headers
             .get(name)
@@ -176,11 +225,19 @@ fn caller(headers: &HeaderMap) -> Caller {
             .map(str::to_owned)
     };
     Caller {
-        user_id: get("x-inkwire-user-id"),
-        name: get("x-inkwire-user-name"),
         request_id: get("x-request-id"),
         traceparent: get("traceparent"),
+        client: client_address(headers, peer),
+        ..Caller::default()
     }
+}
+
+fn unauthenticated() -> Response {
+    error_response(
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHENTICATED",
+        "invalid or expired access token; sign in again",
+    )
 }
 
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
@@ -191,7 +248,19 @@ fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(State(state): State<HttpState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let Ok(body) = axum::body::to_bytes(body, BODY_LIMIT + 1).await else {
+        return error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            "request body too large",
+        );
+    };
     if body.len() > BODY_LIMIT {
         return error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -209,8 +278,15 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
             );
         }
     };
-    let (by_id, first) = schema::loaders(&state.read);
-    let request = request.data(caller(&headers)).data(by_id).data(first);
+    let mut who = caller(&parts.headers, peer);
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if authenticate(&state.keys, authorization, &mut who).is_err() {
+        return unauthenticated();
+    }
+    let request = schema::with_loaders(request.data(who), &state.read);
     let response = state.schema.execute(request).await;
     Json(response).into_response()
 }
@@ -239,8 +315,23 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
-    let caller = caller(&parts.headers);
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let mut who = caller(&parts.headers, peer);
+    // Browsers cannot set headers on a WebSocket: the token may come in the upgrade request
+    // (other clients) or, as graphql-ws does, in `connection_init`.
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if authenticate(&state.keys, authorization, &mut who).is_err() {
+        return unauthenticated();
+    }
     let schema = state.schema.clone();
+    let keys = state.keys.clone();
+    let read = state.read.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .read_buffer_size(4096)
@@ -248,10 +339,22 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
         .max_message_size(WS_MESSAGE_LIMIT)
         .max_frame_size(WS_MESSAGE_LIMIT)
         .on_upgrade(move |socket| async move {
-            let mut data = async_graphql::Data::default();
-            data.insert(caller);
             GraphQLWebSocket::new(socket, schema, protocol)
-                .with_data(data)
+                .on_connection_init(move |payload: serde_json::Value| async move {
+                    let mut who = who;
+                    let authorization = payload
+                        .get("authorization")
+                        .or_else(|| payload.get("Authorization"))
+                        .and_then(serde_json::Value::as_str);
+                    if authenticate(&keys, authorization, &mut who).is_err() {
+                        return Err(async_graphql::Error::new("invalid or expired access token")
+                            .extend_with(|_, e| e.set("code", "UNAUTHENTICATED")));
+                    }
+                    let mut data = async_graphql::Data::default();
+                    data.insert(who);
+                    schema::add_loaders(&mut data, &read);
+                    Ok(data)
+                })
                 .keepalive_timeout(Duration::from_secs(30))
                 .serve()
                 .await;
@@ -287,9 +390,12 @@ pub async fn serve(
         .merge(infra::telemetry::ops_router(registry, db));
     tracing::info!(addr = %listener.local_addr()?, commands = %commands_url, "gateway listening");
     let shutdown = cancel.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
     cancel.cancel();
     while let Some(done) = tasks.join_next().await {
         done??;

@@ -83,6 +83,19 @@ pub struct CommentRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A row of `rm_users`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    /// User id.
+    pub id: Uuid,
+    /// Login name.
+    pub username: String,
+    /// Shown name.
+    pub display_name: String,
+    /// Roles.
+    pub roles: Json<Vec<String>>,
+}
+
 const POST_COLUMNS: &str = "id, author_id, title, slug, body_markdown, body_html, tags, status, \
     allow_anonymous_comments, comment_count, version, created_at, updated_at, published_at";
 const COMMENT_COLUMNS: &str = "id, post_id, parent_id, depth, path, author_id, author_name, body, \
@@ -206,6 +219,9 @@ impl ReadModel {
                 "SELECT {COMMENT_COLUMNS} FROM rm_comments WHERE post_id = "
             ));
             q.push_bind(post);
+            // Hidden and deleted comments leave the thread, unless replies hang under them:
+            // then a placeholder keeps the replies in place.
+            q.push(" AND (status = 'visible' OR reply_count > 0)");
             if let Some(after) = after {
                 q.push(" AND path > ").push_bind(after.to_owned());
             }
@@ -239,7 +255,8 @@ impl ReadModel {
         let rows = with_db!(&self.db, |pool| {
             let mut q = sqlx::QueryBuilder::new(format!(
                 "SELECT {COMMENT_COLUMNS} FROM (SELECT {COMMENT_COLUMNS}, \
-                 row_number() OVER (PARTITION BY post_id ORDER BY path) AS rn FROM rm_comments WHERE post_id IN ("
+                 row_number() OVER (PARTITION BY post_id ORDER BY path) AS rn FROM rm_comments \
+                 WHERE (status = 'visible' OR reply_count > 0) AND post_id IN ("
             ));
             let mut list = q.separated(", ");
             for id in posts {
@@ -275,6 +292,28 @@ impl ReadModel {
             }
             q.push(")");
             q.build_query_as::<CommentRow>().fetch_all(pool).await
+        })
+    }
+
+    /// Users by id, in one statement.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn users_by_ids(&self, ids: &[Uuid]) -> Result<Vec<UserRow>, sqlx::Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.count();
+        with_db!(&self.db, |pool| {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT id, username, display_name, roles FROM rm_users WHERE id IN (",
+            );
+            let mut list = q.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            q.build_query_as::<UserRow>().fetch_all(pool).await
         })
     }
 

@@ -21,7 +21,7 @@ use crate::cursor;
 use crate::error::GatewayError;
 use crate::live::{CommentEventKind, Hub, LiveError, LiveEvent};
 use crate::metrics::Metrics;
-use crate::read::{CommentRow, PostRow, ReadModel};
+use crate::read::{CommentRow, PostRow, ReadModel, UserRow};
 
 /// The executable schema.
 pub type InkwireSchema = async_graphql::Schema<Query, Mutation, SubscriptionRoot>;
@@ -137,12 +137,52 @@ impl Loader<(Uuid, i64)> for FirstComments {
     }
 }
 
-/// The per-request loaders.
-pub fn loaders(read: &ReadModel) -> (DataLoader<CommentsById>, DataLoader<FirstComments>) {
-    (
-        DataLoader::new(CommentsById(read.clone()), tokio::spawn),
-        DataLoader::new(FirstComments(read.clone()), tokio::spawn),
-    )
+/// Users by id (for `Post.author`, `Comment.author`).
+pub struct UsersById(pub ReadModel);
+
+impl Loader<Uuid> for UsersById {
+    type Value = Arc<UserRow>;
+    type Error = Arc<GatewayError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = self
+            .0
+            .users_by_ids(keys)
+            .await
+            .map_err(|e| Arc::new(e.into()))?;
+        Ok(rows.into_iter().map(|r| (r.id, Arc::new(r))).collect())
+    }
+}
+
+/// Adds the per-request loaders to `request`.
+pub fn with_loaders(request: async_graphql::Request, read: &ReadModel) -> async_graphql::Request {
+    request
+        .data(DataLoader::new(CommentsById(read.clone()), tokio::spawn))
+        .data(DataLoader::new(FirstComments(read.clone()), tokio::spawn))
+        .data(DataLoader::new(UsersById(read.clone()), tokio::spawn))
+}
+
+/// Adds the loaders to a WebSocket connection's data (they do not cache, so sharing them across
+/// the connection's events never serves stale rows).
+pub fn add_loaders(data: &mut async_graphql::Data, read: &ReadModel) {
+    data.insert(DataLoader::new(CommentsById(read.clone()), tokio::spawn));
+    data.insert(DataLoader::new(FirstComments(read.clone()), tokio::spawn));
+    data.insert(DataLoader::new(UsersById(read.clone()), tokio::spawn));
+}
+
+async fn load_user(ctx: &Context<'_>, id: Uuid) -> Result<Option<Arc<UserRow>>> {
+    match ctx.data_opt::<DataLoader<UsersById>>() {
+        Some(loader) => loader.load_one(id).await.map_err(|e| loader_error(&e)),
+        // Subscriptions have no per-request loaders: read directly.
+        None => Ok(shared(ctx)
+            .read
+            .users_by_ids(&[id])
+            .await
+            .map_err(|e| gql(e.into()))?
+            .into_iter()
+            .next()
+            .map(Arc::new)),
+    }
 }
 
 fn loader_error(e: &GatewayError) -> async_graphql::Error {
@@ -175,6 +215,76 @@ pub enum CommentStatus {
     Hidden,
     /// Deleted by its author: a placeholder keeps its place in the thread.
     Deleted,
+}
+
+/// A person with an account.
+#[derive(SimpleObject, Clone)]
+pub struct User {
+    /// Id.
+    pub id: ID,
+    /// Login name.
+    pub username: String,
+    /// Shown name.
+    pub display_name: String,
+    /// `reader`, `author`, `moderator`, `admin`.
+    pub roles: Vec<String>,
+}
+
+impl From<&UserRow> for User {
+    fn from(row: &UserRow) -> Self {
+        Self {
+            id: ID(row.id.to_string()),
+            username: row.username.clone(),
+            display_name: row.display_name.clone(),
+            roles: row.roles.0.clone(),
+        }
+    }
+}
+
+/// A signed-in session.
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    /// Send as `Authorization: Bearer <token>` (HTTP) or `{"authorization": "Bearer <token>"}`
+    /// in `connection_init` (WebSocket). Expires; sign in again to renew.
+    pub token: String,
+    /// Who it is for.
+    pub user: User,
+}
+
+/// A new account.
+#[derive(InputObject)]
+pub struct RegisterInput {
+    /// 3 to 32 lower-case letters, digits, `_` or `-`.
+    pub username: String,
+    /// 8 to 128 characters.
+    pub password: String,
+    /// Shown name; the username when absent.
+    pub display_name: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct SessionAnswer {
+    token: String,
+    user: UserAnswer,
+}
+
+#[derive(serde::Deserialize)]
+struct UserAnswer {
+    id: Uuid,
+    username: String,
+    display_name: String,
+    roles: Vec<String>,
+}
+
+impl From<UserAnswer> for User {
+    fn from(u: UserAnswer) -> Self {
+        Self {
+            id: ID(u.id.to_string()),
+            username: u.username,
+            display_name: u.display_name,
+            roles: u.roles,
+        }
+    }
 }
 
 /// A blog post.
@@ -225,6 +335,19 @@ impl Post {
     }
     async fn author_id(&self) -> ID {
         ID(self.0.author_id.to_string())
+    }
+    /// Who wrote it.
+    async fn author(&self, ctx: &Context<'_>) -> Result<User> {
+        Ok(match load_user(ctx, self.0.author_id).await? {
+            Some(row) => User::from(row.as_ref()),
+            // Not projected yet (a moment after sign-up): its id, and no name to show.
+            None => User {
+                id: ID(self.0.author_id.to_string()),
+                username: String::new(),
+                display_name: String::new(),
+                roles: Vec::new(),
+            },
+        })
     }
     /// Whether signed-out readers may comment (with a display name).
     async fn allow_anonymous_comments(&self) -> bool {
@@ -304,6 +427,21 @@ impl Comment {
     }
     async fn author_id(&self) -> Option<ID> {
         self.0.author_id.map(|a| ID(a.to_string()))
+    }
+    /// The signed-in author; null for an anonymous comment.
+    async fn author(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = self.0.author_id else {
+            return Ok(None);
+        };
+        Ok(Some(match load_user(ctx, id).await? {
+            Some(row) => User::from(row.as_ref()),
+            None => User {
+                id: ID(id.to_string()),
+                username: String::new(),
+                display_name: self.0.author_name.clone(),
+                roles: Vec::new(),
+            },
+        }))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -560,6 +698,30 @@ impl Query {
         ))
     }
 
+    /// The signed-in user, or null.
+    async fn viewer(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(caller) = caller(ctx) else {
+            return Ok(None);
+        };
+        let Some(id) = caller
+            .user_id
+            .as_deref()
+            .and_then(|u| u.parse::<Uuid>().ok())
+        else {
+            return Ok(None);
+        };
+        Ok(Some(match load_user(ctx, id).await? {
+            Some(row) => User::from(row.as_ref()),
+            // Just signed up, not projected yet: what the token says.
+            None => User {
+                id: ID(id.to_string()),
+                username: caller.username.clone().unwrap_or_default(),
+                display_name: caller.name.clone().unwrap_or_default(),
+                roles: caller.roles.clone(),
+            },
+        }))
+    }
+
     /// One comment by id.
     async fn comment(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Comment>> {
         let id = parse_id(&id, "id").map_err(gql)?;
@@ -766,6 +928,87 @@ pub struct Mutation;
 
 #[Object]
 impl Mutation {
+    /// Creates an account (role `reader`) and signs it in.
+    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<AuthPayload> {
+        let s = shared(ctx);
+        let who = caller(ctx).cloned().unwrap_or_default();
+        let body = object(vec![
+            ("username", Some(Value::from(input.username))),
+            ("password", Some(Value::from(input.password))),
+            ("display_name", input.display_name.map(Value::from)),
+        ]);
+        let answer: SessionAnswer = s
+            .commands
+            .call(Method::POST, "/v1/users", Some(body), &who)
+            .await
+            .map_err(gql)?;
+        Ok(AuthPayload {
+            token: answer.token,
+            user: answer.user.into(),
+        })
+    }
+
+    /// Signs in. A wrong username and a wrong password get the same error
+    /// (`UNAUTHENTICATED`); repeated failures are throttled (`RATE_LIMITED`).
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        username: String,
+        password: String,
+    ) -> Result<AuthPayload> {
+        let s = shared(ctx);
+        let who = caller(ctx).cloned().unwrap_or_default();
+        let body = json!({ "username": username, "password": password });
+        let answer: SessionAnswer = s
+            .commands
+            .call(Method::POST, "/v1/sessions", Some(body), &who)
+            .await
+            .map_err(gql)?;
+        Ok(AuthPayload {
+            token: answer.token,
+            user: answer.user.into(),
+        })
+    }
+
+    /// Grants a role (admins).
+    async fn grant_role(&self, ctx: &Context<'_>, user_id: ID, role: String) -> Result<User> {
+        let s = shared(ctx);
+        let who = caller(ctx).cloned().unwrap_or_default();
+        let user = parse_id(&user_id, "userId").map_err(gql)?;
+        let answer: UserAnswer = s
+            .commands
+            .call(
+                Method::POST,
+                &format!("/v1/users/{user}/roles"),
+                Some(json!({ "role": role })),
+                &who,
+            )
+            .await
+            .map_err(gql)?;
+        Ok(answer.into())
+    }
+
+    /// Revokes a role (admins).
+    async fn revoke_role(&self, ctx: &Context<'_>, user_id: ID, role: String) -> Result<User> {
+        let s = shared(ctx);
+        let who = caller(ctx).cloned().unwrap_or_default();
+        let user = parse_id(&user_id, "userId").map_err(gql)?;
+        if role.is_empty() || !role.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(gql(GatewayError::bad_input("INVALID_ROLE", "no such role")));
+        }
+        let answer: UserAnswer = s
+            .commands
+            .call(
+                Method::DELETE,
+                &format!("/v1/users/{user}/roles/{role}"),
+                None,
+                &who,
+            )
+            .await
+            .map_err(gql)?;
+        Ok(answer.into())
+    }
+
     /// Drafts a post (authors only).
     async fn create_post(
         &self,

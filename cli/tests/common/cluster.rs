@@ -60,6 +60,13 @@ impl Cluster {
             procs: Vec::new(),
             dir,
         };
+        {
+            let db = infra::db::Db::connect(&cluster.db_url, 2)
+                .await
+                .expect("cluster database");
+            db.migrate().await.expect("migrations");
+            super::ensure_author(&db).await;
+        }
         let command = cluster.spawn("command", &["command-service"], cluster.command_port, &[]);
         cluster.procs.push(command);
         cluster.wait_ready(cluster.command_port).await;
@@ -99,6 +106,7 @@ impl Cluster {
                 "INKWIRE_COMMAND_URL",
                 format!("http://127.0.0.1:{}", self.command_port),
             )
+            .env("INKWIRE_JWT_SECRET", super::TEST_SECRET)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(log("out"))

@@ -22,9 +22,7 @@ pub async fn gql(
         .post(url)
         .json(&json!({ "query": query, "variables": variables }));
     if let Some(user) = user {
-        req = req
-            .header("x-inkwire-user-id", user)
-            .header("x-inkwire-user-name", "Tester");
+        req = req.bearer_auth(super::token_for(user));
     }
     let resp = match req.send().await {
         Ok(resp) => resp,
@@ -124,6 +122,11 @@ impl WsClient {
 
     /// Like [`WsClient::connect`], but reports failure instead of panicking.
     pub async fn try_connect(url: &str) -> Result<Self, String> {
+        Self::connect_with(url, json!({})).await
+    }
+
+    /// Connects with `payload` in `connection_init`; `Err` with the close frame when refused.
+    pub async fn connect_with(url: &str, payload: Value) -> Result<Self, String> {
         let mut request = url.into_client_request().map_err(|e| e.to_string())?;
         request.headers_mut().insert(
             "sec-websocket-protocol",
@@ -134,7 +137,7 @@ impl WsClient {
             .map_err(|e| e.to_string())?;
         let mut client = Self { ws };
         client
-            .send(json!({ "type": "connection_init", "payload": {} }))
+            .send(json!({ "type": "connection_init", "payload": payload }))
             .await;
         match tokio::time::timeout(Duration::from_secs(10), client.ws.next()).await {
             Ok(Some(Ok(Message::Text(t)))) if t.contains("connection_ack") => Ok(client),

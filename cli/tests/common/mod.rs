@@ -44,8 +44,54 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// The author every test post is written by.
+/// The author every test post is written by (roles author and moderator), created in every
+/// test database by [`ensure_author`].
 pub const AUTHOR: &str = "01890000-0000-7000-8000-00000000a0a0";
+/// Its username and password.
+pub const AUTHOR_LOGIN: (&str, &str) = ("author", "author-password");
+/// The token secret every test stack shares.
+pub const TEST_SECRET: &str = "inkwire-test-secret-that-is-long-enough";
+
+/// The token keys of the test stacks.
+pub fn keys() -> infra::auth::TokenKeys {
+    infra::auth::TokenKeys::new(TEST_SECRET.as_bytes(), Duration::from_secs(3600))
+}
+
+/// A valid access token for `user` (as the command service would issue at sign-in).
+pub fn token_for(user: &str) -> String {
+    let id: Uuid = user.parse().expect("a user id");
+    keys().issue(id, "user", "Tester", &[]).expect("token")
+}
+
+/// Creates [`AUTHOR`] in `db` unless it exists.
+pub async fn ensure_author(db: &Db) {
+    add_user(
+        db,
+        AUTHOR,
+        AUTHOR_LOGIN.0,
+        AUTHOR_LOGIN.1,
+        &["author", "moderator"],
+    )
+    .await;
+}
+
+/// Creates a user with a fixed id in `db` unless it exists.
+pub async fn add_user(db: &Db, id: &str, username: &str, password: &str, roles: &[&str]) {
+    let args = inkwire::users::AddArgs {
+        username: username.to_owned(),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        display_name: None,
+        id: Some(id.parse().expect("uuid")),
+        database_url: None,
+        data_dir: None,
+    };
+    if let Err(e) = inkwire::users::add(db, &args, password.to_owned()).await {
+        assert!(
+            e.to_string().contains("taken"),
+            "user {username} not created: {e}"
+        );
+    }
+}
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -184,9 +230,11 @@ impl TestStack {
         let db = Db::open_data_dir(&dir.0).await.expect("sqlite");
         let log = infra::log::embedded(db.clone(), "inkwire.posts", 1);
         let cancel = CancellationToken::new();
-        let stack = inkwire::dev::Stack::start(db.clone(), log, "inkwire-projection", &cancel)
-            .await
-            .expect("stack starts");
+        let stack =
+            inkwire::dev::Stack::start(db.clone(), log, "inkwire-projection", keys(), &cancel)
+                .await
+                .expect("stack starts");
+        ensure_author(&db).await;
         let (l, addr) = listener().await;
         let task = tokio::spawn(stack.serve(l, cancel.clone()));
         let url = format!("http://{addr}");
@@ -217,6 +265,7 @@ impl TestStack {
         infra::telemetry::init_tracing(false);
         let db = Db::connect(db_url, 16).await.expect("test database");
         db.migrate().await.expect("migrations");
+        ensure_author(&db).await;
         let log = LogConfig::Kafka(kafka(topic, brokers));
         log.ensure_topic().await.expect("topic");
         let cancel = CancellationToken::new();
@@ -225,6 +274,7 @@ impl TestStack {
             cl,
             db.clone(),
             log.clone(),
+            keys(),
             cancel.clone(),
         ))];
         let (gl, gaddr) = listener().await;
@@ -233,7 +283,7 @@ impl TestStack {
             db.clone(),
             log.clone(),
             format!("http://{caddr}"),
-            query_gateway::GatewayConfig::default(),
+            query_gateway::GatewayConfig::new(keys()),
             cancel.clone(),
         )));
         let (pl, paddr) = listener().await;
@@ -355,6 +405,8 @@ impl TestStack {
 pub async fn count(db: &Db, table: &'static str) -> i64 {
     let sql: &'static str = match table {
         "events" => "SELECT COUNT(*) FROM events",
+        // The events of user streams (the test users), to tell them from posts' events.
+        "user_events" => "SELECT COUNT(*) FROM events WHERE event_type LIKE 'user.%'",
         "outbox" => "SELECT COUNT(*) FROM outbox",
         "rm_posts" => "SELECT COUNT(*) FROM rm_posts",
         "rm_comments" => "SELECT COUNT(*) FROM rm_comments",

@@ -66,6 +66,9 @@ pub enum ApiError {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// Too many attempts (sign-in throttling).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// The database cannot be reached; try again later.
     #[error("service unavailable")]
     Unavailable,
@@ -104,6 +107,12 @@ impl ApiError {
                 (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", reason, None)
             }
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN", "FORBIDDEN", None),
+            Self::TooManyRequests(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                "TOO_MANY_ATTEMPTS",
+                None,
+            ),
             Self::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "UNAVAILABLE",
@@ -183,6 +192,44 @@ impl From<CommandError> for ApiError {
                 tracing::error!(error = ?e, "command failed");
                 Self::Internal
             }
+        }
+    }
+}
+
+impl From<crate::users::UserError> for ApiError {
+    fn from(err: crate::users::UserError) -> Self {
+        use crate::users::UserError as U;
+        let message = err.to_string();
+        match err {
+            U::Invalid { field, .. } => Self::Validation {
+                reason: "INVALID_FIELD",
+                field: Some(field),
+                message,
+            },
+            U::UsernameTaken => Self::Conflict {
+                reason: "USERNAME_TAKEN",
+                message,
+            },
+            U::InvalidCredentials => Self::Unauthenticated {
+                reason: "INVALID_CREDENTIALS",
+                message,
+            },
+            U::Unauthenticated => Self::Unauthenticated {
+                reason: "SIGN_IN_REQUIRED",
+                message,
+            },
+            U::Throttled => Self::TooManyRequests(message),
+            U::NotFound => Self::NotFound {
+                reason: "USER_NOT_FOUND",
+                message,
+            },
+            U::Forbidden(_) => Self::Forbidden(message),
+            U::Store(StoreError::Db(e)) if infra::db::is_unavailable(&e) => Self::Unavailable,
+            U::Store(e) => {
+                tracing::error!(error = ?e, "user command failed");
+                Self::Internal
+            }
+            U::Hash => Self::Internal,
         }
     }
 }

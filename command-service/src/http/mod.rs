@@ -5,6 +5,7 @@
 mod comments;
 pub mod error;
 mod posts;
+mod users;
 
 use std::sync::Arc;
 
@@ -30,6 +31,8 @@ pub const BODY_LIMIT: usize = 512 * 1024;
 pub struct AppState {
     /// Executes commands.
     pub bus: Arc<CommandBus>,
+    /// Sign-up, sign-in, roles.
+    pub users: crate::users::UserService,
 }
 
 /// The command routes, under `/v1`.
@@ -37,6 +40,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(posts::router())
         .merge(comments::router())
+        .merge(users::router())
         .fallback(|| async {
             ApiError::NotFound {
                 reason: "NO_SUCH_ROUTE",
@@ -88,12 +92,17 @@ pub struct Ctx {
     pub meta: RequestMeta,
     /// `If-Match: "<version>"`, when present.
     pub if_match: Option<i64>,
+    /// The client's address as the gateway saw it (`x-inkwire-client`), for throttling.
+    pub client: String,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+impl FromRequestParts<AppState> for Ctx {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let headers = &parts.headers;
         let user_id = header_str(headers, "x-inkwire-user-id")?
             .map(|v| {
@@ -102,7 +111,34 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
                 })
             })
             .transpose()?;
-        let name = header_str(headers, "x-inkwire-user-name")?.map(str::to_owned);
+        let header_name = header_str(headers, "x-inkwire-user-name")?.map(str::to_owned);
+        // The identity comes from the gateway; the roles come from our own credentials table.
+        let (name, roles) = match user_id {
+            None => (header_name, Vec::new()),
+            Some(id) => match state.users.access(id.0).await {
+                Ok(Some(access)) if !access.disabled => (Some(access.display_name), access.roles),
+                Ok(Some(_)) => {
+                    return Err(ApiError::Unauthenticated {
+                        reason: "USER_DISABLED",
+                        message: "this account is disabled".into(),
+                    });
+                }
+                Ok(None) => {
+                    return Err(ApiError::Unauthenticated {
+                        reason: "UNKNOWN_USER",
+                        message: "no such user".into(),
+                    });
+                }
+                Err(e) if infra::db::is_unavailable(&e) => return Err(ApiError::Unavailable),
+                Err(e) => {
+                    tracing::error!(error = ?e, "caller lookup failed");
+                    return Err(ApiError::Internal);
+                }
+            },
+        };
+        let client = header_str(headers, "x-inkwire-client")?
+            .unwrap_or("unknown")
+            .to_owned();
         let correlation_id = header_str(headers, "x-request-id")?.and_then(|v| v.parse().ok());
         let traceparent = header_str(headers, "traceparent")?.map(str::to_owned);
         let if_match = header_str(headers, "if-match")?
@@ -113,7 +149,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
             })
             .transpose()?;
         Ok(Self {
-            caller: Caller { user_id, name },
+            client,
+            caller: Caller {
+                user_id,
+                name,
+                roles,
+            },
             meta: RequestMeta {
                 correlation_id,
                 traceparent,

@@ -24,6 +24,9 @@ pub enum StoreError {
     /// The slug belongs to another post.
     #[error("slug {0:?} is taken")]
     SlugTaken(String),
+    /// The username belongs to another user.
+    #[error("username is taken")]
+    UsernameTaken,
     /// A stored event could not be decoded.
     #[error("stored event undecodable: {0}")]
     Decode(#[from] events::DecodeError),
@@ -65,6 +68,26 @@ pub struct Append {
     pub events: Vec<Envelope>,
     /// Slug reservation changes.
     pub slug: SlugChange,
+    /// Credential changes of a user stream.
+    pub credentials: Option<CredentialChange>,
+}
+
+/// A change to `user_credentials`, written with a user stream's events.
+#[derive(Clone, Debug)]
+pub enum CredentialChange {
+    /// A new user.
+    Register {
+        /// Unique login name.
+        username: String,
+        /// Shown name.
+        display_name: String,
+        /// argon2id PHC string.
+        password_hash: String,
+        /// Initial roles.
+        roles: Vec<String>,
+    },
+    /// The user's roles are now these.
+    Roles(Vec<String>),
 }
 
 /// The event store.
@@ -128,6 +151,22 @@ impl EventStore {
             .collect()
     }
 
+    /// The version and last event id of `stream` (0 and nil when it is empty).
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn stream_head(&self, stream: StreamId) -> Result<(i64, Uuid), StoreError> {
+        let row = with_db!(&self.db, |pool| {
+            sqlx::query("SELECT version, event_id FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1")
+                .bind(stream.0)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| Ok::<_, sqlx::Error>((row.try_get::<i64, _>(0)?, row.try_get::<Uuid, _>(1)?)))
+                .transpose()
+        })?;
+        Ok(row.unwrap_or((0, Uuid::nil())))
+    }
+
     /// Appends each batch's events with their outbox rows and slug changes, all in one
     /// transaction (retried on serialization conflicts).
     ///
@@ -161,6 +200,32 @@ impl EventStore {
                             .bind(stream)
                             .execute(&mut *tx)
                             .await?;
+                    }
+                    match &batch.credentials {
+                        Some(CredentialChange::Register { username, display_name, password_hash, roles }) => {
+                            sqlx::query(
+                                "INSERT INTO user_credentials (user_id, username, display_name, password_hash, roles, disabled, updated_at) \
+                                 VALUES ($1, $2, $3, $4, $5, false, $6)",
+                            )
+                            .bind(stream)
+                            .bind(username.as_str())
+                            .bind(display_name.as_str())
+                            .bind(password_hash.as_str())
+                            .bind(Json(roles))
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| classify(e, ""))?;
+                        }
+                        Some(CredentialChange::Roles(roles)) => {
+                            sqlx::query("UPDATE user_credentials SET roles = $1, updated_at = $2 WHERE user_id = $3")
+                                .bind(Json(roles))
+                                .bind(now)
+                                .bind(stream)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        None => {}
                     }
                     if let Some(slug) = &batch.slug.claim {
                         sqlx::query("INSERT INTO post_slugs (slug, post_id) VALUES ($1, $2)")
@@ -225,6 +290,7 @@ struct EventRow {
 fn classify(err: sqlx::Error, slug: &str) -> StoreError {
     match unique_violation(&err) {
         Some(what) if what.contains("post_slugs") => StoreError::SlugTaken(slug.to_owned()),
+        Some(what) if what.contains("username") => StoreError::UsernameTaken,
         Some(_) => StoreError::VersionConflict,
         None => StoreError::Db(err),
     }

@@ -99,8 +99,14 @@ pub async fn apply_batch(
                 .filter_map(|e| e.as_ref().ok().map(|e| e.meta.stream_id.0))
                 .collect();
             let mut versions: HashMap<Uuid, i64> = HashMap::new();
-            for chunk in streams.iter().copied().collect::<Vec<_>>().chunks(1000) {
+            for chunk in streams.iter().copied().collect::<Vec<_>>().chunks(500) {
+                // Posts and users share the log; a stream is one or the other.
                 let mut q = sqlx::QueryBuilder::new("SELECT id, version FROM rm_posts WHERE id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                list.push_unseparated(") UNION ALL SELECT id, version FROM rm_users WHERE id IN (");
                 let mut list = q.separated(", ");
                 for id in chunk {
                     list.push_bind(*id);
@@ -112,6 +118,8 @@ pub async fn apply_batch(
             }
             // Per post: (new version, last change, visible-comment delta), written once at the end.
             let mut touched: HashMap<Uuid, (i64, DateTime<Utc>, i64)> = HashMap::new();
+            // Per user stream: (new version, last change).
+            let mut users: HashMap<Uuid, (i64, DateTime<Utc>)> = HashMap::new();
             let mut pending: Vec<posts::PendingComment> = Vec::new();
             for (record, event) in records.iter().zip(&decoded) {
                 let key = (record.topic.clone(), record.partition);
@@ -184,6 +192,12 @@ pub async fn apply_batch(
                                 }
                             };
                             versions.insert(stream, version);
+                            if envelope.event.is_user_event() {
+                                users.insert(stream, (version, envelope.meta.occurred_at));
+                                outcome.applied += 1;
+                                applied.insert(key, (record.offset, record.timestamp.unwrap_or(envelope.meta.occurred_at)));
+                                continue;
+                            }
                             let entry = touched.entry(stream).or_insert((version, envelope.meta.occurred_at, 0));
                             entry.0 = version;
                             entry.1 = envelope.meta.occurred_at;
@@ -206,6 +220,14 @@ pub async fn apply_batch(
                 .bind(*post)
                 .execute(&mut *tx)
                 .await?;
+            }
+            for (user, (version, at)) in &users {
+                sqlx::query("UPDATE rm_users SET version = $1, updated_at = $2 WHERE id = $3")
+                    .bind(*version)
+                    .bind(*at)
+                    .bind(*user)
+                    .execute(&mut *tx)
+                    .await?;
             }
             let now = Utc::now();
             for ((topic, partition), (offset, event_at)) in &applied {

@@ -224,6 +224,53 @@ macro_rules! project {
                     count_delta = -1;
                 }
             }
+            E::UserRegistered(e) => {
+                sqlx::query(
+                    "INSERT INTO rm_users (id, username, display_name, roles, disabled, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, false, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(post)
+                .bind(e.username.as_str())
+                .bind(e.display_name.as_str())
+                .bind(Json(vec!["reader".to_owned()]))
+                .bind(version)
+                .bind(at)
+                .bind(at)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            E::UserDisplayNameChanged(e) => {
+                sqlx::query("UPDATE rm_users SET display_name = $1 WHERE id = $2")
+                    .bind(e.display_name.as_str())
+                    .bind(post)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            E::UserPasswordChanged(_) => {}
+            E::UserRoleGranted(e) | E::UserRoleRevoked(e) => {
+                let row = sqlx::query("SELECT roles FROM rm_users WHERE id = $1")
+                    .bind(post)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+                if let Some(row) = row {
+                    let Json(mut roles): Json<Vec<String>> = sqlx::Row::try_get(&row, 0)?;
+                    roles.retain(|r| *r != e.role);
+                    if matches!(&envelope.event, E::UserRoleGranted(_)) {
+                        roles.push(e.role.clone());
+                    }
+                    sqlx::query("UPDATE rm_users SET roles = $1 WHERE id = $2")
+                        .bind(Json(roles))
+                        .bind(post)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+            }
+            E::UserDisabled(_) => {
+                sqlx::query("UPDATE rm_users SET disabled = true WHERE id = $1")
+                    .bind(post)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
             E::CommentRestored(e) => {
                 let changed = sqlx::query(
                     "UPDATE rm_comments SET status = 'visible', hidden_reason = NULL, updated_at = $1, \

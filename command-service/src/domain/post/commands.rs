@@ -105,16 +105,25 @@ pub struct AddComment {
     pub author_name: Option<String>,
 }
 
-/// Who sends a command, as authenticated by the caller (the gateway).
+/// Who sends a command: the identity the gateway authenticated, and the roles this service
+/// read for it from `user_credentials` (never from the request).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Caller {
     /// The signed-in user.
     pub user_id: Option<UserId>,
     /// Their display name.
     pub name: Option<String>,
+    /// Their current roles (`reader`, `author`, `moderator`, `admin`).
+    pub roles: Vec<String>,
 }
 
 impl Caller {
+    /// Whether the caller is signed in and has `role` (admins have every role).
+    #[must_use]
+    pub fn has(&self, role: &str) -> bool {
+        self.user_id.is_some() && self.roles.iter().any(|r| r == role || r == "admin")
+    }
+
     /// The actor recorded in events.
     #[must_use]
     pub fn actor(&self) -> Actor {

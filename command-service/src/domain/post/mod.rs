@@ -125,6 +125,13 @@ impl Aggregate for PostAggregate {
                     c.hidden = false;
                 }
             }
+            // User events live in user streams; a post stream never holds them.
+            PostEvent::UserRegistered(_)
+            | PostEvent::UserDisplayNameChanged(_)
+            | PostEvent::UserPasswordChanged(_)
+            | PostEvent::UserRoleGranted(_)
+            | PostEvent::UserRoleRevoked(_)
+            | PostEvent::UserDisabled(_) => {}
         }
         Ok(state)
     }
@@ -153,6 +160,9 @@ pub fn decide(
                 return Err(PostError::PostAlreadyExists);
             }
             let author_id = caller.user_id.ok_or(PostError::Unauthenticated)?;
+            if !caller.has("author") {
+                return Err(PostError::Forbidden("only authors may write posts"));
+            }
             PostEvent::PostDrafted(PostDrafted {
                 author_id,
                 title: validate_title(&c.title)?,
@@ -286,21 +296,25 @@ fn require_published(state: &PostState) -> Result<(), PostError> {
 fn require_author(state: &PostState, caller: &Caller) -> Result<(), PostError> {
     require_not_deleted(state)?;
     let user = caller.user_id.ok_or(PostError::Unauthenticated)?;
-    if state.author_id == Some(user) {
+    if state.author_id == Some(user) || caller.has("admin") {
         Ok(())
     } else {
-        Err(PostError::Forbidden("only the post's author may change it"))
+        Err(PostError::Forbidden(
+            "only the post's author or an admin may change it",
+        ))
     }
 }
 
-/// Until roles exist (users issue), a post's author moderates the comments on it.
 fn require_moderator(state: &PostState, caller: &Caller) -> Result<(), PostError> {
-    require_author(state, caller).map_err(|e| match e {
-        PostError::Forbidden(_) => {
-            PostError::Forbidden("only a moderator may hide or restore comments")
-        }
-        other => other,
-    })
+    require_not_deleted(state)?;
+    caller.user_id.ok_or(PostError::Unauthenticated)?;
+    if caller.has("moderator") {
+        Ok(())
+    } else {
+        Err(PostError::Forbidden(
+            "only a moderator may hide or restore comments",
+        ))
+    }
 }
 
 fn live_comment(state: &PostState, id: CommentId) -> Result<&CommentState, PostError> {

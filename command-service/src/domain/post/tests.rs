@@ -31,6 +31,7 @@ fn ada() -> Caller {
     Caller {
         user_id: Some(UserId(uuid::Uuid::from_u128(1))),
         name: Some("Ada".into()),
+        roles: vec!["reader".into(), "author".into(), "moderator".into()],
     }
 }
 
@@ -38,6 +39,7 @@ fn grace() -> Caller {
     Caller {
         user_id: Some(UserId(uuid::Uuid::from_u128(2))),
         name: Some("Grace".into()),
+        roles: vec!["reader".into()],
     }
 }
 
@@ -296,4 +298,56 @@ fn only_the_author_publishes_and_not_twice() {
         given(vec![drafted(false)]).when(&ada(), PostCommand::UnpublishPost),
         Err(PostError::PostNotPublished)
     );
+}
+
+#[test]
+fn roles_decide_who_writes_posts_and_who_moderates() {
+    let id = CommentId(uuid::Uuid::from_u128(1));
+    let draft = PostCommand::DraftPost(super::commands::DraftPost {
+        title: "T".into(),
+        slug: "t".into(),
+        body_markdown: String::new(),
+        tags: vec![],
+        allow_anonymous_comments: false,
+    });
+    assert!(matches!(
+        given(vec![]).when(&grace(), draft.clone()),
+        Err(PostError::Forbidden(_))
+    ));
+    assert!(given(vec![]).when(&ada(), draft).is_ok());
+    let history = vec![drafted(false), published(), comment(1, &grace())];
+    let admin = Caller {
+        user_id: Some(UserId(uuid::Uuid::from_u128(3))),
+        name: Some("Root".into()),
+        roles: vec!["reader".into(), "admin".into()],
+    };
+    let moderator = Caller {
+        user_id: Some(UserId(uuid::Uuid::from_u128(4))),
+        name: Some("Mod".into()),
+        roles: vec!["reader".into(), "moderator".into()],
+    };
+    assert!(
+        given(history.clone())
+            .when(&admin, PostCommand::UnpublishPost)
+            .is_ok(),
+        "admins edit any post"
+    );
+    assert!(matches!(
+        given(history.clone()).when(&moderator, PostCommand::UnpublishPost),
+        Err(PostError::Forbidden(_))
+    ));
+    let hide = PostCommand::HideComment {
+        comment_id: id,
+        reason: "spam".into(),
+    };
+    assert!(
+        given(history.clone())
+            .when(&moderator, hide.clone())
+            .is_ok(),
+        "moderators hide on any post"
+    );
+    assert!(matches!(
+        given(history).when(&Caller::default(), hide),
+        Err(PostError::Unauthenticated)
+    ));
 }

@@ -1,0 +1,578 @@
+//! Users: sign-up, sign-in and roles. A user is an event stream (stream id = user id) in the same
+//! event store and log as posts; the argon2id hash, the unique username and the current roles
+//! live in `user_credentials`, written in the same transaction as the user's events
+//! (docs/adr/005-credentials-outside-events.md), which is also what authorization reads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::Utc;
+use events::{
+    Actor, Envelope, PostEvent, ROLES, StoredMeta, StreamId, UserId, UserRegistered,
+    UserRoleChanged,
+};
+use infra::auth::TokenKeys;
+use infra::db::Db;
+use infra::with_db;
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::types::Json;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::handler::{RequestMeta, next_event_id};
+use crate::store::{Append, CredentialChange, EventStore, StoreError};
+
+/// Why a user operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// A field is not acceptable.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Plain words.
+        message: &'static str,
+    },
+    /// The username belongs to someone else.
+    #[error("that username is taken")]
+    UsernameTaken,
+    /// Wrong username or password (the same answer for both).
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    /// Too many failed sign-ins from this client or for this user.
+    #[error("too many attempts; try again later")]
+    Throttled,
+    /// No such user.
+    #[error("no such user")]
+    NotFound,
+    /// The caller must sign in.
+    #[error("sign in first")]
+    Unauthenticated,
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Hashing failed (a bug).
+    #[error("password hashing failed")]
+    Hash,
+}
+
+impl From<sqlx::Error> for UserError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(StoreError::Db(e))
+    }
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    /// Id.
+    pub id: Uuid,
+    /// Login name.
+    pub username: String,
+    /// Shown name.
+    pub display_name: String,
+    /// Current roles.
+    pub roles: Vec<String>,
+}
+
+/// A signed-in session: an access token and who it is for.
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    /// `Authorization: Bearer <token>`.
+    pub token: String,
+    /// The user.
+    pub user: UserView,
+}
+
+/// What authorization needs to know about a caller, read fresh for every command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// Current roles.
+    pub roles: Vec<String>,
+    /// Display name.
+    pub display_name: String,
+    /// Whether the account is disabled.
+    pub disabled: bool,
+}
+
+/// A new user.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// Chosen id (operators' scripts), or a new one.
+    pub id: Option<Uuid>,
+    /// Login name.
+    pub username: String,
+    /// Password (8 to 128 characters).
+    pub password: String,
+    /// Shown name; the username when absent.
+    pub display_name: Option<String>,
+    /// Roles besides `reader`.
+    pub roles: Vec<String>,
+}
+
+/// Failed sign-ins tolerated per client address, and per username, per window.
+const FAILURES_PER_CLIENT: u32 = 20;
+const FAILURES_PER_USERNAME: u32 = 60;
+const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Counts failed sign-ins per key within a sliding-ish window (reset when it expires).
+#[derive(Default)]
+struct Failures(Mutex<HashMap<String, (u32, Instant)>>);
+
+impl Failures {
+    fn count(&self, key: &str) -> u32 {
+        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(key)
+            .filter(|(_, since)| since.elapsed() < WINDOW)
+            .map_or(0, |(n, _)| *n)
+    }
+
+    fn add(&self, key: &str) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() > 100_000 {
+            map.retain(|_, (_, since)| since.elapsed() < WINDOW);
+        }
+        let entry = map.entry(key.to_owned()).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+    }
+
+    fn clear(&self, key: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+}
+
+/// Users' commands and sign-in.
+#[derive(Clone)]
+pub struct UserService {
+    store: EventStore,
+    keys: TokenKeys,
+    wake: Arc<Notify>,
+    clients: Arc<Failures>,
+    usernames: Arc<Failures>,
+}
+
+fn argon2() -> Argon2<'static> {
+    // OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane.
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+fn clean(text: &str) -> String {
+    text.trim().to_owned()
+}
+
+/// Validates a username: 3 to 32 of `a-z 0-9 _ -`, starting with a letter or digit.
+///
+/// # Errors
+/// [`UserError::Invalid`].
+pub fn validate_username(name: &str) -> Result<String, UserError> {
+    let name = clean(name).to_lowercase();
+    let ok = (3..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+    if ok {
+        Ok(name)
+    } else {
+        Err(UserError::Invalid {
+            field: "username",
+            message: "3 to 32 lower-case letters, digits, '_' or '-'",
+        })
+    }
+}
+
+fn validate_password(password: &str) -> Result<(), UserError> {
+    let chars = password.chars().count();
+    if (8..=128).contains(&chars) && !password.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err(UserError::Invalid {
+            field: "password",
+            message: "8 to 128 characters, no control characters",
+        })
+    }
+}
+
+fn validate_display_name(name: &str) -> Result<String, UserError> {
+    let name = clean(name);
+    let chars = name.chars().count();
+    if (1..=80).contains(&chars) && !name.chars().any(|c| c.is_control() || is_invisible(c)) {
+        Ok(name)
+    } else {
+        Err(UserError::Invalid {
+            field: "displayName",
+            message: "1 to 80 characters, no control or invisible formatting characters",
+        })
+    }
+}
+
+/// Zero-width and bidirectional-override characters, which can disguise a name.
+#[must_use]
+pub fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+fn validate_role(role: &str) -> Result<String, UserError> {
+    let role = role.trim().to_lowercase();
+    if ROLES.contains(&role.as_str()) {
+        Ok(role)
+    } else {
+        Err(UserError::Invalid {
+            field: "role",
+            message: "one of reader, author, moderator, admin",
+        })
+    }
+}
+
+impl UserService {
+    /// Users in `store`, signing tokens with `keys`, waking the relay through `wake`.
+    #[must_use]
+    pub fn new(store: EventStore, keys: TokenKeys, wake: Arc<Notify>) -> Self {
+        Self {
+            store,
+            keys,
+            wake,
+            clients: Arc::default(),
+            usernames: Arc::default(),
+        }
+    }
+
+    fn db(&self) -> &Db {
+        self.store.db()
+    }
+
+    fn session(&self, user: UserView) -> Result<Session, UserError> {
+        let token = self
+            .keys
+            .issue(user.id, &user.username, &user.display_name, &user.roles)
+            .map_err(|_| UserError::Hash)?;
+        Ok(Session { token, user })
+    }
+
+    fn envelope(
+        stream: Uuid,
+        version: i64,
+        previous: Uuid,
+        actor: Actor,
+        meta: &RequestMeta,
+        event: PostEvent,
+    ) -> Envelope {
+        Envelope {
+            meta: StoredMeta {
+                event_id: next_event_id(previous),
+                stream_id: StreamId(stream),
+                stream_version: version,
+                occurred_at: Utc::now(),
+                actor,
+                correlation_id: meta.correlation_id.unwrap_or_else(Uuid::now_v7),
+                causation_id: None,
+                traceparent: meta.traceparent.clone(),
+            },
+            event,
+        }
+    }
+
+    /// Registers a user (role `reader`, plus `roles`) and signs them in.
+    ///
+    /// # Errors
+    /// [`UserError::Invalid`], [`UserError::UsernameTaken`], or a store failure.
+    pub async fn register(
+        &self,
+        input: Registration,
+        meta: &RequestMeta,
+    ) -> Result<Session, UserError> {
+        let username = validate_username(&input.username)?;
+        validate_password(&input.password)?;
+        let display_name =
+            validate_display_name(input.display_name.as_deref().unwrap_or(&username))?;
+        let mut roles = vec!["reader".to_owned()];
+        for role in &input.roles {
+            let role = validate_role(role)?;
+            if !roles.contains(&role) {
+                roles.push(role);
+            }
+        }
+        let password = input.password;
+        let hash = tokio::task::spawn_blocking(move || {
+            let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+            argon2()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+        })
+        .await
+        .map_err(|_| UserError::Hash)?
+        .map_err(|_| UserError::Hash)?;
+        let id = input.id.unwrap_or_else(Uuid::now_v7);
+        let actor = Actor {
+            user_id: Some(UserId(id)),
+            name: Some(display_name.clone()),
+        };
+        let mut events = vec![Self::envelope(
+            id,
+            1,
+            Uuid::nil(),
+            actor.clone(),
+            meta,
+            PostEvent::UserRegistered(UserRegistered {
+                username: username.clone(),
+                display_name: display_name.clone(),
+            }),
+        )];
+        for role in roles.iter().filter(|r| *r != "reader") {
+            let previous = events.last().map_or(Uuid::nil(), |e| e.meta.event_id);
+            let version = i64::try_from(events.len()).unwrap_or(i64::MAX) + 1;
+            events.push(Self::envelope(
+                id,
+                version,
+                previous,
+                actor.clone(),
+                meta,
+                PostEvent::UserRoleGranted(UserRoleChanged { role: role.clone() }),
+            ));
+        }
+        let append = Append {
+            stream_id: StreamId(id),
+            events,
+            slug: crate::store::SlugChange::default(),
+            credentials: Some(CredentialChange::Register {
+                username: username.clone(),
+                display_name: display_name.clone(),
+                password_hash: hash,
+                roles: roles.clone(),
+            }),
+        };
+        match self.store.append(std::slice::from_ref(&append)).await {
+            Ok(()) => {}
+            Err(StoreError::UsernameTaken) => return Err(UserError::UsernameTaken),
+            Err(StoreError::VersionConflict) => return Err(UserError::UsernameTaken),
+            Err(e) => return Err(e.into()),
+        }
+        self.wake.notify_one();
+        self.session(UserView {
+            id,
+            username,
+            display_name,
+            roles,
+        })
+    }
+
+    /// Signs in. Wrong usernames and wrong passwords get the same answer; failures are counted
+    /// per client address and per username, and too many are refused before any hashing.
+    ///
+    /// # Errors
+    /// [`UserError::InvalidCredentials`] or [`UserError::Throttled`].
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: &str,
+    ) -> Result<Session, UserError> {
+        let name = username.trim().to_lowercase();
+        let client_key = client.to_owned();
+        let pair_key = format!("{name}\u{0}{client}");
+        if self.clients.count(&client_key) >= FAILURES_PER_CLIENT
+            || self.clients.count(&pair_key) >= FAILURES_PER_CLIENT / 4
+            || self.usernames.count(&name) >= FAILURES_PER_USERNAME
+        {
+            return Err(UserError::Throttled);
+        }
+        let row = with_db!(self.db(), |pool| {
+            sqlx::query(
+                "SELECT user_id, username, display_name, password_hash, roles, disabled \
+                 FROM user_credentials WHERE username = $1",
+            )
+            .bind(name.as_str())
+            .fetch_optional(pool)
+            .await?
+            .map(|row| {
+                let Json(roles): Json<Vec<String>> = row.try_get("roles")?;
+                Ok::<_, sqlx::Error>((
+                    UserView {
+                        id: row.try_get("user_id")?,
+                        username: row.try_get("username")?,
+                        display_name: row.try_get("display_name")?,
+                        roles,
+                    },
+                    row.try_get::<String, _>("password_hash")?,
+                    row.try_get::<bool, _>("disabled")?,
+                ))
+            })
+            .transpose()
+        })?;
+        // Verify against a real hash even for unknown users, so timing does not tell them apart.
+        const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3vq3l2Yx0Dg8d9h0S2v7m9mXo7m1L8m9YlZbL6jYl5M";
+        let hash = row.as_ref().map_or(DUMMY.to_owned(), |(_, h, _)| h.clone());
+        let password = password.to_owned();
+        let verified = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash)
+                .map(|parsed| {
+                    argon2()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        })
+        .await
+        .map_err(|_| UserError::Hash)?;
+        match row {
+            Some((user, _, false)) if verified => {
+                self.clients.clear(&pair_key);
+                self.session(user)
+            }
+            _ => {
+                self.clients.add(&client_key);
+                self.clients.add(&pair_key);
+                self.usernames.add(&name);
+                Err(UserError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// The caller's current roles, name and state, or `None` for an unknown user.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn access(&self, user: Uuid) -> Result<Option<Access>, sqlx::Error> {
+        with_db!(self.db(), |pool| {
+            sqlx::query(
+                "SELECT roles, display_name, disabled FROM user_credentials WHERE user_id = $1",
+            )
+            .bind(user)
+            .fetch_optional(pool)
+            .await?
+            .map(|row| {
+                let Json(roles): Json<Vec<String>> = row.try_get("roles")?;
+                Ok(Access {
+                    roles,
+                    display_name: row.try_get("display_name")?,
+                    disabled: row.try_get("disabled")?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// Grants (`grant`) or revokes a role; admins only.
+    ///
+    /// # Errors
+    /// [`UserError::Forbidden`], [`UserError::NotFound`], [`UserError::Invalid`], or a store
+    /// failure.
+    pub async fn set_role(
+        &self,
+        caller: Option<(Uuid, &Access)>,
+        user: Uuid,
+        role: &str,
+        grant: bool,
+        meta: &RequestMeta,
+    ) -> Result<UserView, UserError> {
+        let (caller_id, access) = caller.ok_or(UserError::Unauthenticated)?;
+        if !access.roles.iter().any(|r| r == "admin") {
+            return Err(UserError::Forbidden(
+                "only an admin may grant or revoke roles",
+            ));
+        }
+        let role = validate_role(role)?;
+        for _ in 0..5 {
+            let target = self.access(user).await?.ok_or(UserError::NotFound)?;
+            let (version, last_id) = self.store.stream_head(StreamId(user)).await?;
+            let mut roles = target.roles.clone();
+            let changed = if grant {
+                if roles.contains(&role) {
+                    false
+                } else {
+                    roles.push(role.clone());
+                    true
+                }
+            } else {
+                let before = roles.len();
+                roles.retain(|r| *r != role);
+                roles.len() != before
+            };
+            let username = with_db!(self.db(), |pool| {
+                sqlx::query("SELECT username FROM user_credentials WHERE user_id = $1")
+                    .bind(user)
+                    .fetch_one(pool)
+                    .await?
+                    .try_get::<String, _>(0)
+            })?;
+            let view = UserView {
+                id: user,
+                username,
+                display_name: target.display_name.clone(),
+                roles: roles.clone(),
+            };
+            if !changed {
+                return Ok(view);
+            }
+            let actor = Actor {
+                user_id: Some(UserId(caller_id)),
+                name: Some(access.display_name.clone()),
+            };
+            let change = UserRoleChanged { role: role.clone() };
+            let event = if grant {
+                PostEvent::UserRoleGranted(change)
+            } else {
+                PostEvent::UserRoleRevoked(change)
+            };
+            let append = Append {
+                stream_id: StreamId(user),
+                events: vec![Self::envelope(
+                    user,
+                    version + 1,
+                    last_id,
+                    actor,
+                    meta,
+                    event,
+                )],
+                slug: crate::store::SlugChange::default(),
+                credentials: Some(CredentialChange::Roles(roles)),
+            };
+            match self.store.append(std::slice::from_ref(&append)).await {
+                Ok(()) => {
+                    self.wake.notify_one();
+                    return Ok(view);
+                }
+                Err(StoreError::VersionConflict) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::VersionConflict.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_and_names_are_checked() {
+        assert_eq!(validate_username(" Ada_L ").expect("ok"), "ada_l");
+        for bad in ["ab", "-ada", "ada lovelace", "ädä", &"a".repeat(33)] {
+            assert!(validate_username(bad).is_err(), "{bad}");
+        }
+        assert!(validate_display_name("Ada\u{202E}evil").is_err());
+        assert!(validate_display_name("Ada\u{200B}").is_err());
+        assert!(validate_display_name("Ada Lovelace").is_ok());
+        assert!(validate_password("short").is_err());
+        assert!(validate_password("long enough").is_ok());
+        assert!(validate_role("ADMIN").is_ok());
+        assert!(validate_role("root").is_err());
+    }
+}

@@ -1,0 +1,44 @@
+//! User events: a user's stream (stream id = user id) in the same event store and log as posts.
+//! No password material is ever part of an event: the hash lives only in the write model's
+//! credential table (ADR 005), so events can be replayed, shared and logged freely.
+
+use serde::{Deserialize, Serialize};
+
+/// A role, stored as its lower-case name.
+pub const ROLES: &[&str] = &["reader", "author", "moderator", "admin"];
+
+/// Payload of `user.registered`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRegistered {
+    /// Unique, lower-case login name.
+    pub username: String,
+    /// Shown name.
+    pub display_name: String,
+}
+
+/// Payload of `user.display_name_changed`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserDisplayNameChanged {
+    /// The new shown name.
+    pub display_name: String,
+}
+
+/// Payload of `user.password_changed`: that it happened, never what to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPasswordChanged {}
+
+/// Payload of `user.role_granted` and `user.role_revoked`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRoleChanged {
+    /// One of [`ROLES`].
+    pub role: String,
+}
+
+/// Payload of `user.disabled`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserDisabled {}
