@@ -172,6 +172,13 @@ pub struct GatewayArgs {
     /// Serve schema introspection (turn off in production).
     #[arg(long, env = "INKWIRE_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
+    /// Origins allowed to call the API from another origin (CORS), comma-separated.
+    #[arg(
+        long = "cors-origin",
+        env = "INKWIRE_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
     /// Events of slack per subscriber before a slow client is disconnected.
     #[arg(long, env = "INKWIRE_SUBSCRIBER_BUFFER", default_value_t = 1024)]
     pub subscriber_buffer: usize,
@@ -187,6 +194,7 @@ impl GatewayArgs {
             wait_timeout: std::time::Duration::from_millis(self.projection_wait_ms),
             introspection: self.introspection,
             subscriber_buffer: self.subscriber_buffer.max(1),
+            cors_origins: self.cors_origins.clone(),
             ..query_gateway::GatewayConfig::new(self.auth.keys()?)
         })
     }

@@ -27,12 +27,19 @@ pub struct DevArgs {
     /// Where the data lives (created when missing).
     #[arg(long, env = "INKWIRE_DATA_DIR", default_value = "./inkwire-data")]
     pub data_dir: PathBuf,
+    /// Seed demo accounts, posts and comments on first start (see `inkwire::demo`).
+    #[arg(long)]
+    pub demo: bool,
 }
 
 /// The one-process stack, wired but not yet serving.
 pub struct Stack {
     /// Every route: commands, reads, ops.
     pub router: Router,
+    /// The command bus, for in-process callers (the demo seed).
+    pub bus: std::sync::Arc<command_service::handler::CommandBus>,
+    /// Users, for in-process callers.
+    pub users: command_service::users::UserService,
     tasks: JoinSet<anyhow::Result<()>>,
 }
 
@@ -52,6 +59,7 @@ impl Stack {
         log.ensure_topic().await?;
         let registry = Registry::new();
         let app = command_service::App::new(db.clone(), &log, &registry, keys.clone())?;
+        let (bus, users) = (app.bus.clone(), app.users.clone());
         let metrics = projection_service::metrics::Metrics::new(&registry);
         let mut tasks = JoinSet::new();
         let relay_cancel = cancel.clone();
@@ -78,7 +86,12 @@ impl Stack {
             .merge(gateway.router)
             .merge(projection_service::http::router(db.clone()))
             .merge(infra::telemetry::ops_router(registry, db));
-        Ok(Self { router, tasks })
+        Ok(Self {
+            router,
+            bus,
+            users,
+            tasks,
+        })
     }
 
     /// Serves on `listener` until `cancel`, then waits for the background tasks.
@@ -143,6 +156,9 @@ pub async fn run(args: DevArgs, cancel: CancellationToken) -> anyhow::Result<()>
         std::time::Duration::from_secs(24 * 3600),
     );
     let stack = Stack::start(db, log, projection_service::DEFAULT_GROUP, keys, &cancel).await?;
+    if args.demo {
+        crate::demo::seed(&stack.bus, &stack.users).await?;
+    }
     let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(
         url = %format!("http://{}", listener.local_addr()?),

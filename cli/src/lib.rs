@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod bench_gateway;
 pub mod config;
+pub mod demo;
 pub mod dev;
 pub mod users;
 

@@ -216,3 +216,66 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
     );
     terminate(child);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_demo_shows_a_living_blog_at_once_and_only_seeds_once() {
+    let dir = TempDir::new();
+    let port = common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let graphql = format!("{base}/graphql");
+    let http = reqwest::Client::new();
+    let start_demo = || {
+        std::fs::create_dir_all(&dir.0).expect("data dir");
+        Command::new(env!("CARGO_BIN_EXE_inkwire"))
+            .args([
+                "dev",
+                "--demo",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(&dir.0)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("inkwire dev --demo starts")
+    };
+    let page = "{ posts { edges { node { title author { displayName } commentCount comments { edges { node { body depth author { username } } } } } } } }";
+    for round in 0..2 {
+        let child = start_demo();
+        wait_up(&http, &base).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let posts = loop {
+            let r = common::graphql::gql(&http, &graphql, None, page, json!({})).await;
+            let edges = r["data"]["posts"]["edges"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if edges.len() == 3 && edges.iter().all(|e| e["node"]["commentCount"] == 3) {
+                break edges;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: demo blog not there: {r}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(posts[0]["node"]["author"]["displayName"], "Ada Lovelace");
+        let comments = posts[0]["node"]["comments"]["edges"]
+            .as_array()
+            .expect("comments");
+        assert!(
+            comments.iter().any(|c| c["node"]["depth"] == 1),
+            "a reply: {comments:?}"
+        );
+        let r = common::graphql::gql(&http, &graphql, None, "mutation { login(username: \"ada\", password: \"ada-demo-password\") { user { roles } } }", json!({})).await;
+        assert!(
+            r["data"]["login"]["user"]["roles"]
+                .as_array()
+                .expect("roles")
+                .contains(&json!("author")),
+            "{r}"
+        );
+        terminate(child);
+    }
+}

@@ -469,6 +469,18 @@ async fn bad_graphql_gets_stable_codes_and_the_gateway_stays_up(stack: &TestStac
     )
     .await;
     assert_eq!(error_code(&r), Some("PAYLOAD_TOO_LARGE"), "{r}");
+    // Security headers; no CORS grant for an origin nobody allowed.
+    let resp = stack
+        .http
+        .post(&stack.graphql_url)
+        .header("origin", "https://evil.example")
+        .json(&json!({ "query": "{ posts { pageInfo { hasNextPage } } }" }))
+        .send()
+        .await
+        .expect("reachable");
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
     let resp = stack
         .http
         .post(&stack.graphql_url)

@@ -23,6 +23,7 @@ use sqlx::types::Json;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use crate::domain::post::commands::is_invisible;
 use crate::handler::{RequestMeta, next_event_id};
 use crate::store::{Append, CredentialChange, EventStore, StoreError};
 
@@ -211,7 +212,8 @@ fn validate_password(password: &str) -> Result<(), UserError> {
 }
 
 fn validate_display_name(name: &str) -> Result<String, UserError> {
-    let name = clean(name);
+    use unicode_normalization::UnicodeNormalization;
+    let name: String = clean(name).nfc().collect();
     let chars = name.chars().count();
     if (1..=80).contains(&chars) && !name.chars().any(|c| c.is_control() || is_invisible(c)) {
         Ok(name)
@@ -221,12 +223,6 @@ fn validate_display_name(name: &str) -> Result<String, UserError> {
             message: "1 to 80 characters, no control or invisible formatting characters",
         })
     }
-}
-
-/// Zero-width and bidirectional-override characters, which can disguise a name.
-#[must_use]
-pub fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 fn validate_role(role: &str) -> Result<String, UserError> {

@@ -61,6 +61,9 @@ pub struct GatewayConfig {
     pub max_depth: usize,
     /// Most fields per query (complexity).
     pub max_complexity: usize,
+    /// Origins allowed to call the API from a browser on another origin (CORS); none by default
+    /// (the web UI is served from the same origin).
+    pub cors_origins: Vec<String>,
 }
 
 impl GatewayConfig {
@@ -74,6 +77,7 @@ impl GatewayConfig {
             subscriber_buffer: 1024,
             max_depth: 12,
             max_complexity: 1000,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -151,6 +155,7 @@ impl Gateway {
                 read,
                 keys: config.keys.clone(),
             });
+        let router = with_edge_protections(router, &config.cors_origins);
         Self { router, hub }
     }
 
@@ -176,6 +181,39 @@ impl Gateway {
             Ok(())
         });
     }
+}
+
+/// Security headers on every answer, and CORS for the configured origins only.
+fn with_edge_protections(router: Router, origins: &[String]) -> Router {
+    use axum::http::{HeaderValue, Method};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let router = router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ));
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    if allowed.is_empty() {
+        return router;
+    }
+    router.layer(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::AllowOrigin::list(allowed))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// Why a request's credentials were refused.

@@ -134,8 +134,49 @@ impl Caller {
     }
 }
 
+/// Zero-width and invisible formatting characters, which can disguise a name or a title.
+#[must_use]
+pub fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+        || is_bidi_control(c)
+}
+
+/// Bidirectional embedding, override and isolate controls: they reorder what a reader sees
+/// ("Trojan Source"), so no text here may carry them.
+#[must_use]
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// NFC-normalised `text`, trimmed.
+fn normalise(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    text.trim().nfc().collect()
+}
+
+/// Multi-line text: no control characters but line breaks and tabs, no bidi controls.
+fn check_text(field: &'static str, text: &str) -> Result<(), PostError> {
+    if text
+        .chars()
+        .any(|c| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || is_bidi_control(c))
+    {
+        return Err(PostError::invalid(
+            field,
+            "must not contain control or bidirectional-override characters",
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn validate_title(title: &str) -> Result<String, PostError> {
-    let title = title.trim();
+    let title = normalise(title);
+    let title = title.as_str();
+    if title.chars().any(is_invisible) {
+        return Err(PostError::invalid(
+            "title",
+            "must not contain invisible characters",
+        ));
+    }
     if title.is_empty() {
         return Err(PostError::invalid("title", "must not be empty"));
     }
@@ -179,7 +220,9 @@ pub(crate) fn validate_body(body: &str) -> Result<String, PostError> {
             format!("must be at most {MAX_BODY_BYTES} bytes"),
         ));
     }
-    Ok(body.to_owned())
+    check_text("body_markdown", body)?;
+    use unicode_normalization::UnicodeNormalization;
+    Ok(body.nfc().collect())
 }
 
 pub(crate) fn validate_tags(tags: &[String]) -> Result<Vec<String>, PostError> {
@@ -209,7 +252,9 @@ pub(crate) fn validate_tags(tags: &[String]) -> Result<Vec<String>, PostError> {
 }
 
 pub(crate) fn validate_comment_body(body: &str) -> Result<String, PostError> {
-    let body = body.trim();
+    let body = normalise(body);
+    let body = body.as_str();
+    check_text("body", body)?;
     if body.is_empty() {
         return Err(PostError::invalid("body", "must not be empty"));
     }
@@ -223,10 +268,11 @@ pub(crate) fn validate_comment_body(body: &str) -> Result<String, PostError> {
 }
 
 pub(crate) fn validate_name(name: &str) -> Result<String, PostError> {
-    let name = name.trim();
+    let name = normalise(name);
+    let name = name.as_str();
     if name.is_empty()
         || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
+        || name.chars().any(|c| c.is_control() || is_invisible(c))
     {
         return Err(PostError::invalid(
             "author_name",
@@ -237,7 +283,9 @@ pub(crate) fn validate_name(name: &str) -> Result<String, PostError> {
 }
 
 pub(crate) fn validate_reason(reason: &str) -> Result<String, PostError> {
-    let reason = reason.trim();
+    let reason = normalise(reason);
+    let reason = reason.as_str();
+    check_text("reason", reason)?;
     if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
         return Err(PostError::invalid(
             "reason",
