@@ -15,3 +15,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --all-targets --locked --no-fail-fast -- --test-threads="${INKWIRE_TEST_THREADS:-4}" "$@"
 fi
+# The fuzz targets (markdown renderer, event decoding), bounded: FUZZ_SECONDS each (0 skips).
+if [ "${FUZZ_SECONDS:-30}" != 0 ]; then
+  FUZZ_SECONDS=${FUZZ_SECONDS:-30} scripts/fuzz.sh
+fi

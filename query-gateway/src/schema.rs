@@ -310,7 +310,7 @@ impl Post {
         self.0
             .body_html
             .clone()
-            .unwrap_or_else(|| infra::markdown::post_html(&self.0.body_markdown))
+            .unwrap_or_else(|| render::post_html(&self.0.body_markdown))
     }
     async fn tags(&self) -> &[String] {
         &self.0.tags.0
@@ -420,7 +420,7 @@ impl Comment {
         self.0
             .body_html
             .clone()
-            .unwrap_or_else(|| infra::markdown::comment_html(&self.0.body))
+            .unwrap_or_else(|| render::comment_html(&self.0.body))
     }
     async fn author_name(&self) -> &str {
         &self.0.author_name
@@ -1042,7 +1042,7 @@ impl Mutation {
                 author_id: author,
                 title: input.title,
                 slug,
-                body_html: Some(infra::markdown::post_html(&input.body)),
+                body_html: Some(render::post_html(&input.body)),
                 body_markdown: input.body,
                 tags: sqlx::types::Json(tags),
                 status: "draft".into(),
@@ -1096,7 +1096,7 @@ impl Mutation {
                     row.title = v;
                 }
                 if let Some(v) = input.body {
-                    row.body_html = Some(infra::markdown::post_html(&v));
+                    row.body_html = Some(render::post_html(&v));
                     row.body_markdown = v;
                 }
                 if let Some(v) = input.tags {
@@ -1198,7 +1198,7 @@ impl Mutation {
                     .author_name
                     .or_else(|| who.name.clone())
                     .unwrap_or_default(),
-                body_html: Some(infra::markdown::comment_html(&input.body)),
+                body_html: Some(render::comment_html(&input.body)),
                 body: input.body,
                 status: "visible".into(),
                 hidden_reason: None,
@@ -1223,7 +1223,7 @@ impl Mutation {
         post_id: Option<ID>,
         wait_for_projection: Option<bool>,
     ) -> Result<CommentPayload> {
-        let html = infra::markdown::comment_html(&body);
+        let html = render::comment_html(&body);
         comment_command(
             ctx,
             &id,

@@ -45,7 +45,7 @@ macro_rules! project {
                 .bind(version)
                 .bind(at)
                 .bind(at)
-                .bind(infra::markdown::post_html(&e.body_markdown))
+                .bind(render::post_html(&e.body_markdown))
                 .execute(&mut *$tx)
                 .await?;
                 for tag in &e.tags {
@@ -69,7 +69,7 @@ macro_rules! project {
                 .bind(e.tags.as_ref().map(Json))
                 .bind(e.allow_anonymous_comments)
                 .bind(post)
-                .bind(e.body_markdown.as_deref().map(infra::markdown::post_html))
+                .bind(e.body_markdown.as_deref().map(render::post_html))
                 .execute(&mut *$tx)
                 .await?;
                 if let Some(tags) = &e.tags {
@@ -150,7 +150,7 @@ macro_rules! project {
                 .bind(version)
                 .bind(at)
                 .bind(at)
-                .bind(infra::markdown::comment_html(&e.body))
+                .bind(render::comment_html(&e.body))
                 .execute(&mut *$tx)
                 .await?
                 .rows_affected();
@@ -172,7 +172,7 @@ macro_rules! project {
                     .bind(e.body.as_str())
                     .bind(at)
                     .bind(e.comment_id.0)
-                    .bind(infra::markdown::comment_html(&e.body))
+                    .bind(render::comment_html(&e.body))
                     .bind(version)
                     .execute(&mut *$tx)
                     .await?;
@@ -335,7 +335,7 @@ impl PendingComment {
 /// The rendered HTML of a pending comment.
 #[must_use]
 pub fn comment_html_of(c: &PendingComment) -> String {
-    infra::markdown::comment_html(&c.body)
+    render::comment_html(&c.body)
 }
 
 /// Rows per multi-row INSERT (12 parameters each; well under both drivers' limits).
