@@ -32,6 +32,7 @@ common=(--database-url "$db" --kafka-brokers "$KAFKA_BROKERS" --topic gw)
 RUST_LOG=warn "$bin" command-service "${common[@]}" --listen 127.0.0.1:18281 --database-pool 32 & pids+=($!)
 RUST_LOG=warn "$bin" projection-service "${common[@]}" --listen 127.0.0.1:18282 & pids+=($!)
 RUST_LOG=warn "$bin" query-gateway "${common[@]}" --listen 127.0.0.1:18283 --command-url http://127.0.0.1:18281 \
+  --mutations-per-minute 1000000 \
   --database-pool 32 & gw=$!; pids+=($gw)
 for _ in $(seq 1 200); do
   curl -sf localhost:18281/readyz >/dev/null && curl -sf localhost:18282/readyz >/dev/null \

@@ -22,7 +22,14 @@ cp events/tests/fixtures/*.json "$corpus/event_decode/"
 printf '# Title\n\n<script>x</script> [a](javascript:b) <img src=x onerror=y> **b**\n' > "$corpus/markdown/seed.md"
 for target in markdown event_decode; do
   echo "fuzz: $target for ${SECONDS_PER_TARGET}s" >&2
-  cargo fuzz run --fuzz-dir fuzz "$target" "$corpus/$target" -- \
-    -max_total_time="$SECONDS_PER_TARGET" -max_len=65536 -print_final_stats=1 2>&1 | tail -n 12 >&2
+  log=$(mktemp)
+  if ! cargo fuzz run --fuzz-dir fuzz "$target" "$corpus/$target" -- \
+    -max_total_time="$SECONDS_PER_TARGET" -max_len=65536 -print_final_stats=1 >"$log" 2>&1; then
+    grep -v -E '^#[0-9]+' "$log" | tail -n 60 >&2
+    echo "fuzz: $target failed (input kept under fuzz/artifacts/$target)" >&2
+    exit 1
+  fi
+  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)' "$log" >&2 || true
+  rm -f "$log"
 done
 echo "fuzz: no crash" >&2

@@ -179,6 +179,16 @@ pub struct GatewayArgs {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+    /// Mutations per minute per signed-in user.
+    #[arg(long, env = "INKWIRE_MUTATIONS_PER_MINUTE", default_value_t = 600)]
+    pub mutations_per_minute: u32,
+    /// Mutations per minute per client address without a token (anonymous comments, sign-ups).
+    #[arg(
+        long,
+        env = "INKWIRE_ANONYMOUS_MUTATIONS_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub anonymous_mutations_per_minute: u32,
     /// Events of slack per subscriber before a slow client is disconnected.
     #[arg(long, env = "INKWIRE_SUBSCRIBER_BUFFER", default_value_t = 1024)]
     pub subscriber_buffer: usize,
@@ -195,6 +205,8 @@ impl GatewayArgs {
             introspection: self.introspection,
             subscriber_buffer: self.subscriber_buffer.max(1),
             cors_origins: self.cors_origins.clone(),
+            mutations_per_minute: self.mutations_per_minute,
+            anonymous_mutations_per_minute: self.anonymous_mutations_per_minute,
             ..query_gateway::GatewayConfig::new(self.auth.keys()?)
         })
     }

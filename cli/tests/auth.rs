@@ -399,3 +399,65 @@ async fn a_thousand_wrong_passwords_are_throttled_and_the_right_one_still_works(
     assert!(r["data"]["login"]["token"].is_string(), "{r}");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_mutations_are_rate_limited_per_client_and_signed_in_users_are_not_slowed() {
+    let stack = TestStack::boot(common::Backend::Embedded).await;
+    let r = common::graphql::gql(
+        &stack.http,
+        &stack.graphql_url,
+        Some(common::AUTHOR),
+        "mutation($i: CreatePostInput!) { createPost(input: $i) { post { id } } }",
+        json!({ "i": { "title": "Open", "body": "x", "allowAnonymousComments": true } }),
+    )
+    .await;
+    let post = r["data"]["createPost"]["post"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_owned();
+    common::graphql::gql(
+        &stack.http,
+        &stack.graphql_url,
+        Some(common::AUTHOR),
+        "mutation($id: ID!) { publishPost(id: $id, waitForProjection: true) { position } }",
+        json!({ "id": post }),
+    )
+    .await;
+    let anon = "mutation($i: AddCommentInput!) { addComment(input: $i) { comment { id } } }";
+    let mut accepted = 0;
+    let mut limited = 0;
+    for i in 0..25 {
+        let (_, r) = call(&stack, None, "10.0.0.50", anon, json!({ "i": { "postId": post, "body": format!("drive-by {i}"), "authorName": "Anon" } })).await;
+        match error_code(&r) {
+            None => accepted += 1,
+            Some("RATE_LIMITED") => limited += 1,
+            other => panic!("{other:?}: {r}"),
+        }
+    }
+    assert!(
+        (5..=12).contains(&accepted),
+        "a burst of about 10 is allowed, then refused: {accepted} accepted"
+    );
+    assert_eq!(accepted + limited, 25);
+    // Another address, and a signed-in author from the same address, are not affected.
+    let (_, r) = call(
+        &stack,
+        None,
+        "10.0.0.51",
+        anon,
+        json!({ "i": { "postId": post, "body": "hello", "authorName": "Other" } }),
+    )
+    .await;
+    assert_eq!(error_code(&r), None, "{r}");
+    let token = common::token_for(common::AUTHOR);
+    let (_, r) = call(
+        &stack,
+        Some(&format!("Bearer {token}")),
+        "10.0.0.50",
+        anon,
+        json!({ "i": { "postId": post, "body": "signed in" } }),
+    )
+    .await;
+    assert_eq!(error_code(&r), None, "{r}");
+    stack.stop().await;
+}

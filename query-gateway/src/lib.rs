@@ -64,6 +64,10 @@ pub struct GatewayConfig {
     /// Origins allowed to call the API from a browser on another origin (CORS); none by default
     /// (the web UI is served from the same origin).
     pub cors_origins: Vec<String>,
+    /// Mutations per minute per signed-in user (burst: a fifth of it).
+    pub mutations_per_minute: u32,
+    /// Mutations per minute per client address without a token (burst: a third of it).
+    pub anonymous_mutations_per_minute: u32,
 }
 
 impl GatewayConfig {
@@ -78,6 +82,8 @@ impl GatewayConfig {
             max_depth: 12,
             max_complexity: 1000,
             cors_origins: Vec::new(),
+            mutations_per_minute: 600,
+            anonymous_mutations_per_minute: 30,
         }
     }
 }
@@ -94,7 +100,19 @@ pub fn build_schema(
         .limit_complexity(config.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(10)
-        .extension(limits::Limits { metrics });
+        .extension(limits::Limits {
+            metrics,
+            mutations: Arc::new(limits::MutationLimits {
+                signed_in: limits::RateLimiter::new(
+                    config.mutations_per_minute,
+                    config.mutations_per_minute / 5,
+                ),
+                anonymous: limits::RateLimiter::new(
+                    config.anonymous_mutations_per_minute,
+                    config.anonymous_mutations_per_minute / 3,
+                ),
+            }),
+        });
     if !config.introspection {
         builder = builder.disable_introspection();
     }

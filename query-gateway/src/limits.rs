@@ -19,16 +19,73 @@ use crate::metrics::Metrics;
 /// Most aliased fields in one document.
 pub const MAX_ALIASES: usize = 30;
 
+/// A token bucket per key: `burst` requests at once, refilled at `per_minute`.
+pub struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
+}
+
+impl RateLimiter {
+    /// A limiter allowing `per_minute` sustained and `burst` at once, per key.
+    #[must_use]
+    pub fn new(per_minute: u32, burst: u32) -> Self {
+        Self {
+            per_second: f64::from(per_minute) / 60.0,
+            burst: f64::from(burst.max(1)),
+            buckets: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Takes a token for `key`; false when there is none.
+    pub fn allow(&self, key: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() > 100_000 {
+            let full = self.burst;
+            let rate = self.per_second;
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < full
+            });
+        }
+        let (tokens, at) = buckets.entry(key.to_owned()).or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Mutation rate limits: per signed-in user, and (stricter) per client address for anonymous
+/// callers, which covers anonymous comments, sign-ups and sign-in attempts.
+pub struct MutationLimits {
+    /// Per user id.
+    pub signed_in: RateLimiter,
+    /// Per client address, for callers without a token.
+    pub anonymous: RateLimiter,
+}
+
 /// The extension factory.
 pub struct Limits {
     /// Where operation counts and latencies go.
     pub metrics: Metrics,
+    /// Mutation rate limits.
+    pub mutations: Arc<MutationLimits>,
 }
 
 impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(LimitsExtension {
             metrics: self.metrics.clone(),
+            mutations: self.mutations.clone(),
             kind: std::sync::Mutex::new("unknown"),
         })
     }
@@ -36,6 +93,7 @@ impl ExtensionFactory for Limits {
 
 struct LimitsExtension {
     metrics: Metrics,
+    mutations: Arc<MutationLimits>,
     kind: std::sync::Mutex<&'static str>,
 }
 
@@ -153,6 +211,24 @@ impl Extension for LimitsExtension {
                 .kind
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = kind;
+            if kind == "mutation" {
+                let caller = ctx.data_opt::<crate::commands::Caller>();
+                let allowed = match caller.and_then(|c| c.user_id.as_deref()) {
+                    Some(user) => self.mutations.signed_in.allow(user),
+                    None => {
+                        let client = caller
+                            .and_then(|c| c.client.as_deref())
+                            .unwrap_or("unknown");
+                        self.mutations.anonymous.allow(client)
+                    }
+                };
+                if !allowed {
+                    return Err(with_code(
+                        ServerError::new("too many changes from this client; slow down", None),
+                        "RATE_LIMITED",
+                    ));
+                }
+            }
         }
         Ok(doc)
     }

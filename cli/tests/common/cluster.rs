@@ -107,6 +107,8 @@ impl Cluster {
                 format!("http://127.0.0.1:{}", self.command_port),
             )
             .env("INKWIRE_JWT_SECRET", super::TEST_SECRET)
+            // The tests write hundreds of comments a second from one address.
+            .env("INKWIRE_MUTATIONS_PER_MINUTE", "1000000")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(log("out"))
