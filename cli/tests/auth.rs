@@ -461,3 +461,101 @@ async fn anonymous_mutations_are_rate_limited_per_client_and_signed_in_users_are
     assert_eq!(error_code(&r), None, "{r}");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_change_their_name_and_password_refresh_tokens_and_can_be_disabled() {
+    let stack = TestStack::boot(common::Backend::Embedded).await;
+    common::add_user(&stack.db, ADMIN_ID, "root", "root-password", &["admin"]).await;
+    common::add_user(
+        &stack.db,
+        AUTHOR_ID,
+        "writer",
+        "writer-password",
+        &["author"],
+    )
+    .await;
+    let admin = token(&stack, "root", "root-password").await;
+    let writer = token(&stack, "writer", "writer-password").await;
+
+    let r = as_token(
+        &stack,
+        &writer,
+        "mutation { changeDisplayName(displayName: \"W. Riter\") }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(r["data"]["changeDisplayName"], true, "{r}");
+    let r = as_token(&stack, &writer, "mutation { changePassword(currentPassword: \"wrong-password\", newPassword: \"a-new-password\") }", json!({})).await;
+    assert_eq!(error_code(&r), Some("UNAUTHENTICATED"), "{r}");
+    let r = as_token(&stack, &writer, "mutation { changePassword(currentPassword: \"writer-password\", newPassword: \"a-new-password\") }", json!({})).await;
+    assert_eq!(r["data"]["changePassword"], true, "{r}");
+    assert_eq!(
+        error_code(&login(&stack, "writer", "writer-password", "10.0.0.20").await),
+        Some("UNAUTHENTICATED")
+    );
+    let r = login(&stack, "writer", "a-new-password", "10.0.0.21").await;
+    assert_eq!(r["data"]["login"]["user"]["displayName"], "W. Riter", "{r}");
+
+    // A refreshed token carries current facts and works.
+    let r = as_token(
+        &stack,
+        &writer,
+        "mutation { refreshToken { token user { displayName roles } } }",
+        json!({}),
+    )
+    .await;
+    let refreshed = r["data"]["refreshToken"]["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_owned();
+    assert_eq!(r["data"]["refreshToken"]["user"]["displayName"], "W. Riter");
+    let create =
+        "mutation { createPost(input: { title: \"Still here\", body: \"x\" }) { post { id } } }";
+    assert!(
+        as_token(&stack, &refreshed, create, json!({})).await["data"]["createPost"]["post"]["id"]
+            .is_string()
+    );
+
+    // Disabled: no more changes with any of its tokens, no sign-in, no refresh.
+    let r = as_token(
+        &stack,
+        &writer,
+        "mutation { disableUser(userId: \"01890000-0000-7000-8000-0000000000a3\") }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        error_code(&r),
+        Some("FORBIDDEN"),
+        "only admins disable: {r}"
+    );
+    let r = as_token(
+        &stack,
+        &admin,
+        &format!("mutation {{ disableUser(userId: \"{AUTHOR_ID}\") }}"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r["data"]["disableUser"], true, "{r}");
+    assert_eq!(
+        error_code(&as_token(&stack, &refreshed, create, json!({})).await),
+        Some("UNAUTHENTICATED")
+    );
+    assert_eq!(
+        error_code(
+            &as_token(
+                &stack,
+                &refreshed,
+                "mutation { refreshToken { token } }",
+                json!({})
+            )
+            .await
+        ),
+        Some("UNAUTHENTICATED")
+    );
+    assert_eq!(
+        error_code(&login(&stack, "writer", "a-new-password", "10.0.0.22").await),
+        Some("UNAUTHENTICATED")
+    );
+    stack.stop().await;
+}

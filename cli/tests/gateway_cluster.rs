@@ -25,8 +25,10 @@ struct Received {
 
 /// Subscribes through `url` and keeps going across dropped connections, resuming from the last
 /// cursor, like a real client would.
-async fn subscriber(url: String, post: String, into: Arc<Mutex<Received>>) {
-    let mut cursor: Option<String> = None;
+async fn subscriber(url: String, post: String, start: String, into: Arc<Mutex<Received>>) {
+    // Like a page that loaded the post: from the cursor of that read, so nothing in between is
+    // lost, not even when the first connection dies before its first event.
+    let mut cursor: Option<String> = Some(start);
     loop {
         let mut ws = loop {
             match WsClient::try_connect(&url).await {
@@ -91,14 +93,32 @@ async fn fifty_subscribers_behind_nginx_get_every_comment_once_in_order_through_
     }
     let received: Vec<Arc<Mutex<Received>>> = (0..SUBSCRIBERS).map(|_| Arc::default()).collect();
     let mut tasks = Vec::new();
+    let mut starts = Vec::new();
+    for post in &posts {
+        let r = gql(
+            &cluster.http,
+            &url,
+            None,
+            "query($id: ID) { post(id: $id) { commentEventsCursor } }",
+            json!({ "id": post }),
+        )
+        .await;
+        starts.push(
+            r["data"]["post"]["commentEventsCursor"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{r}"))
+                .to_owned(),
+        );
+    }
     for (i, into) in received.iter().enumerate() {
         tasks.push(tokio::spawn(subscriber(
             cluster.nginx_ws(),
             posts[i % POSTS].clone(),
+            starts[i % POSTS].clone(),
             into.clone(),
         )));
     }
-    // Subscriptions without a cursor start now: write only once all are open.
+    // Write once every subscription is open, so that the kill below hits live subscriptions.
     let deadline = Instant::now() + Duration::from_secs(30);
     while cluster.open_subscriptions().await < SUBSCRIBERS as i64 {
         assert!(
@@ -205,11 +225,18 @@ async fn fifty_subscribers_behind_nginx_get_every_comment_once_in_order_through_
     for (i, r) in received.iter().enumerate() {
         let r = r.lock().expect("lock");
         let want = &expected[&posts[i % POSTS]];
+        let missing: Vec<usize> = want
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| !r.ids.contains(id))
+            .map(|(n, _)| n)
+            .collect();
         assert!(
             &r.ids == want,
-            "subscriber {i}: got {} events, want {} (exactly once, in order)\ngateway0: {}\ngateway1: {}",
+            "subscriber {i}: got {} events, want {} (exactly once, in order); missing positions {missing:?}, reconnects {}\ngateway0: {}\ngateway1: {}",
             r.ids.len(),
             want.len(),
+            r.reconnects,
             cluster.log_tail("gateway0"),
             cluster.log_tail("gateway1")
         );

@@ -441,6 +441,48 @@ impl UserService {
         }
     }
 
+    /// A fresh token for a signed-in, enabled user whose session began at `auth_time`, with their
+    /// current roles; refused once the session is older than `max_age`.
+    ///
+    /// # Errors
+    /// [`UserError::Unauthenticated`] when the session is too old or the caller unknown.
+    pub async fn refresh(
+        &self,
+        caller: Option<(Uuid, &Access)>,
+        auth_time: i64,
+        max_age: Duration,
+    ) -> Result<Session, UserError> {
+        let (user, access) = caller.ok_or(UserError::Unauthenticated)?;
+        let age = Utc::now().timestamp() - auth_time;
+        if auth_time <= 0 || age < 0 || age > i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX) {
+            return Err(UserError::Unauthenticated);
+        }
+        let username = with_db!(self.db(), |pool| {
+            sqlx::query("SELECT username FROM user_credentials WHERE user_id = $1")
+                .bind(user)
+                .fetch_one(pool)
+                .await?
+                .try_get::<String, _>(0)
+        })?;
+        let view = UserView {
+            id: user,
+            username,
+            display_name: access.display_name.clone(),
+            roles: access.roles.clone(),
+        };
+        let token = self
+            .keys
+            .issue_since(
+                view.id,
+                &view.username,
+                &view.display_name,
+                &view.roles,
+                auth_time,
+            )
+            .map_err(|_| UserError::Hash)?;
+        Ok(Session { token, user: view })
+    }
+
     /// The caller's current roles, name and state, or `None` for an unknown user.
     ///
     /// # Errors
@@ -463,6 +505,167 @@ impl UserService {
             })
             .transpose()
         })
+    }
+
+    async fn hash(password: String) -> Result<String, UserError> {
+        tokio::task::spawn_blocking(move || {
+            let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+            argon2()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+        })
+        .await
+        .map_err(|_| UserError::Hash)?
+        .map_err(|_| UserError::Hash)
+    }
+
+    async fn verify(password: String, hash: String) -> Result<bool, UserError> {
+        tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash)
+                .map(|parsed| {
+                    argon2()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        })
+        .await
+        .map_err(|_| UserError::Hash)
+    }
+
+    /// Appends one event to `user`'s stream with its credential change, retrying on conflicts.
+    async fn append_one(
+        &self,
+        user: Uuid,
+        actor: Actor,
+        meta: &RequestMeta,
+        event: PostEvent,
+        change: CredentialChange,
+    ) -> Result<(), UserError> {
+        for _ in 0..5 {
+            let (version, last_id) = self.store.stream_head(StreamId(user)).await?;
+            if version == 0 {
+                return Err(UserError::NotFound);
+            }
+            let append = Append {
+                stream_id: StreamId(user),
+                events: vec![Self::envelope(
+                    user,
+                    version + 1,
+                    last_id,
+                    actor.clone(),
+                    meta,
+                    event.clone(),
+                )],
+                slug: crate::store::SlugChange::default(),
+                credentials: Some(change.clone()),
+            };
+            match self.store.append(std::slice::from_ref(&append)).await {
+                Ok(()) => {
+                    self.wake.notify_one();
+                    return Ok(());
+                }
+                Err(StoreError::VersionConflict) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::VersionConflict.into())
+    }
+
+    fn self_actor(user: Uuid, access: &Access) -> Actor {
+        Actor {
+            user_id: Some(UserId(user)),
+            name: Some(access.display_name.clone()),
+        }
+    }
+
+    /// Changes the caller's shown name.
+    ///
+    /// # Errors
+    /// [`UserError::Unauthenticated`], [`UserError::Invalid`], or a store failure.
+    pub async fn change_display_name(
+        &self,
+        caller: Option<(Uuid, &Access)>,
+        name: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), UserError> {
+        let (user, access) = caller.ok_or(UserError::Unauthenticated)?;
+        let name = validate_display_name(name)?;
+        self.append_one(
+            user,
+            Self::self_actor(user, access),
+            meta,
+            PostEvent::UserDisplayNameChanged(events::UserDisplayNameChanged {
+                display_name: name.clone(),
+            }),
+            CredentialChange::DisplayName(name),
+        )
+        .await
+    }
+
+    /// Changes the caller's password, given the current one.
+    ///
+    /// # Errors
+    /// [`UserError::InvalidCredentials`] when `current` is wrong, [`UserError::Invalid`] for a
+    /// weak new password, or a store failure.
+    pub async fn change_password(
+        &self,
+        caller: Option<(Uuid, &Access)>,
+        current: &str,
+        new: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), UserError> {
+        let (user, access) = caller.ok_or(UserError::Unauthenticated)?;
+        validate_password(new)?;
+        let hash = with_db!(self.db(), |pool| {
+            sqlx::query("SELECT password_hash FROM user_credentials WHERE user_id = $1")
+                .bind(user)
+                .fetch_one(pool)
+                .await?
+                .try_get::<String, _>(0)
+        })?;
+        if !Self::verify(current.to_owned(), hash).await? {
+            return Err(UserError::InvalidCredentials);
+        }
+        let hash = Self::hash(new.to_owned()).await?;
+        self.append_one(
+            user,
+            Self::self_actor(user, access),
+            meta,
+            PostEvent::UserPasswordChanged(events::UserPasswordChanged {}),
+            CredentialChange::Password(hash),
+        )
+        .await
+    }
+
+    /// Disables an account (admins); it can no longer sign in or act.
+    ///
+    /// # Errors
+    /// [`UserError::Forbidden`], [`UserError::NotFound`], or a store failure.
+    pub async fn disable(
+        &self,
+        caller: Option<(Uuid, &Access)>,
+        user: Uuid,
+        meta: &RequestMeta,
+    ) -> Result<(), UserError> {
+        let (admin, access) = caller.ok_or(UserError::Unauthenticated)?;
+        if !access.roles.iter().any(|r| r == "admin") {
+            return Err(UserError::Forbidden("only an admin may disable accounts"));
+        }
+        if admin == user {
+            return Err(UserError::Forbidden(
+                "an admin may not disable their own account",
+            ));
+        }
+        self.access(user).await?.ok_or(UserError::NotFound)?;
+        self.append_one(
+            user,
+            Self::self_actor(admin, access),
+            meta,
+            PostEvent::UserDisabled(events::UserDisabled {}),
+            CredentialChange::Disabled,
+        )
+        .await
     }
 
     /// Grants (`grant`) or revokes a role; admins only.

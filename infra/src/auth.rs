@@ -29,6 +29,10 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at (seconds since the epoch).
     pub exp: i64,
+    /// When the user signed in with their password (seconds since the epoch); refreshed tokens
+    /// keep it, so a session cannot be stretched past its maximum age.
+    #[serde(default)]
+    pub auth_time: i64,
 }
 
 /// Why a token was refused.
@@ -80,6 +84,21 @@ impl TokenKeys {
         name: &str,
         roles: &[String],
     ) -> Result<String, TokenError> {
+        self.issue_since(user, username, name, roles, chrono::Utc::now().timestamp())
+    }
+
+    /// A signed token for a session that began at `auth_time` (a refresh).
+    ///
+    /// # Errors
+    /// When signing fails (it does not with an HMAC key).
+    pub fn issue_since(
+        &self,
+        user: Uuid,
+        username: &str,
+        name: &str,
+        roles: &[String],
+        auth_time: i64,
+    ) -> Result<String, TokenError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user,
@@ -89,6 +108,7 @@ impl TokenKeys {
             iss: ISSUER.to_owned(),
             iat: now,
             exp: now + i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX / 2),
+            auth_time,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError(e.to_string()))
@@ -168,6 +188,7 @@ mod tests {
                 iss: ISSUER.into(),
                 iat: 0,
                 exp: 1000,
+                auth_time: 0,
             },
             &EncodingKey::from_secret(b"a test secret that is long enough!!"),
         )

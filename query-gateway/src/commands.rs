@@ -29,6 +29,8 @@ pub struct Caller {
     pub username: Option<String>,
     /// Roles named in the token (the command service decides with its own, current ones).
     pub roles: Vec<String>,
+    /// When the session began (the token's `auth_time`).
+    pub auth_time: Option<i64>,
 }
 
 /// The command service's answer to an accepted command.

@@ -254,6 +254,7 @@ fn authenticate(
     caller.name = Some(claims.name);
     caller.username = Some(claims.username);
     caller.roles = claims.roles;
+    caller.auth_time = Some(claims.auth_time);
     Ok(())
 }
 

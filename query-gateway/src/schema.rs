@@ -326,6 +326,11 @@ impl Post {
     async fn version(&self) -> i32 {
         clamp_i32(self.0.version)
     }
+    /// Pass as `after` to `commentEvents` to receive every change made after this read: a page
+    /// that loads the post and then subscribes misses nothing in between.
+    async fn comment_events_cursor(&self) -> String {
+        cursor::event(self.0.version)
+    }
     async fn status(&self) -> PostStatus {
         match self.0.status.as_str() {
             "published" => PostStatus::Published,
@@ -968,6 +973,86 @@ impl Mutation {
             token: answer.token,
             user: answer.user.into(),
         })
+    }
+
+    /// A new token for the signed-in user, with their current roles, while the session (from the
+    /// password sign-in) is younger than 30 days and the account is enabled. Call it before the
+    /// token expires.
+    async fn refresh_token(&self, ctx: &Context<'_>) -> Result<AuthPayload> {
+        let s = shared(ctx);
+        let who = caller(ctx).cloned().unwrap_or_default();
+        if who.user_id.is_none() {
+            return Err(gql(GatewayError::Domain {
+                code: "UNAUTHENTICATED".into(),
+                reason: "SIGN_IN_REQUIRED".into(),
+                message: "sign in first".into(),
+                field: None,
+            }));
+        }
+        let body = json!({ "auth_time": who.auth_time.unwrap_or(0) });
+        let answer: SessionAnswer = s
+            .commands
+            .call(Method::POST, "/v1/sessions/refresh", Some(body), &who)
+            .await
+            .map_err(gql)?;
+        Ok(AuthPayload {
+            token: answer.token,
+            user: answer.user.into(),
+        })
+    }
+
+    /// Changes the signed-in user's shown name.
+    async fn change_display_name(&self, ctx: &Context<'_>, display_name: String) -> Result<bool> {
+        let s = shared(ctx);
+        let who = caller(ctx).cloned().unwrap_or_default();
+        let _: Value = s
+            .commands
+            .call(
+                Method::POST,
+                "/v1/users/me/display-name",
+                Some(json!({ "display_name": display_name })),
+                &who,
+            )
+            .await
+            .map_err(gql)?;
+        Ok(true)
+    }
+
+    /// Changes the signed-in user's password; needs the current one.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        current_password: String,
+        new_password: String,
+    ) -> Result<bool> {
+        let s = shared(ctx);
+        let who = caller(ctx).cloned().unwrap_or_default();
+        let body = json!({ "current_password": current_password, "new_password": new_password });
+        let _: Value = s
+            .commands
+            .call(Method::POST, "/v1/users/me/password", Some(body), &who)
+            .await
+            .map_err(gql)?;
+        Ok(true)
+    }
+
+    /// Disables an account (admins): it can no longer sign in, and its tokens stop working for
+    /// every change at once.
+    async fn disable_user(&self, ctx: &Context<'_>, user_id: ID) -> Result<bool> {
+        let s = shared(ctx);
+        let who = caller(ctx).cloned().unwrap_or_default();
+        let user = parse_id(&user_id, "userId").map_err(gql)?;
+        let _: Value = s
+            .commands
+            .call(
+                Method::POST,
+                &format!("/v1/users/{user}/disable"),
+                None,
+                &who,
+            )
+            .await
+            .map_err(gql)?;
+        Ok(true)
     }
 
     /// Grants a role (admins).

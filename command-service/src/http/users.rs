@@ -16,6 +16,98 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/sessions", post(login))
         .route("/v1/users/{user_id}/roles", post(grant))
         .route("/v1/users/{user_id}/roles/{role}", delete(revoke))
+        .route("/v1/sessions/refresh", post(refresh))
+        .route("/v1/users/me/display-name", post(display_name))
+        .route("/v1/users/me/password", post(password))
+        .route("/v1/users/{user_id}/disable", post(disable))
+}
+
+/// Longest a session may be refreshed, from the password sign-in.
+const MAX_SESSION: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshBody {
+    auth_time: i64,
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(body): ApiJson<RefreshBody>,
+) -> Result<Json<Session>, ApiError> {
+    let caller = caller_access(&ctx);
+    Ok(Json(
+        state
+            .users
+            .refresh(
+                caller.as_ref().map(|(id, a)| (*id, a)),
+                body.auth_time,
+                MAX_SESSION,
+            )
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisplayNameBody {
+    display_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+async fn display_name(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(body): ApiJson<DisplayNameBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let caller = caller_access(&ctx);
+    state
+        .users
+        .change_display_name(
+            caller.as_ref().map(|(id, a)| (*id, a)),
+            &body.display_name,
+            &ctx.meta,
+        )
+        .await?;
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
+async fn password(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let caller = caller_access(&ctx);
+    state
+        .users
+        .change_password(
+            caller.as_ref().map(|(id, a)| (*id, a)),
+            &body.current_password,
+            &body.new_password,
+            &ctx.meta,
+        )
+        .await?;
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
+async fn disable(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiPath(user): ApiPath<Uuid>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let caller = caller_access(&ctx);
+    state
+        .users
+        .disable(caller.as_ref().map(|(id, a)| (*id, a)), user, &ctx.meta)
+        .await?;
+    Ok(Json(serde_json::json!({ "ok": true })))
 }
 
 #[derive(Deserialize)]

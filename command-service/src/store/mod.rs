@@ -88,6 +88,12 @@ pub enum CredentialChange {
     },
     /// The user's roles are now these.
     Roles(Vec<String>),
+    /// The user's shown name is now this.
+    DisplayName(String),
+    /// The user's password hash is now this.
+    Password(String),
+    /// The user may no longer sign in or act.
+    Disabled,
 }
 
 /// The event store.
@@ -220,6 +226,29 @@ impl EventStore {
                         Some(CredentialChange::Roles(roles)) => {
                             sqlx::query("UPDATE user_credentials SET roles = $1, updated_at = $2 WHERE user_id = $3")
                                 .bind(Json(roles))
+                                .bind(now)
+                                .bind(stream)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        Some(CredentialChange::DisplayName(name)) => {
+                            sqlx::query("UPDATE user_credentials SET display_name = $1, updated_at = $2 WHERE user_id = $3")
+                                .bind(name.as_str())
+                                .bind(now)
+                                .bind(stream)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        Some(CredentialChange::Password(hash)) => {
+                            sqlx::query("UPDATE user_credentials SET password_hash = $1, updated_at = $2 WHERE user_id = $3")
+                                .bind(hash.as_str())
+                                .bind(now)
+                                .bind(stream)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        Some(CredentialChange::Disabled) => {
+                            sqlx::query("UPDATE user_credentials SET disabled = true, updated_at = $1 WHERE user_id = $2")
                                 .bind(now)
                                 .bind(stream)
                                 .execute(&mut *tx)
