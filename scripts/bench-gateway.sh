@@ -29,6 +29,9 @@ psql() { "$INKWIRE_PG_BIN/psql" -h 127.0.0.1 -p "$INKWIRE_TEST_PGPORT" -U postgr
 psql -c "create database gw" -c "alter database gw set default_transaction_isolation to 'serializable'"
 db=postgres://postgres@127.0.0.1:$INKWIRE_TEST_PGPORT/gw
 common=(--database-url "$db" --kafka-brokers "$KAFKA_BROKERS" --topic gw)
+export INKWIRE_JWT_SECRET=${INKWIRE_JWT_SECRET:-bench-secret-bench-secret-bench-secret}
+# The benchmark's author (inkwire bench signs in as bench / bench-password).
+echo bench-password | "$bin" user add --database-url "$db" --username bench --role author >/dev/null
 RUST_LOG=warn "$bin" command-service "${common[@]}" --listen 127.0.0.1:18281 --database-pool 32 & pids+=($!)
 RUST_LOG=warn "$bin" projection-service "${common[@]}" --listen 127.0.0.1:18282 & pids+=($!)
 RUST_LOG=warn "$bin" query-gateway "${common[@]}" --listen 127.0.0.1:18283 --command-url http://127.0.0.1:18281 \

@@ -37,6 +37,10 @@ tps=$("$INKWIRE_PG_BIN/pgbench" -h 127.0.0.1 -p "$INKWIRE_TEST_PGPORT" -U postgr
 echo "{\"bench\":\"pgbench_single_insert\",\"clients\":16,\"tps\":$tps}" | tee -a "$out/results.jsonl"
 
 echo "bench: services" >&2
+export INKWIRE_JWT_SECRET=${INKWIRE_JWT_SECRET:-bench-secret-bench-secret-bench-secret}
+# The author the comments benchmark writes as (its id is fixed in cli/src/bench.rs).
+echo bench-password | "$bin" user add --database-url "$base/bench" --username bench --role author \
+  --id 01890000-0000-7000-8000-00000000b0b0 >/dev/null
 RUST_LOG=warn "$bin" command-service --database-url "$base/bench" --kafka-brokers "$KAFKA_BROKERS" --topic bench \
   --listen 127.0.0.1:18181 --database-pool 32 & pids+=($!)
 RUST_LOG=warn "$bin" projection-service --database-url "$base/bench" --kafka-brokers "$KAFKA_BROKERS" --topic bench \
