@@ -7,6 +7,7 @@ pub mod bench_gateway;
 pub mod config;
 pub mod demo;
 pub mod dev;
+pub mod lag;
 pub mod users;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +42,8 @@ pub enum Command {
     ProjectionService(config::ProjectionArgs),
     /// The GraphQL gateway (queries, mutations, live comment subscriptions).
     QueryGateway(config::GatewayArgs),
+    /// Consumer lag per group and partition: events and seconds.
+    Lag(lag::LagArgs),
     /// Prints the GraphQL schema (SDL), as committed in `schema/schema.graphql`.
     PrintSchema,
     /// Manages users (e.g. the first admin).
@@ -84,6 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             query_gateway::serve(listener, db, log, args.command_url, config, cancel).await
         }
         Command::User(command) => users::run(command).await,
+        Command::Lag(args) => lag::run(args, cancel).await,
         Command::PrintSchema => {
             print!("{}", query_gateway::sdl());
             Ok(())

@@ -109,6 +109,23 @@ impl LogConfig {
         }
     }
 
+    /// When the record at `offset` of `partition` was appended (its timestamp), or `None` when
+    /// there is no such record (yet). Used for lag in seconds: the age of the oldest record a
+    /// group has not applied.
+    ///
+    /// # Errors
+    /// [`LogError`] when the log cannot say.
+    pub async fn timestamp_at(
+        &self,
+        partition: i32,
+        offset: i64,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, LogError> {
+        match self {
+            Self::Kafka(k) => k.timestamp_at(partition, offset).await,
+            Self::Embedded(e) => e.timestamp_at(partition, offset).await,
+        }
+    }
+
     /// A consumer in `group`, subscribed to the topic. Partitions it is given must be positioned
     /// with [`Consumer::seek`] (see [`Consumer::take_unpositioned`]) before they yield records.
     ///

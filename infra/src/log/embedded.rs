@@ -121,6 +121,25 @@ impl EmbeddedLog {
         }
     }
 
+    pub(crate) async fn timestamp_at(
+        &self,
+        partition: i32,
+        offset: i64,
+    ) -> Result<Option<DateTime<Utc>>, LogError> {
+        let topic = self.inner.topic.as_str();
+        let at: Option<Option<DateTime<Utc>>> = with_db!(&self.inner.db, |pool| {
+            sqlx::query_scalar(
+                "SELECT appended_at FROM log_messages WHERE topic = $1 AND partition = $2 AND log_offset = $3",
+            )
+            .bind(topic)
+            .bind(i64::from(partition))
+            .bind(offset)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(at.flatten())
+    }
+
     pub(crate) async fn high_watermarks(&self) -> Result<Vec<(i32, i64)>, LogError> {
         let topic = self.inner.topic.as_str();
         let rows: Vec<(i64, i64)> = with_db!(&self.inner.db, |pool| {

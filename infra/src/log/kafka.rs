@@ -109,6 +109,42 @@ impl KafkaSettings {
         .unwrap_or(Err(LogError::Kafka(KafkaError::Canceled)))
     }
 
+    pub(super) async fn timestamp_at(
+        &self,
+        partition: i32,
+        offset: i64,
+    ) -> Result<Option<DateTime<Utc>>, LogError> {
+        // A throwaway, group-less reader of one record: never joins or disturbs a group.
+        let client: BaseConsumer = self
+            .client_config()
+            .set("group.id", "inkwire-lag-probe")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .create()?;
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut assignment = rdkafka::TopicPartitionList::new();
+            assignment.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
+            client.assign(&assignment)?;
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while std::time::Instant::now() < deadline {
+                match client.poll(Duration::from_millis(200)) {
+                    Some(Ok(m)) if m.offset() >= offset => {
+                        return Ok(m
+                            .timestamp()
+                            .to_millis()
+                            .and_then(DateTime::<Utc>::from_timestamp_millis));
+                    }
+                    Some(Err(e)) => return Err(LogError::from(e)),
+                    _ => {}
+                }
+            }
+            Ok(None)
+        })
+        .await
+        .unwrap_or(Err(LogError::Kafka(KafkaError::Canceled)))
+    }
+
     pub(super) fn producer(&self) -> Result<KafkaProducer, LogError> {
         let producer: FutureProducer = self
             .client_config()

@@ -1,0 +1,164 @@
+//! `inkwire lag`: where each projector group stands in each partition — the offset its database
+//! says it applied (the truth, ADR 003), the log's high watermark, the lag in events, and the lag
+//! in seconds as the age of the oldest record it has not applied (read from that record's
+//! timestamp, not interpolated). `--json` for machines, `--watch SECS` to refresh.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+use infra::db::Db;
+use infra::with_db;
+use serde::Serialize;
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::LogArgs;
+
+/// Arguments of `inkwire lag`.
+#[derive(Debug, Args)]
+pub struct LagArgs {
+    /// The read-model database holding `projection_offsets`.
+    #[arg(long, env = "INKWIRE_DATABASE_URL")]
+    pub database_url: String,
+    /// The log.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Only this consumer group (repeatable); default: every group with stored offsets.
+    #[arg(long = "group")]
+    pub groups: Vec<String>,
+    /// One JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Refresh every SECS seconds until Ctrl-C.
+    #[arg(long, value_name = "SECS")]
+    pub watch: Option<u64>,
+}
+
+/// One group's position in one partition.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PartitionLag {
+    /// Consumer group.
+    pub group: String,
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Last applied offset per the database (-1: nothing yet).
+    pub committed_offset: i64,
+    /// Offset the next record will get.
+    pub high_watermark: i64,
+    /// Records not applied.
+    pub lag_events: i64,
+    /// Age of the oldest record not applied (0 when caught up).
+    pub lag_seconds: f64,
+}
+
+/// Measures every group's lag on the topic of `log`.
+///
+/// # Errors
+/// When the database or the log cannot be read.
+pub async fn measure(
+    db: &Db,
+    log: &infra::log::LogConfig,
+    groups: &[String],
+) -> anyhow::Result<Vec<PartitionLag>> {
+    let topic = log.topic().to_owned();
+    let rows: Vec<(String, i64, i64)> = with_db!(db, |pool| {
+        sqlx::query("SELECT consumer_group, partition, applied_offset FROM projection_offsets WHERE topic = $1")
+            .bind(topic.as_str())
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let mut applied: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for (group, partition, offset) in rows {
+        applied.insert(
+            (group, i32::try_from(partition).unwrap_or(i32::MAX)),
+            offset,
+        );
+    }
+    let mut wanted: Vec<String> = if groups.is_empty() {
+        applied.keys().map(|(g, _)| g.clone()).collect()
+    } else {
+        groups.to_vec()
+    };
+    wanted.dedup();
+    let marks = log.high_watermarks().await?;
+    let now = Utc::now();
+    let mut out = Vec::new();
+    for group in &wanted {
+        for (partition, high) in &marks {
+            let committed = applied
+                .get(&(group.clone(), *partition))
+                .copied()
+                .unwrap_or(-1);
+            let lag_events = (high - (committed + 1)).max(0);
+            let lag_seconds = if lag_events > 0 {
+                log.timestamp_at(*partition, committed + 1)
+                    .await?
+                    .map_or(0.0, |at: DateTime<Utc>| {
+                        (now - at).num_milliseconds().max(0) as f64 / 1000.0
+                    })
+            } else {
+                0.0
+            };
+            out.push(PartitionLag {
+                group: group.clone(),
+                topic: topic.clone(),
+                partition: *partition,
+                committed_offset: committed,
+                high_watermark: *high,
+                lag_events,
+                lag_seconds,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn print_table(rows: &[PartitionLag]) {
+    println!(
+        "{:<32} {:<20} {:>9} {:>12} {:>12} {:>10} {:>10}",
+        "GROUP", "TOPIC", "PARTITION", "COMMITTED", "HIGH-WATER", "LAG", "LAG-SECS"
+    );
+    for r in rows {
+        println!(
+            "{:<32} {:<20} {:>9} {:>12} {:>12} {:>10} {:>10.1}",
+            r.group,
+            r.topic,
+            r.partition,
+            r.committed_offset,
+            r.high_watermark,
+            r.lag_events,
+            r.lag_seconds
+        );
+    }
+}
+
+/// Runs `inkwire lag`.
+///
+/// # Errors
+/// When the database or the log cannot be read.
+pub async fn run(args: LagArgs, cancel: CancellationToken) -> anyhow::Result<()> {
+    let db = Db::connect(&args.database_url, 2).await?;
+    let log = args.log.config(&db);
+    loop {
+        let rows = measure(&db, &log, &args.groups).await?;
+        if args.json {
+            println!("{}", serde_json::to_string(&rows)?);
+        } else {
+            print_table(&rows);
+        }
+        let Some(secs) = args.watch else {
+            return Ok(());
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            () = tokio::time::sleep(Duration::from_secs(secs.max(1))) => {}
+        }
+    }
+}
