@@ -37,6 +37,89 @@ pub fn comment_html(markdown: &str) -> String {
     sanitize(&out)
 }
 
+/// The attributes of the start tag whose text (between `<` and `>`) is `tag`, as (name, value).
+fn attributes(tag: &str) -> Vec<(String, String)> {
+    let chars: Vec<char> = tag.chars().collect();
+    let mut i = chars
+        .iter()
+        .take_while(|c| !c.is_whitespace() && **c != '/')
+        .count();
+    let mut out = Vec::new();
+    while i < chars.len() {
+        while i < chars.len() && (chars[i].is_whitespace() || chars[i] == '/') {
+            i += 1;
+        }
+        let start = i;
+        while i < chars.len() && !chars[i].is_whitespace() && chars[i] != '=' && chars[i] != '/' {
+            i += 1;
+        }
+        let name: String = chars[start..i].iter().collect();
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        let mut value = String::new();
+        if i < chars.len() && chars[i] == '=' {
+            i += 1;
+            while i < chars.len() && chars[i].is_whitespace() {
+                i += 1;
+            }
+            if i < chars.len() && (chars[i] == '"' || chars[i] == '\'') {
+                let quote = chars[i];
+                i += 1;
+                while i < chars.len() && chars[i] != quote {
+                    value.push(chars[i]);
+                    i += 1;
+                }
+                i += 1;
+            } else {
+                while i < chars.len() && !chars[i].is_whitespace() {
+                    value.push(chars[i]);
+                    i += 1;
+                }
+            }
+        }
+        if !name.is_empty() {
+            out.push((name, value));
+        }
+    }
+    out
+}
+
+/// What in `html` a browser would run or load as active content, if anything: a script-capable
+/// element, an event-handler attribute, or an attribute whose value is a script URL. Text
+/// between tags is inert (any `<` in it is escaped), so only tags are inspected. This is the
+/// invariant the hostile-content test and the fuzz target hold the renderer to.
+#[must_use]
+pub fn find_active_content(html: &str) -> Option<String> {
+    const ELEMENTS: &[&str] = &[
+        "script", "iframe", "object", "embed", "style", "svg", "math", "base", "form", "frame",
+    ];
+    const SCHEMES: &[&str] = &["javascript:", "vbscript:", "data:text/html"];
+    let lower = html.to_lowercase();
+    for (i, _) in lower.match_indices('<') {
+        let end = lower[i..].find('>').map_or(lower.len(), |e| i + e);
+        let tag = &lower[i + 1..end];
+        let name: String = tag
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        if ELEMENTS.contains(&name.as_str()) {
+            return Some(format!("<{name}> element"));
+        }
+        for (attr, value) in attributes(tag) {
+            if attr.starts_with("on") {
+                return Some(format!("{attr} handler on <{name}>"));
+            }
+            // Browsers skip leading spaces and control characters in URLs.
+            let value = value.trim_start_matches(|c: char| c <= ' ');
+            if SCHEMES.iter().any(|scheme| value.starts_with(scheme)) {
+                return Some(format!("script URL in {attr} of <{name}>"));
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::{comment_html, post_html};
@@ -64,6 +147,19 @@ mod tests {
             !html.contains("onerror") && !html.contains("<script"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn the_active_content_finder_finds_it_and_only_it() {
+        use super::find_active_content as find;
+        assert!(find("<p>&lt;img src=x onerror=alert(1)&gt;</p>").is_none());
+        assert!(find("<img src=x onerror=alert(1)>").is_some());
+        assert!(find("<img src=\"a.png\" alt=\"x onerror=y\">").is_none());
+        assert!(find("<a href=\"JavaScript:x\">").is_some());
+        assert!(find("<a href=\" javascript:x\">").is_some());
+        assert!(find("<a href=\"jara/scjavascript:b\">a</a>").is_none());
+        assert!(find("<p><a rel=\"nofollow\">javascript:alert(1)</a></p>").is_none());
+        assert!(find("<svg><circle/></svg>").is_some());
     }
 
     #[test]
