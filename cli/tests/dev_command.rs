@@ -11,16 +11,18 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 fn start(dir: &TempDir, port: u16) -> Child {
+    start_with(dir, port, &[])
+}
+
+/// `inkwire dev` on `dir` and `port`, with `extra` flags.
+fn start_with(dir: &TempDir, port: u16, extra: &[&str]) -> Child {
     // The tests' token secret, so tokens they mint are this instance's.
     std::fs::create_dir_all(&dir.0).expect("data dir");
     std::fs::write(dir.0.join("jwt-secret"), common::TEST_SECRET).expect("secret");
     Command::new(env!("CARGO_BIN_EXE_inkwire"))
-        .args([
-            "dev",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
+        .arg("dev")
+        .args(extra)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(&dir.0)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -224,25 +226,9 @@ async fn dev_demo_shows_a_living_blog_at_once_and_only_seeds_once() {
     let base = format!("http://127.0.0.1:{port}");
     let graphql = format!("{base}/graphql");
     let http = reqwest::Client::new();
-    let start_demo = || {
-        std::fs::create_dir_all(&dir.0).expect("data dir");
-        Command::new(env!("CARGO_BIN_EXE_inkwire"))
-            .args([
-                "dev",
-                "--demo",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(&dir.0)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("inkwire dev --demo starts")
-    };
     let page = "{ posts { edges { node { title author { displayName } commentCount comments { edges { node { body depth author { username } } } } } } } }";
     for round in 0..2 {
-        let child = start_demo();
+        let child = start_with(&dir, port, &["--demo"]);
         wait_up(&http, &base).await;
         let deadline = Instant::now() + Duration::from_secs(10);
         let posts = loop {

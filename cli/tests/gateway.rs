@@ -271,27 +271,11 @@ async fn graphql_reads_and_writes_round_trip(stack: &TestStack) {
     assert_eq!(error_code(&r), Some("BAD_USER_INPUT"), "{r}");
 }
 
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(name)
-                .and_then(|rest| rest.trim().parse().ok())
-        })
-        .unwrap_or_else(|| panic!("{name} not in /metrics"))
-}
-
 async fn statements(stack: &TestStack) -> f64 {
-    let url = stack.graphql_url.replace("/graphql", "/metrics");
-    let text = stack
-        .http
-        .get(url)
-        .send()
+    let base = stack.graphql_url.trim_end_matches("/graphql");
+    common::metric(&stack.http, base, "inkwire_gateway_sql_statements_total")
         .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    metric(&text, "inkwire_gateway_sql_statements_total")
+        .expect("inkwire_gateway_sql_statements_total in the gateway's /metrics")
 }
 
 async fn a_page_of_posts_with_comments_costs_a_fixed_number_of_statements(stack: &TestStack) {

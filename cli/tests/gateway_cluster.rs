@@ -129,22 +129,8 @@ async fn fifty_subscribers_behind_nginx_get_every_comment_once_in_order_through_
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut on_each = Vec::new();
-    for (port, _) in &cluster.gateways {
-        let text = cluster
-            .http
-            .get(format!("http://127.0.0.1:{port}/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
-        let open: i64 = text
-            .lines()
-            .find_map(|l| l.strip_prefix("inkwire_gateway_subscriptions_open "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        on_each.push(open);
+    for i in 0..cluster.gateways.len() {
+        on_each.push(cluster.open_subscriptions_on(i).await);
     }
     assert!(
         on_each.iter().all(|n| *n > 0),

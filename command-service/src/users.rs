@@ -305,16 +305,7 @@ impl UserService {
                 roles.push(role);
             }
         }
-        let password = input.password;
-        let hash = tokio::task::spawn_blocking(move || {
-            let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-            argon2()
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-        })
-        .await
-        .map_err(|_| UserError::Hash)?
-        .map_err(|_| UserError::Hash)?;
+        let hash = Self::hash(input.password).await?;
         let id = input.id.unwrap_or_else(Uuid::now_v7);
         let actor = Actor {
             user_id: Some(UserId(id)),
@@ -415,18 +406,7 @@ impl UserService {
         // Verify against a real hash even for unknown users, so timing does not tell them apart.
         const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3vq3l2Yx0Dg8d9h0S2v7m9mXo7m1L8m9YlZbL6jYl5M";
         let hash = row.as_ref().map_or(DUMMY.to_owned(), |(_, h, _)| h.clone());
-        let password = password.to_owned();
-        let verified = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .map(|parsed| {
-                    argon2()
-                        .verify_password(password.as_bytes(), &parsed)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        })
-        .await
-        .map_err(|_| UserError::Hash)?;
+        let verified = Self::verify(password.to_owned(), hash).await?;
         match row {
             Some((user, _, false)) if verified => {
                 self.clients.clear(&pair_key);
@@ -457,13 +437,7 @@ impl UserService {
         if auth_time <= 0 || age < 0 || age > i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX) {
             return Err(UserError::Unauthenticated);
         }
-        let username = with_db!(self.db(), |pool| {
-            sqlx::query("SELECT username FROM user_credentials WHERE user_id = $1")
-                .bind(user)
-                .fetch_one(pool)
-                .await?
-                .try_get::<String, _>(0)
-        })?;
+        let username = self.username_of(user).await?;
         let view = UserView {
             id: user,
             username,
@@ -505,6 +479,17 @@ impl UserService {
             })
             .transpose()
         })
+    }
+
+    /// The login name of `user`.
+    async fn username_of(&self, user: Uuid) -> Result<String, UserError> {
+        let username: Option<String> = with_db!(self.db(), |pool| {
+            sqlx::query_scalar("SELECT username FROM user_credentials WHERE user_id = $1")
+                .bind(user)
+                .fetch_optional(pool)
+                .await
+        })?;
+        username.ok_or(UserError::NotFound)
     }
 
     async fn hash(password: String) -> Result<String, UserError> {
@@ -688,6 +673,8 @@ impl UserService {
             ));
         }
         let role = validate_role(role)?;
+        // Usernames never change; roles are re-read on every attempt.
+        let username = self.username_of(user).await?;
         for _ in 0..5 {
             let target = self.access(user).await?.ok_or(UserError::NotFound)?;
             let (version, last_id) = self.store.stream_head(StreamId(user)).await?;
@@ -704,16 +691,9 @@ impl UserService {
                 roles.retain(|r| *r != role);
                 roles.len() != before
             };
-            let username = with_db!(self.db(), |pool| {
-                sqlx::query("SELECT username FROM user_credentials WHERE user_id = $1")
-                    .bind(user)
-                    .fetch_one(pool)
-                    .await?
-                    .try_get::<String, _>(0)
-            })?;
             let view = UserView {
                 id: user,
-                username,
+                username: username.clone(),
                 display_name: target.display_name.clone(),
                 roles: roles.clone(),
             };

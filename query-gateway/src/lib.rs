@@ -289,6 +289,25 @@ fn caller(headers: &HeaderMap, peer: Option<SocketAddr>) -> Caller {
     }
 }
 
+/// The caller of an HTTP request (or WebSocket upgrade): its address, and its identity when it
+/// sent a valid token; refused when it sent a bad one.
+fn authenticated_caller(
+    keys: &TokenKeys,
+    parts: &axum::http::request::Parts,
+) -> Result<Caller, BadToken> {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let mut who = caller(&parts.headers, peer);
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    authenticate(keys, authorization, &mut who)?;
+    Ok(who)
+}
+
 fn unauthenticated() -> Response {
     error_response(
         StatusCode::UNAUTHORIZED,
@@ -307,10 +326,6 @@ fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
 
 async fn graphql_post(State(state): State<HttpState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
     let Ok(body) = axum::body::to_bytes(body, BODY_LIMIT + 1).await else {
         return error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -335,14 +350,9 @@ async fn graphql_post(State(state): State<HttpState>, request: Request) -> Respo
             );
         }
     };
-    let mut who = caller(&parts.headers, peer);
-    let authorization = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if authenticate(&state.keys, authorization, &mut who).is_err() {
+    let Ok(who) = authenticated_caller(&state.keys, &parts) else {
         return unauthenticated();
-    }
+    };
     let request = schema::with_loaders(request.data(who), &state.read);
     let response = state.schema.execute(request).await;
     Json(response).into_response()
@@ -372,20 +382,11 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let mut who = caller(&parts.headers, peer);
     // Browsers cannot set headers on a WebSocket: the token may come in the upgrade request
     // (other clients) or, as graphql-ws does, in `connection_init`.
-    let authorization = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if authenticate(&state.keys, authorization, &mut who).is_err() {
+    let Ok(who) = authenticated_caller(&state.keys, &parts) else {
         return unauthenticated();
-    }
+    };
     let schema = state.schema.clone();
     let keys = state.keys.clone();
     let read = state.read.clone();

@@ -220,26 +220,22 @@ impl Cluster {
     /// Open subscriptions on all running gateways, from their `/metrics`.
     pub async fn open_subscriptions(&self) -> i64 {
         let mut total = 0;
-        for (port, proc) in &self.gateways {
-            if proc.is_none() {
-                continue;
-            }
-            let Ok(resp) = self
-                .http
-                .get(format!("http://127.0.0.1:{port}/metrics"))
-                .send()
-                .await
-            else {
-                continue;
-            };
-            let text = resp.text().await.unwrap_or_default();
-            total += text
-                .lines()
-                .find_map(|l| l.strip_prefix("inkwire_gateway_subscriptions_open "))
-                .and_then(|v| v.trim().parse::<i64>().ok())
-                .unwrap_or(0);
+        for i in 0..self.gateways.len() {
+            total += self.open_subscriptions_on(i).await;
         }
         total
+    }
+
+    /// Open subscriptions on gateway `i` (0 while it is down).
+    pub async fn open_subscriptions_on(&self, i: usize) -> i64 {
+        let (port, proc) = &self.gateways[i];
+        if proc.is_none() {
+            return 0;
+        }
+        let base = format!("http://127.0.0.1:{port}");
+        super::metric(&self.http, &base, "inkwire_gateway_subscriptions_open")
+            .await
+            .map_or(0, |v| v as i64)
     }
 
     /// The tail of a process's stderr, for failure messages.

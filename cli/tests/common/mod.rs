@@ -63,6 +63,22 @@ pub fn token_for(user: &str) -> String {
     keys().issue(id, "user", "Tester", &[]).expect("token")
 }
 
+/// The value of the Prometheus sample `name` (a metric without labels) at `base`'s `/metrics`,
+/// or `None` when the service cannot be reached or does not export it.
+pub async fn metric(http: &reqwest::Client, base: &str, name: &str) -> Option<f64> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Creates [`AUTHOR`] in `db` unless it exists.
 pub async fn ensure_author(db: &Db) {
     add_user(
