@@ -14,6 +14,8 @@
 #                  Apache-2.0, LICENSE beside it): tansu does not create its tables itself.
 #   nginx:         Debian's package (apt-get), run by the tests themselves with their own config.
 #   graphql-ws:    the npm client the tests drive, `npm ci` in cli/tests/js (package-lock.json).
+#   chromium:      Debian's package (apt-get), driven by playwright-core in the browser test.
+#   web UI:        `npm ci` and `npm run check && npm run build` in web/ (package-lock.json).
 # Point KAFKA_BROKERS at a real Kafka to test against it instead of tansu; the broker-outage test
 # still needs TANSU_BIN (it starts and stops a broker of its own).
 set -euo pipefail
@@ -70,10 +72,21 @@ install_js() {
   (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >&2)
 }
 
+install_chromium() {
+  command -v chromium >/dev/null 2>&1 && return
+  log "installing chromium (Debian) for the browser tests"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2 || {
+    apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2
+  }
+}
+
+
 start() {
   stop
   install_nginx
+  install_chromium
   install_js
+  "$here/build-web.sh"
   install_postgres
   id postgres >/dev/null 2>&1 || useradd -r -m postgres
   # postgres refuses to run as root; it needs to traverse the binaries' and run directories.

@@ -30,6 +30,9 @@ pub struct DevArgs {
     /// Seed demo accounts, posts and comments on first start (see `inkwire::demo`).
     #[arg(long)]
     pub demo: bool,
+    /// The built web UI (`npm --prefix web run build` writes it), served at `/`.
+    #[arg(long, env = "INKWIRE_WEB_DIR", default_value = "web/build")]
+    pub web_dir: PathBuf,
 }
 
 /// The one-process stack, wired but not yet serving.
@@ -155,7 +158,14 @@ pub async fn run(args: DevArgs, cancel: CancellationToken) -> anyhow::Result<()>
         &secret(&args.data_dir)?,
         std::time::Duration::from_secs(24 * 3600),
     );
-    let stack = Stack::start(db, log, projection_service::DEFAULT_GROUP, keys, &cancel).await?;
+    let mut stack = Stack::start(db, log, projection_service::DEFAULT_GROUP, keys, &cancel).await?;
+    stack.router = match query_gateway::web::WebUi::at(&args.web_dir) {
+        Some(ui) => ui.serve_beside(stack.router),
+        None => {
+            tracing::warn!(web_dir = %args.web_dir.display(), "no web UI build: serving the API only");
+            query_gateway::web::explain_missing(stack.router, &args.web_dir)
+        }
+    };
     if args.demo {
         crate::demo::seed(&stack.bus, &stack.users).await?;
     }

@@ -317,3 +317,64 @@ async fn the_npm_graphql_ws_client_receives_a_comment_through_nginx() {
     assert_eq!(event["comment"]["id"], id.as_str());
     assert_eq!(event["comment"]["body"], "hello from Rust");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_serves_the_web_ui_beside_the_api() {
+    let cluster = Cluster::start(1).await;
+    let base = cluster.nginx_url().trim_end_matches("/graphql").to_owned();
+    // A client route gets the app, revalidated on every visit.
+    let page = cluster
+        .http
+        .get(format!("{base}/posts/some-post"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.expect("html");
+    assert!(html.contains("content-security-policy"), "{html}");
+    // Its scripts are content-hashed, served gzipped, and cached for good.
+    let script = html
+        .split('"')
+        .find(|s| s.starts_with("/_app/immutable/") && s.ends_with(".js"))
+        .unwrap_or_else(|| panic!("no script in {html}"))
+        .to_owned();
+    let asset = cluster
+        .http
+        .get(format!("{base}{script}"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("asset");
+    assert_eq!(asset.status(), 200, "{script}");
+    assert!(
+        asset.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert_eq!(asset.headers()["content-encoding"], "gzip");
+    let missing = cluster
+        .http
+        .get(format!("{base}/_app/immutable/nope.js"))
+        .send()
+        .await
+        .expect("missing asset");
+    assert_eq!(missing.status(), 404);
+    // The API is still the API.
+    let api = gql(
+        &cluster.http,
+        &cluster.nginx_url(),
+        None,
+        "{ posts { edges { cursor } } }",
+        json!({}),
+    )
+    .await;
+    assert!(api["data"]["posts"]["edges"].is_array(), "{api}");
+}

@@ -13,6 +13,7 @@ pub mod live;
 pub mod metrics;
 pub mod read;
 pub mod schema;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -165,6 +165,23 @@ impl ReadModel {
         })
     }
 
+    /// Up to `limit` drafts of `author`, last changed first.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn drafts_of(&self, author: Uuid, limit: i64) -> Result<Vec<PostRow>, sqlx::Error> {
+        self.count();
+        with_db!(&self.db, |pool| {
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "SELECT {POST_COLUMNS} FROM rm_posts WHERE status = 'draft' AND author_id = "
+            ));
+            q.push_bind(author)
+                .push(" ORDER BY updated_at DESC, id DESC LIMIT ")
+                .push_bind(limit);
+            q.build_query_as::<PostRow>().fetch_all(pool).await
+        })
+    }
+
     /// Up to `limit` published posts, newest first, after `after`, optionally with `tag`.
     ///
     /// # Errors

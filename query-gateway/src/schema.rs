@@ -28,6 +28,8 @@ pub type InkwireSchema = async_graphql::Schema<Query, Mutation, SubscriptionRoot
 
 /// Largest page of posts.
 pub const MAX_POSTS_PAGE: i32 = 50;
+/// Longest markdown `renderMarkdown` takes: a post body's bound.
+pub const MAX_MARKDOWN_BYTES: usize = 200_000;
 /// Largest page of comments.
 pub const MAX_COMMENTS_PAGE: i32 = 200;
 
@@ -725,6 +727,34 @@ impl Query {
                 roles: caller.roles.clone(),
             },
         }))
+    }
+
+    /// The signed-in user's drafts, last changed first (empty when signed out).
+    async fn drafts(&self, ctx: &Context<'_>, first: Option<i32>) -> Result<Vec<Post>> {
+        let limit = page_size(first, 20, MAX_POSTS_PAGE).map_err(gql)?;
+        let Some(author) = caller(ctx)
+            .and_then(|c| c.user_id.as_deref())
+            .and_then(|u| u.parse::<Uuid>().ok())
+        else {
+            return Ok(Vec::new());
+        };
+        let rows = shared(ctx)
+            .read
+            .drafts_of(author, limit)
+            .await
+            .map_err(|e| gql(e.into()))?;
+        Ok(rows.into_iter().map(Post).collect())
+    }
+
+    /// Markdown rendered exactly as a post body is (sanitised HTML): the editor's preview.
+    async fn render_markdown(&self, markdown: String) -> Result<String> {
+        if markdown.len() > MAX_MARKDOWN_BYTES {
+            return Err(gql(GatewayError::bad_input(
+                "TOO_LONG",
+                format!("markdown over {MAX_MARKDOWN_BYTES} bytes"),
+            )));
+        }
+        Ok(render::post_html(&markdown))
     }
 
     /// One comment by id.

@@ -41,6 +41,10 @@ fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_inkwire"))
 }
 
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo")
+}
+
 fn nginx_bin() -> String {
     std::env::var("NGINX_BIN").unwrap_or_else(|_| "nginx".to_owned())
 }
@@ -149,10 +153,10 @@ impl Cluster {
     }
 
     async fn start_nginx(&mut self) {
-        let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo");
-        let template =
-            std::fs::read_to_string(PathBuf::from(manifest).join("../nginx/inkwire.conf.template"))
-                .expect("nginx/inkwire.conf.template");
+        let template = std::fs::read_to_string(
+            PathBuf::from(manifest_dir()).join("../nginx/inkwire.conf.template"),
+        )
+        .expect("nginx/inkwire.conf.template");
         let prefix = self.dir.0.join("nginx");
         std::fs::create_dir_all(&prefix).expect("nginx dir");
         let upstreams: String = self
@@ -165,7 +169,14 @@ impl Cluster {
         let conf = template
             .replace("__LISTEN__", &format!("127.0.0.1:{}", self.nginx_port))
             .replace("__UPSTREAMS__", upstreams.trim_end())
-            .replace("__PREFIX__", &prefix.display().to_string());
+            .replace("__PREFIX__", &prefix.display().to_string())
+            .replace(
+                "__WEB_ROOT__",
+                &PathBuf::from(manifest_dir())
+                    .join("../web/build")
+                    .display()
+                    .to_string(),
+            );
         let path = prefix.join("nginx.conf");
         std::fs::write(&path, conf).expect("nginx.conf");
         let err = std::fs::File::create(self.dir.0.join("nginx.err")).expect("log");

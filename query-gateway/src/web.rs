@@ -1,0 +1,204 @@
+//! The web UI (`web/`, a SvelteKit build of static files) served beside `/graphql`.
+//!
+//! Every path that is not an API route gets a file of the build, or the build's `index.html`
+//! (the single-page app then routes on the client). Content-hashed assets under `_app/immutable/`
+//! are cached for a year; everything else is revalidated. `.gz`/`.br` twins written by the build
+//! are served to clients that accept them. API-looking paths (`/v1/…`) that matched no route
+//! answer 404 JSON, never the app.
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceExt;
+use tower_http::services::{ServeDir, ServeFile};
+
+/// Where a build lives and whether it is there.
+#[derive(Clone, Debug)]
+pub struct WebUi {
+    dir: PathBuf,
+}
+
+impl WebUi {
+    /// The build in `dir`, if it holds an `index.html`.
+    #[must_use]
+    pub fn at(dir: &Path) -> Option<Self> {
+        dir.join("index.html").is_file().then(|| Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// `router` with the UI as its fallback.
+    pub fn serve_beside(self, router: Router) -> Router {
+        let files = ServeDir::new(&self.dir)
+            .precompressed_br()
+            .precompressed_gzip()
+            .fallback(ServeFile::new(self.dir.join("index.html")).precompressed_gzip());
+        router.fallback(move |request: Request<Body>| {
+            let files = files.clone();
+            async move { Ok::<_, Infallible>(answer(files, request).await) }
+        })
+    }
+}
+
+/// What `router` answers on paths it does not know when there is no build: a page saying how to
+/// make one (so `inkwire dev` on a fresh clone explains itself instead of a bare 404).
+pub fn explain_missing(router: Router, dir: &Path) -> Router {
+    let page = format!(
+        "<!doctype html><meta charset=utf-8><title>Inkwire</title>\
+         <h1>Inkwire is running</h1><p>The web UI is not built: no <code>{}</code>. \
+         Build it with <code>npm --prefix web ci &amp;&amp; npm --prefix web run build</code> \
+         (or start with <code>scripts/dev.sh</code>, which does it), then reload. \
+         The GraphQL API is at <a href=\"/graphql\">/graphql</a>.</p>",
+        html_escape(&dir.join("index.html").display().to_string())
+    );
+    router.fallback(move |request: Request<Body>| {
+        let page = page.clone();
+        async move {
+            if let Some(api) = api_not_found(request.uri().path()) {
+                return api;
+            }
+            (
+                StatusCode::NOT_FOUND,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                page,
+            )
+                .into_response()
+        }
+    })
+}
+
+async fn answer(files: ServeDir<ServeFile>, request: Request<Body>) -> Response {
+    let path = request.uri().path().to_owned();
+    if let Some(api) = api_not_found(&path) {
+        return api;
+    }
+    let mut response = match files.oneshot(request).await {
+        Ok(r) => r.into_response(),
+        Err(never) => match never {},
+    };
+    let cache = if path.starts_with("/_app/immutable/") {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+fn api_not_found(path: &str) -> Option<Response> {
+    let api = ["/v1/", "/graphql/", "/metrics/"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix));
+    api.then(|| {
+        (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({
+                "code": "NOT_FOUND",
+                "message": format!("no route {path}"),
+            })),
+        )
+            .into_response()
+    })
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+
+    /// A directory removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new() -> Self {
+            let dir = std::env::temp_dir().join(format!("inkwire-web-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn build() -> Scratch {
+        let dir = Scratch::new();
+        std::fs::write(dir.path().join("index.html"), "<!doctype html><p>app").unwrap();
+        std::fs::create_dir_all(dir.path().join("_app/immutable")).unwrap();
+        std::fs::write(dir.path().join("_app/immutable/a.js"), "let a").unwrap();
+        dir
+    }
+
+    async fn get_path(router: Router, path: &str) -> (StatusCode, String, String) {
+        let response = router
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let cache = response
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned(), cache)
+    }
+
+    #[tokio::test]
+    async fn client_routes_get_the_app_and_assets_are_cached_for_good() {
+        let dir = build();
+        let router = WebUi::at(dir.path())
+            .unwrap()
+            .serve_beside(Router::new().route("/graphql", get(|| async { "api" })));
+        let (status, body, cache) = get_path(router.clone(), "/posts/hello").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "<!doctype html><p>app")
+        );
+        assert_eq!(cache, "no-cache");
+        let (status, body, cache) = get_path(router.clone(), "/_app/immutable/a.js").await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "let a"));
+        assert!(cache.contains("immutable"), "{cache}");
+        let (_, body, _) = get_path(router.clone(), "/graphql").await;
+        assert_eq!(body, "api");
+        let (status, body, _) = get_path(router, "/v1/nothing").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("NOT_FOUND"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn without_a_build_the_root_says_how_to_make_one() {
+        let dir = Scratch::new();
+        assert!(WebUi::at(dir.path()).is_none());
+        let (status, body, _) = get_path(explain_missing(Router::new(), dir.path()), "/").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("npm --prefix web run build"), "{body}");
+    }
+}

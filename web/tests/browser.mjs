@@ -1,0 +1,218 @@
+// Inkwire's web UI in a real browser (Debian's chromium driven by playwright-core), against a
+// running `inkwire dev --demo`. Run by cli/tests/browser.rs, which starts the server; by hand:
+//
+//   BASE_URL=http://127.0.0.1:8080 node web/tests/browser.mjs
+//
+// Environment: BASE_URL (required), CHROMIUM (default /usr/bin/chromium), SCREENSHOT_DIR
+// (default web/test-results), WEB_BUILD (default web/build, to size the post page's JS).
+// Prints one JSON line of measurements on success; exits 1 with the reason on failure.
+import { chromium } from 'playwright-core';
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BASE = process.env.BASE_URL;
+if (!BASE) throw new Error('BASE_URL is required');
+const SHOTS = process.env.SCREENSHOT_DIR ?? join(here, '..', 'test-results');
+const BUILD = process.env.WEB_BUILD ?? join(here, '..', 'build');
+const POST = '/posts/welcome-to-inkwire';
+mkdirSync(SHOTS, { recursive: true });
+
+const run = Date.now().toString(36);
+const metrics = {};
+const dialogs = [];
+
+function check(condition, message) {
+	if (!condition) throw new Error(message);
+}
+
+const browser = await chromium.launch({
+	executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+	args: [
+		'--no-sandbox',
+		'--disable-gpu',
+		'--disable-quic',
+		'--no-first-run',
+		'--disable-background-networking',
+		'--disable-component-update',
+		'--disable-sync'
+	]
+});
+
+async function context(name, viewport = { width: 1100, height: 900 }) {
+	const ctx = await browser.newContext({ baseURL: BASE, viewport });
+	const page = await ctx.newPage();
+	page.on('dialog', async (d) => {
+		dialogs.push(`${name}: ${d.type()} ${d.message()}`);
+		await d.dismiss();
+	});
+	page.on('pageerror', (e) => dialogs.push(`${name}: page error ${e.message}`));
+	return { ctx, page };
+}
+
+async function register(page, username) {
+	await page.goto('/register');
+	await page.getByLabel('Username').fill(username);
+	await page.getByLabel('Shown name').fill(username.replace(/-.*/, ' ').trim());
+	await page.getByLabel('Password').fill(`${username}-password`);
+	await page.getByRole('button', { name: 'Create account' }).click();
+	await page.getByTestId('signed-in-as').waitFor();
+}
+
+async function openPost(page) {
+	await page.goto(POST);
+	await page.locator('[data-testid=live-state][data-state=live]').waitFor();
+}
+
+async function comment(page, text) {
+	const form = page.getByTestId('comment-form').first();
+	await form.getByLabel('Your comment').fill(text);
+	await form.getByRole('button', { name: 'Comment' }).click();
+	// Cleared once the server acknowledged it.
+	await page.waitForFunction(() => {
+		const t = document.querySelector('#new-comment-body');
+		return t && t.value === '';
+	});
+}
+
+/** The comments in `page` whose text contains `text`. */
+function comments(page, text) {
+	return page.getByTestId('comment').filter({ hasText: text });
+}
+
+const steps = [];
+async function step(name, body) {
+	const started = Date.now();
+	try {
+		await body();
+	} catch (e) {
+		e.message = `${name}: ${e.message}`;
+		throw e;
+	}
+	steps.push({ name, ms: Date.now() - started });
+}
+
+try {
+	const writer = await context('writer');
+	const reader = await context('reader');
+
+	await step('post page paints and shows its comments', async () => {
+		const { page } = reader;
+		const js = [];
+		page.on('response', (r) => {
+			if (r.url().endsWith('.js')) js.push(new URL(r.url()).pathname);
+		});
+		await page.goto(POST);
+		await page.getByTestId('comment').first().waitFor();
+		const timing = await page.evaluate(() => ({
+			fcp: performance.getEntriesByName('first-contentful-paint')[0]?.startTime,
+			firstComment: performance.getEntriesByName('inkwire:first-comment')[0]?.startTime
+		}));
+		check(timing.fcp > 0 && timing.firstComment > 0, `no paint timing: ${JSON.stringify(timing)}`);
+		metrics.post_first_contentful_paint_ms = Math.round(timing.fcp);
+		metrics.post_time_to_first_comment_ms = Math.round(timing.firstComment);
+		metrics.post_js_gzip_bytes = js.reduce((sum, p) => sum + statSync(join(BUILD, `${p}.gz`)).size, 0);
+		metrics.post_js_files = js.length;
+		await page.locator('[data-testid=live-state][data-state=live]').waitFor();
+	});
+
+	await step('two contexts: a comment appears in the other within one second', async () => {
+		await register(writer.page, `writer-${run}`);
+		await openPost(writer.page);
+		const text = `Hello from the writer ${run}`;
+		const before = Number(await reader.page.getByTestId('comment-count').textContent());
+		const sent = Date.now();
+		await comment(writer.page, text);
+		await comments(reader.page, text).waitFor({ timeout: 1000 });
+		metrics.live_comment_ms = Date.now() - sent;
+		await reader.page.waitForFunction(
+			(n) => Number(document.querySelector('[data-testid=comment-count]')?.textContent) === n,
+			before + 1,
+			{ timeout: 1000 }
+		);
+		check(
+			(await reader.page.evaluate(() => performance.getEntriesByType('navigation').length)) === 1,
+			'the reader page reloaded'
+		);
+		await reader.page.screenshot({ path: join(SHOTS, 'post-live-thread.png'), fullPage: true });
+	});
+
+	await step('offline, three comments, back online: all three once each', async () => {
+		await reader.ctx.setOffline(true);
+		await reader.page.locator('[data-testid=live-state][data-state=offline]').waitFor();
+		const texts = [1, 2, 3].map((i) => `While you were away #${i} ${run}`);
+		for (const t of texts) await comment(writer.page, t);
+		for (const t of texts) check((await comments(reader.page, t).count()) === 0, `"${t}" shown while offline`);
+		await reader.ctx.setOffline(false);
+		await reader.page.locator('[data-testid=live-state][data-state=live]').waitFor({ timeout: 15000 });
+		for (const t of texts) await comments(reader.page, t).first().waitFor({ timeout: 5000 });
+		// Give a duplicate the time to arrive, then count.
+		await reader.page.waitForTimeout(500);
+		for (const t of texts) {
+			const n = await comments(reader.page, t).count();
+			check(n === 1, `"${t}" shown ${n} times`);
+		}
+		const order = await reader.page.getByTestId('comment').allTextContents();
+		const at = texts.map((t) => order.findIndex((o) => o.includes(t)));
+		check(at[0] < at[1] && at[1] < at[2], `out of order: ${at}`);
+	});
+
+	await step('hostile markup is shown as text and no dialog opens', async () => {
+		const hostile = `<img src=x onerror=alert(1)> and [a link](javascript:alert(2)) ${run}`;
+		await comment(writer.page, hostile);
+		const shown = comments(reader.page, `and a link ${run}`);
+		await shown.waitFor({ timeout: 2000 });
+		const body = shown.getByTestId('comment-body');
+		check((await body.textContent()).includes('<img src=x onerror=alert(1)>'), 'markup not shown as text');
+		check((await body.locator('img').count()) === 0, 'an <img> element was rendered');
+		const hrefs = await body.locator('a').evaluateAll((as) => as.map((a) => a.getAttribute('href') ?? ''));
+		check(!hrefs.some((h) => /^\s*javascript:/i.test(h)), `javascript: link kept: ${hrefs}`);
+		await reader.page.waitForTimeout(300);
+		check(dialogs.length === 0, `dialogs or page errors: ${dialogs.join('; ')}`);
+	});
+
+	await step('an author writes, publishes, and another context sees it on the home page', async () => {
+		const author = await context('author', { width: 1400, height: 900 });
+		const { page } = author;
+		await page.goto('/signin?next=/write');
+		await page.getByLabel('Username').fill('ada');
+		await page.getByLabel('Password').fill('ada-demo-password');
+		await page.getByRole('button', { name: 'Sign in' }).click();
+		await page.waitForURL('**/write');
+		const title = `Live from the browser ${run}`;
+		await page.getByLabel('Title', { exact: true }).fill(title);
+		await page.getByLabel('Tags, comma separated').fill('browser, test');
+		await page
+			.getByLabel('Text (markdown)')
+			.fill('## A heading\n\nSome **bold** words and a [link](https://example.org).\n\n- one\n- two');
+		const preview = page.getByTestId('preview');
+		await preview.locator('h2', { hasText: 'A heading' }).waitFor();
+		check((await preview.locator('strong').textContent()) === 'bold', 'preview lacks the bold words');
+		await page.screenshot({ path: join(SHOTS, 'editor.png') });
+		await page.getByRole('button', { name: 'Publish' }).click();
+		await page.waitForURL(/\/posts\/live-from-the-browser/);
+		await page.locator('.prose h2', { hasText: 'A heading' }).waitFor();
+		await reader.page.goto('/');
+		await reader.page.getByRole('link', { name: title }).waitFor({ timeout: 2000 });
+		await reader.page.screenshot({ path: join(SHOTS, 'home.png') });
+		await author.ctx.close();
+	});
+
+	await step('a reader on a phone-sized screen has nothing wider than the screen', async () => {
+		const phone = await browser.newContext({ baseURL: BASE, viewport: { width: 375, height: 740 } });
+		const page = await phone.newPage();
+		await page.goto(POST);
+		await page.getByTestId('comment').first().waitFor();
+		const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+		check(overflow <= 0, `page ${overflow}px wider than a phone screen`);
+		await phone.close();
+	});
+
+	console.log(JSON.stringify({ ok: true, steps, metrics }));
+	await browser.close();
+} catch (e) {
+	console.error(e.stack ?? String(e));
+	await browser.close();
+	process.exit(1);
+}
