@@ -43,6 +43,13 @@ const browser = await chromium.launch({
 async function context(name, viewport = { width: 1100, height: 900 }) {
 	const ctx = await browser.newContext({ baseURL: BASE, viewport });
 	const page = await ctx.newPage();
+	// Sums layout shifts not caused by the user (the CLS of web-vitals, without session windows).
+	await page.addInitScript(() => {
+		window.__inkwireLayoutShift = 0;
+		new PerformanceObserver((list) => {
+			for (const e of list.getEntries()) if (!e.hadRecentInput) window.__inkwireLayoutShift += e.value;
+		}).observe({ type: 'layout-shift', buffered: true });
+	});
 	page.on('dialog', async (d) => {
 		dialogs.push(`${name}: ${d.type()} ${d.message()}`);
 		await d.dismiss();
@@ -170,6 +177,63 @@ try {
 		check(!hrefs.some((h) => /^\s*javascript:/i.test(h)), `javascript: link kept: ${hrefs}`);
 		await reader.page.waitForTimeout(300);
 		check(dialogs.length === 0, `dialogs or page errors: ${dialogs.join('; ')}`);
+	});
+
+	await step('edits, deletions and moderator hides apply live', async () => {
+		const mod = await context('moderator');
+		await mod.page.goto(`/signin?next=${POST}`);
+		await mod.page.getByLabel('Username').fill('grace');
+		await mod.page.getByLabel('Password').fill('grace-demo-password');
+		await mod.page.getByRole('button', { name: 'Sign in' }).click();
+		await mod.page.locator('[data-testid=live-state][data-state=live]').waitFor();
+		const count = () => reader.page.getByTestId('comment-count').textContent().then(Number);
+		const before = await count();
+
+		// The writer edits their first comment: the reader sees the new text.
+		const mine = comments(writer.page, `Hello from the writer ${run}`);
+		await mine.getByRole('button', { name: 'Edit' }).click();
+		await mine.getByLabel('Edit your comment').fill(`Edited by the writer ${run}`);
+		await mine.getByRole('button', { name: 'Save' }).click();
+		await comments(reader.page, `Edited by the writer ${run}`).waitFor({ timeout: 2000 });
+		check((await comments(reader.page, `Hello from the writer ${run}`).count()) === 0, 'old text still shown');
+
+		// The moderator hides the hostile comment with a reason: a placeholder for everyone.
+		const hostileId = await comments(reader.page, `and a link ${run}`).getAttribute('data-comment-id');
+		const hostile = mod.page.locator(`[data-comment-id="${hostileId}"]`);
+		await hostile.getByRole('button', { name: 'Hide', exact: true }).click();
+		await hostile.getByLabel('Why hide it?').fill('markup games');
+		await hostile.getByRole('button', { name: 'Hide comment' }).click();
+		await reader.page.locator(`[data-comment-id="${hostileId}"][data-status=HIDDEN]`).waitFor({ timeout: 2000 });
+
+		// The writer deletes their second comment.
+		const second = comments(writer.page, `While you were away #1 ${run}`);
+		await second.getByRole('button', { name: 'Delete', exact: true }).click();
+		await second.getByRole('button', { name: 'Delete comment' }).click();
+		await reader.page
+			.locator('[data-testid=comment][data-status=DELETED]')
+			.filter({ hasNotText: 'While you were away' })
+			.first()
+			.waitFor({ timeout: 2000 });
+		check((await comments(reader.page, `While you were away #1 ${run}`).count()) === 0, 'deleted text still shown');
+		await reader.page.waitForFunction(
+			(n) => Number(document.querySelector('[data-testid=comment-count]')?.textContent) === n,
+			before - 2,
+			{ timeout: 2000 }
+		);
+
+		// Restored by the moderator: visible again.
+		await mod.page.locator(`[data-comment-id="${hostileId}"]`).getByRole('button', { name: 'Restore' }).click();
+		await reader.page.locator(`[data-comment-id="${hostileId}"][data-status=VISIBLE]`).waitFor({ timeout: 2000 });
+		await mod.ctx.close();
+	});
+
+	await step('comments arriving live do not shift the page', async () => {
+		const shift = await reader.page.evaluate(
+			() => /** @type {any} */ (window).__inkwireLayoutShift ?? null
+		);
+		check(shift !== null, 'layout-shift observer missing');
+		metrics.reader_cumulative_layout_shift = Math.round(shift * 1000) / 1000;
+		check(shift < 0.1, `cumulative layout shift ${shift} (good is under 0.1)`);
 	});
 
 	await step('an author writes, publishes, and another context sees it on the home page', async () => {
