@@ -15,6 +15,7 @@
 #   nginx:         Debian's package (apt-get), run by the tests themselves with their own config.
 #   graphql-ws:    the npm client the tests drive, `npm ci` in cli/tests/js (package-lock.json).
 #   chromium:      Debian's package (apt-get), driven by playwright-core in the browser test.
+#   promtool:      Debian's prometheus package (apt-get), checks deploy/alerts.yml.
 #   web UI:        `npm ci` and `npm run check && npm run build` in web/ (package-lock.json).
 # Point KAFKA_BROKERS at a real Kafka to test against it instead of tansu; the broker-outage test
 # still needs TANSU_BIN (it starts and stops a broker of its own).
@@ -72,6 +73,14 @@ install_js() {
   (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >&2)
 }
 
+install_promtool() {
+  command -v promtool >/dev/null 2>&1 && return
+  log "installing promtool (Debian's prometheus package) to check the alert rules"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus >&2 || {
+    apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus >&2
+  }
+}
+
 install_chromium() {
   command -v chromium >/dev/null 2>&1 && return
   log "installing chromium (Debian) for the browser tests"
@@ -85,6 +94,7 @@ start() {
   stop
   install_nginx
   install_chromium
+  install_promtool
   install_js
   "$here/build-web.sh"
   install_postgres

@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod dev;
 pub mod lag;
+pub mod tail;
 pub mod users;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +45,9 @@ pub enum Command {
     QueryGateway(config::GatewayArgs),
     /// Consumer lag per group and partition: events and seconds.
     Lag(lag::LagArgs),
+    /// Reads the event log (`events tail`).
+    #[command(subcommand)]
+    Events(tail::EventsCommand),
     /// Prints the GraphQL schema (SDL), as committed in `schema/schema.graphql`.
     PrintSchema,
     /// Manages users (e.g. the first admin).
@@ -88,6 +92,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(command) => users::run(command).await,
         Command::Lag(args) => lag::run(args, cancel).await,
+        Command::Events(command) => tail::run(command, cancel).await,
         Command::PrintSchema => {
             print!("{}", query_gateway::sdl());
             Ok(())

@@ -3,6 +3,7 @@
 //! that carries an event through the event store and the log, and the upcasters that turn an old
 //! stored shape into the current one at the deserialization boundary.
 
+pub mod describe;
 mod envelope;
 mod ids;
 mod post;

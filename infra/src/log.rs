@@ -181,6 +181,15 @@ impl Consumer {
         }
     }
 
+    /// How many partitions this member holds now (the embedded log's member holds them all).
+    #[must_use]
+    pub fn assigned(&self) -> usize {
+        match self {
+            Self::Kafka(k) => k.assigned(),
+            Self::Embedded(e) => e.assigned(),
+        }
+    }
+
     /// Forgets the position of `partitions` (after a failed batch), so they are positioned
     /// from the database again before more of their records are handed out.
     pub fn unposition(&mut self, partitions: &[i32]) {

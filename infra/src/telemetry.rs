@@ -12,11 +12,15 @@ use tracing_subscriber::EnvFilter;
 use crate::db::Db;
 
 /// Installs the global tracing subscriber: human-readable by default, one JSON object per line
-/// when `json` is set (production). The filter comes from `RUST_LOG` (default `info`).
+/// when `json` is set (production). The filter comes from `RUST_LOG` (default `info`). Logs go
+/// to stderr, so what a command prints on stdout (`lag --json`, `events tail`, `print-schema`)
+/// stays clean for pipes.
 pub fn init_tracing(json: bool) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,rdkafka=warn,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second initialisation (tests booting several services) is harmless: keep the first.
     let _ = if json {
         builder.json().try_init()

@@ -40,7 +40,9 @@ pub async fn run(
         cancel.clone(),
     ));
     tracing::info!(group, topic, "projector started");
+    let assigned = metrics.partitions_assigned.with_label_values(&[&group]);
     while !cancel.is_cancelled() {
+        assigned.set(i64::try_from(consumer.assigned()).unwrap_or(i64::MAX));
         if let Err(e) = position(&db, &group, &topic, &mut consumer).await {
             // Keep consuming the positioned partitions; the rest are retried next round.
             tracing::debug!(error = %e, "not every partition is positioned yet");
@@ -76,6 +78,7 @@ pub async fn run(
         }
     }
     consumer.close();
+    assigned.set(0);
     lag.abort();
     tracing::info!(group, "projector stopped");
     Ok(())

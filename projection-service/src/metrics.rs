@@ -13,6 +13,9 @@ pub struct Metrics {
     pub lag_events: IntGaugeVec,
     /// Age of the oldest unapplied message, per group/topic/partition.
     pub lag_seconds: GaugeVec,
+    /// Partitions this projector holds, per group: summed over instances, zero means nobody
+    /// consumes for the group.
+    pub partitions_assigned: IntGaugeVec,
 }
 
 impl Metrics {
@@ -57,8 +60,17 @@ impl Metrics {
             &labels,
         )
         .expect("valid metric definition");
+        let partitions_assigned = IntGaugeVec::new(
+            Opts::new(
+                "inkwire_projection_partitions_assigned",
+                "Partitions of the topic this projector holds in its consumer group",
+            ),
+            &["group"],
+        )
+        .expect("valid metric definition");
         for m in [
             Box::new(events.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(partitions_assigned.clone()),
             Box::new(batch_seconds.clone()),
             Box::new(lag_events.clone()),
             Box::new(lag_seconds.clone()),
@@ -72,6 +84,7 @@ impl Metrics {
             batch_seconds,
             lag_events,
             lag_seconds,
+            partitions_assigned,
         }
     }
 }

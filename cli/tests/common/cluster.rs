@@ -27,6 +27,8 @@ pub struct Cluster {
     pub topic: String,
     /// Command service port.
     pub command_port: u16,
+    /// Projection service port.
+    pub projector_port: u16,
     /// Gateway ports, and their processes while running.
     pub gateways: Vec<(u16, Option<Proc>)>,
     /// nginx's port.
@@ -39,6 +41,24 @@ pub struct Cluster {
 
 fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_inkwire"))
+}
+
+/// Copies the directory tree `from` to `to` (a missing `from` copies nothing: only the web UI
+/// test needs the build, and it says so).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return;
+    };
+    std::fs::create_dir_all(to).expect("web root");
+    for entry in entries {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
 }
 
 fn manifest_dir() -> String {
@@ -58,6 +78,7 @@ impl Cluster {
             db_url: fresh_database().await,
             topic: unique("posts"),
             command_port: free_port(),
+            projector_port: free_port(),
             gateways: (0..gateways).map(|_| (free_port(), None)).collect(),
             nginx_port: free_port(),
             http: reqwest::Client::new(),
@@ -78,7 +99,7 @@ impl Cluster {
         let projector = cluster.spawn(
             "projector",
             &["projection-service"],
-            free_port(),
+            cluster.projector_port,
             &[("INKWIRE_GROUP", group.as_str())],
         );
         cluster.procs.push(projector);
@@ -159,6 +180,13 @@ impl Cluster {
         .expect("nginx/inkwire.conf.template");
         let prefix = self.dir.0.join("nginx");
         std::fs::create_dir_all(&prefix).expect("nginx dir");
+        // Deployed like a release: a copy nginx's workers (`nobody` under root) can read, which
+        // the checkout may not be (a private temporary directory in CI).
+        let web_root = prefix.join("web");
+        copy_dir(
+            &PathBuf::from(manifest_dir()).join("../web/build"),
+            &web_root,
+        );
         let upstreams: String = self
             .gateways
             .iter()
@@ -170,13 +198,7 @@ impl Cluster {
             .replace("__LISTEN__", &format!("127.0.0.1:{}", self.nginx_port))
             .replace("__UPSTREAMS__", upstreams.trim_end())
             .replace("__PREFIX__", &prefix.display().to_string())
-            .replace(
-                "__WEB_ROOT__",
-                &PathBuf::from(manifest_dir())
-                    .join("../web/build")
-                    .display()
-                    .to_string(),
-            );
+            .replace("__WEB_ROOT__", &web_root.display().to_string());
         let path = prefix.join("nginx.conf");
         std::fs::write(&path, conf).expect("nginx.conf");
         let err = std::fs::File::create(self.dir.0.join("nginx.err")).expect("log");

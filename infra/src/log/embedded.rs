@@ -170,6 +170,10 @@ pub struct EmbeddedConsumer {
 }
 
 impl EmbeddedConsumer {
+    pub(super) fn assigned(&self) -> usize {
+        usize::try_from(self.log.inner.partitions).unwrap_or(0)
+    }
+
     pub(super) async fn take_unpositioned(&mut self) -> Result<BTreeSet<i32>, LogError> {
         Ok(std::mem::take(&mut self.pending))
     }

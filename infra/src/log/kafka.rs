@@ -306,6 +306,10 @@ impl KafkaConsumer {
         fresh
     }
 
+    pub(super) fn assigned(&self) -> usize {
+        self.rebalance.lock().map_or(0, |s| s.assigned.len())
+    }
+
     pub(super) fn unposition(&mut self, partitions: &[i32]) {
         if let Ok(mut s) = self.rebalance.lock() {
             for p in partitions {

@@ -1,0 +1,104 @@
+//! One readable line per event, for operators (`inkwire events tail`). User text is quoted with
+//! Rust's escaping, so a comment cannot smuggle terminal control sequences into the output.
+
+use crate::post::PostEvent;
+
+/// Longest quoted text shown.
+const QUOTE_CHARS: usize = 60;
+
+fn quote(text: &str) -> String {
+    let mut short: String = text.chars().take(QUOTE_CHARS).collect();
+    if short.len() < text.len() {
+        short.push('…');
+    }
+    format!("{short:?}")
+}
+
+/// What `event` did, in a few words, e.g. `comment 0190… added (reply to 0190…) "First!"`.
+#[must_use]
+pub fn summary(event: &PostEvent) -> String {
+    use PostEvent as E;
+    match event {
+        E::PostDrafted(e) => format!(
+            "post drafted {} slug={} tags=[{}]",
+            quote(&e.title),
+            e.slug,
+            e.tags.join(",")
+        ),
+        E::PostEdited(e) => {
+            let mut changed = Vec::new();
+            if let Some(t) = &e.title {
+                changed.push(format!("title={}", quote(t)));
+            }
+            if let Some(s) = &e.slug {
+                changed.push(format!("slug={s}"));
+            }
+            if e.body_markdown.is_some() {
+                changed.push("body".to_owned());
+            }
+            if let Some(t) = &e.tags {
+                changed.push(format!("tags=[{}]", t.join(",")));
+            }
+            if let Some(a) = e.allow_anonymous_comments {
+                changed.push(format!("anonymous_comments={a}"));
+            }
+            format!("post edited {}", changed.join(" "))
+        }
+        E::PostPublished(_) => "post published".to_owned(),
+        E::PostUnpublished(_) => "post unpublished".to_owned(),
+        E::PostDeleted(_) => "post deleted".to_owned(),
+        E::CommentAdded(e) => {
+            let under = e
+                .parent_id
+                .map(|p| format!(" reply to {p}"))
+                .unwrap_or_default();
+            format!(
+                "comment {} added{under} by {} {}",
+                e.comment_id,
+                quote(&e.author_name),
+                quote(&e.body)
+            )
+        }
+        E::CommentEdited(e) => format!("comment {} edited {}", e.comment_id, quote(&e.body)),
+        E::CommentDeleted(e) => format!("comment {} deleted", e.comment_id),
+        E::CommentHidden(e) => format!(
+            "comment {} hidden, reason {}",
+            e.comment_id,
+            quote(&e.reason)
+        ),
+        E::CommentRestored(e) => format!("comment {} restored", e.comment_id),
+        E::UserRegistered(e) => format!(
+            "user registered username={} name={}",
+            e.username,
+            quote(&e.display_name)
+        ),
+        E::UserDisplayNameChanged(e) => {
+            format!("user display name changed to {}", quote(&e.display_name))
+        }
+        E::UserPasswordChanged(_) => "user password changed".to_owned(),
+        E::UserRoleGranted(e) => format!("user granted role {}", e.role),
+        E::UserRoleRevoked(e) => format!("user revoked role {}", e.role),
+        E::UserDisabled(_) => "user disabled".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{CommentAdded, CommentId};
+
+    #[test]
+    fn user_text_is_quoted_escaped_and_shortened() {
+        let line = summary(&PostEvent::CommentAdded(CommentAdded {
+            comment_id: CommentId::new(),
+            parent_id: None,
+            author_id: None,
+            author_name: "eve".to_owned(),
+            body: format!("\u{1b}[2Jgotcha{}", "x".repeat(100)),
+        }));
+        assert!(line.contains(r#""\u{1b}[2Jgotcha"#), "{line}");
+        assert!(!line.contains('\u{1b}'), "{line}");
+        assert!(line.contains("x…\""), "{line}");
+        assert!(line.contains(r#"by "eve""#), "{line}");
+    }
+}
