@@ -16,6 +16,7 @@
 #   graphql-ws:    the npm client the tests drive, `npm ci` in cli/tests/js (package-lock.json).
 #   chromium:      Debian's package (apt-get), driven by playwright-core in the browser test.
 #   promtool:      Debian's prometheus package (apt-get), checks deploy/alerts.yml.
+#   docker-compose: Debian's 1.29 (apt-get), validates compose.yml offline.
 #   web UI:        `npm ci` and `npm run check && npm run build` in web/ (package-lock.json).
 # Point KAFKA_BROKERS at a real Kafka to test against it instead of tansu; the broker-outage test
 # still needs TANSU_BIN (it starts and stops a broker of its own).
@@ -73,6 +74,14 @@ install_js() {
   (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >&2)
 }
 
+install_compose() {
+  command -v docker-compose >/dev/null 2>&1 && return
+  log "installing docker-compose (Debian; only to validate compose.yml: no engine runs here)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose >&2 || {
+    apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose >&2
+  }
+}
+
 install_promtool() {
   command -v promtool >/dev/null 2>&1 && return
   log "installing promtool (Debian's prometheus package) to check the alert rules"
@@ -95,6 +104,7 @@ start() {
   install_nginx
   install_chromium
   install_promtool
+  install_compose
   install_js
   "$here/build-web.sh"
   install_postgres

@@ -50,6 +50,13 @@ pub enum Command {
     Events(tail::EventsCommand),
     /// Prints the GraphQL schema (SDL), as committed in `schema/schema.graphql`.
     PrintSchema,
+    /// Applies the database migrations (`schema/`) and exits: the deployment's migration job.
+    /// The services also apply them on start; they are idempotent and lock-free.
+    Migrate {
+        /// The database.
+        #[arg(long, env = "INKWIRE_DATABASE_URL")]
+        database_url: String,
+    },
     /// Manages users (e.g. the first admin).
     #[command(subcommand)]
     User(users::UserCommand),
@@ -93,6 +100,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => users::run(command).await,
         Command::Lag(args) => lag::run(args, cancel).await,
         Command::Events(command) => tail::run(command, cancel).await,
+        Command::Migrate { database_url } => {
+            let db = infra::db::Db::connect(&database_url, 1).await?;
+            db.migrate().await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
         Command::PrintSchema => {
             print!("{}", query_gateway::sdl());
             Ok(())
