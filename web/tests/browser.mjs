@@ -124,6 +124,19 @@ try {
 		await page.locator('[data-testid=live-state][data-state=live]').waitFor();
 	});
 
+	await step('a refused registration says why next to the field', async () => {
+		const { page } = writer;
+		await page.goto('/register');
+		await page.getByLabel('Username').fill('A!');
+		await page.getByLabel('Password').fill('long-enough-password');
+		await page.getByRole('button', { name: 'Create account' }).click();
+		const error = page.locator('#username-error');
+		await error.waitFor({ timeout: 2000 });
+		check((await error.textContent()).trim().length > 0, 'empty field error');
+		check((await page.getByLabel('Username').getAttribute('aria-invalid')) === 'true', 'field not marked invalid');
+		check((await page.getByTestId('signed-in-as').count()) === 0, 'signed in anyway');
+	});
+
 	await step('two contexts: a comment appears in the other within one second', async () => {
 		await register(writer.page, `writer-${run}`);
 		await openPost(writer.page);

@@ -60,6 +60,16 @@ export function hasRole(...roles: string[]): boolean {
 
 export const USER_FIELDS = 'id username displayName roles';
 
+/** Runs `mutation` (a `login` or `register`, answering an AuthPayload as `field`) and signs in. */
+export async function authenticate(
+	field: 'login' | 'register',
+	mutation: string,
+	variables: Record<string, unknown>
+) {
+	const r = await gql<Record<string, { token: string; user: User }>>(mutation, variables);
+	signIn(r[field]);
+}
+
 let timer: ReturnType<typeof setTimeout> | undefined;
 
 /** Renews the token when a tenth of its life is left. */
