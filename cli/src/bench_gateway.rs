@@ -61,7 +61,7 @@ pub struct PageArgs {
     pub seconds: u64,
 }
 
-async fn gql(
+pub(crate) async fn gql(
     http: &reqwest::Client,
     url: &str,
     token: &str,
@@ -100,7 +100,11 @@ async fn sign_in(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("no token: {r}"))
 }
 
-async fn published_post(http: &reqwest::Client, url: &str, token: &str) -> anyhow::Result<String> {
+pub(crate) async fn published_post(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> anyhow::Result<String> {
     let slug = format!("bench-{}", uuid::Uuid::now_v7().simple());
     let r = gql(
         http,

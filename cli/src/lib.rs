@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod dev;
 pub mod lag;
+pub mod stress;
 pub mod tail;
 pub mod users;
 
@@ -62,6 +63,9 @@ pub enum Command {
     User(users::UserCommand),
     /// Benchmark a running Inkwire and PostgreSQL (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
+    /// Load a running Inkwire like users do and account for every delivery (non-zero exit when
+    /// anything is lost, duplicated or reordered).
+    Stress(stress::StressArgs),
 }
 
 /// Installs logging as the arguments ask.
@@ -111,5 +115,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(args, cancel).await,
+        Command::Stress(args) => {
+            if stress::run(args, cancel).await? {
+                Ok(())
+            } else {
+                anyhow::bail!("deliveries were lost, duplicated or reordered (see the report)")
+            }
+        }
     }
 }

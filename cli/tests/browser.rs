@@ -7,23 +7,13 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
-use common::TempDir;
+use common::DevServer;
 use serde_json::Value;
 
 /// What the post page may ship as JavaScript, gzipped (the budget).
 const POST_PAGE_JS_BUDGET: u64 = 60 * 1024;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn repo() -> PathBuf {
     PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo")).join("..")
@@ -38,31 +28,13 @@ async fn readers_and_authors_in_a_real_browser() {
         "no web UI build in {}: scripts/test-deps.sh builds it (npm --prefix web ci && npm --prefix web run build)",
         build.display()
     );
-    let data = TempDir::new();
-    let port = common::free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_inkwire"))
-            .args(["dev", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(&data.0)
-            .arg("--web-dir")
-            .arg(&build)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("inkwire dev starts"),
-    );
-    let http = reqwest::Client::new();
-    // The UI answers client routes with the app; then wait for the demo's comments.
-    common::eventually(Duration::from_secs(20), || async {
-        http.get(format!("{base}/posts/welcome-to-inkwire"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
-    .await;
-    wait_for_demo(&http, &base).await;
+    let server = DevServer::demo(&["--web-dir".as_ref(), build.as_os_str()]).await;
+    let base = server.base.clone();
+    // The UI answers client routes with the app.
+    let page = reqwest::get(format!("{base}/posts/welcome-to-inkwire"))
+        .await
+        .expect("page");
+    assert!(page.status().is_success());
 
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
@@ -91,24 +63,4 @@ async fn readers_and_authors_in_a_real_browser() {
         js > 0 && js < POST_PAGE_JS_BUDGET,
         "the post page ships {js} bytes of gzipped JavaScript (budget {POST_PAGE_JS_BUDGET})"
     );
-}
-
-/// Waits until the demo's first post has its comments in the read tables.
-async fn wait_for_demo(http: &reqwest::Client, base: &str) {
-    common::eventually(Duration::from_secs(20), || async {
-        let Ok(r) = http
-            .post(format!("{base}/graphql"))
-            .json(&serde_json::json!({"query": "{ post(slug: \"welcome-to-inkwire\") { commentCount } }"}))
-            .send()
-            .await
-        else {
-            return false;
-        };
-        r.json::<Value>().await.is_ok_and(|v| {
-            v["data"]["post"]["commentCount"]
-                .as_i64()
-                .is_some_and(|n| n > 0)
-        })
-    })
-    .await;
 }

@@ -166,6 +166,63 @@ pub fn kafka(topic: &str, brokers: &str) -> KafkaSettings {
     settings
 }
 
+/// An `inkwire dev --demo` process (the binary a newcomer runs), killed when dropped.
+pub struct DevServer {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    _data: TempDir,
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl DevServer {
+    /// Starts `inkwire dev --demo` with `extra` arguments on a free port and waits until the
+    /// demo's first post has its comments in the read tables.
+    pub async fn demo(extra: &[&std::ffi::OsStr]) -> Self {
+        let data = TempDir::new();
+        let port = free_port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_inkwire"))
+            .args(["dev", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(&data.0)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("inkwire dev starts");
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _data: data,
+        };
+        let http = reqwest::Client::new();
+        let url = format!("{}/graphql", server.base);
+        eventually(Duration::from_secs(30), || async {
+            let Ok(r) = http
+                .post(&url)
+                .json(&json!({"query": "{ post(slug: \"welcome-to-inkwire\") { commentCount } }"}))
+                .send()
+                .await
+            else {
+                return false;
+            };
+            r.json::<Value>().await.is_ok_and(|v| {
+                v["data"]["post"]["commentCount"]
+                    .as_i64()
+                    .is_some_and(|n| n > 0)
+            })
+        })
+        .await;
+        server
+    }
+}
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -1,0 +1,575 @@
+//! `inkwire stress`: load on a running Inkwire (embedded or cluster) through its GraphQL API, as
+//! users make it — comments written at a target rate over several posts by several accounts,
+//! WebSocket subscribers on those posts, readers loading post pages — with the accounting that
+//! proves nothing was lost: every subscriber must receive every comment of its post once, in the
+//! post's order. Prints a live progress line; writes `report.json` and a self-contained
+//! `report.html`; exits non-zero when anything was lost, duplicated or reordered. Bounded in
+//! count and time, and refuses non-loopback targets unless told otherwise.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use futures::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_util::sync::CancellationToken;
+
+use crate::bench_gateway::{gql, published_post};
+
+/// Arguments of `inkwire stress`.
+#[derive(Debug, Args)]
+pub struct StressArgs {
+    /// The gateway's GraphQL endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:8080/graphql")]
+    pub url: String,
+    /// An author account (creates the posts).
+    #[arg(long, env = "INKWIRE_STRESS_USERNAME")]
+    pub username: String,
+    /// Its password.
+    #[arg(long, env = "INKWIRE_STRESS_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    /// Posts the comments are spread over.
+    #[arg(long, default_value_t = 4)]
+    pub posts: usize,
+    /// WebSocket subscribers, spread over the posts.
+    #[arg(long, default_value_t = 40)]
+    pub subscribers: usize,
+    /// Comments per second (all posts together).
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// Seconds of writing.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Post-page reads per second beside the writes.
+    #[arg(long, default_value_t = 10.0)]
+    pub queries_per_sec: f64,
+    /// Accounts that write the comments (registered by the run; each stays under the gateway's
+    /// per-user mutation limit).
+    #[arg(long, default_value_t = 4)]
+    pub writers: usize,
+    /// Where `report.json` and `report.html` go.
+    #[arg(long, default_value = "stress-report")]
+    pub report_dir: PathBuf,
+    /// Allow a target that is not on loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+/// What one subscriber received: (comment id, version, when).
+type Receipts = Vec<(String, i64, Instant)>;
+
+/// One acknowledged comment.
+struct Ack {
+    post: usize,
+    sent: Instant,
+    acked: Instant,
+    queryable: Option<Instant>,
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+fn histogram() -> anyhow::Result<Histogram<u64>> {
+    Ok(Histogram::new_with_bounds(1, 600_000_000, 3)?)
+}
+
+fn summary(h: &Histogram<u64>) -> Value {
+    json!({
+        "samples": h.len(),
+        "p50_ms": h.value_at_quantile(0.50) as f64 / 1000.0,
+        "p90_ms": h.value_at_quantile(0.90) as f64 / 1000.0,
+        "p99_ms": h.value_at_quantile(0.99) as f64 / 1000.0,
+        "max_ms": h.max() as f64 / 1000.0,
+    })
+}
+
+/// Runs `inkwire stress`; answers whether every delivery was accounted for.
+///
+/// # Errors
+/// When the target cannot be reached or refuses the setup.
+pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<bool> {
+    let target = reqwest::Url::parse(&args.url)?;
+    let host = target.host_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(
+        args.allow_remote || ["127.0.0.1", "localhost", "::1", "[::1]"].contains(&host.as_str()),
+        "{host} is not loopback: pass --allow-remote to load it"
+    );
+    anyhow::ensure!(
+        args.posts > 0 && args.writers > 0 && args.seconds <= 3600,
+        "need posts and writers, and at most an hour"
+    );
+    let http = reqwest::Client::new();
+    let url = args.url.clone();
+    let login = |u: String, p: String| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let r = gql(&http, &url, "", "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }", json!({"u": u, "p": p})).await?;
+            r["data"]["login"]["token"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow::anyhow!("sign-in refused: {r}"))
+        }
+    };
+    let author = login(args.username.clone(), args.password.clone()).await?;
+    let run_id = uuid::Uuid::now_v7().simple().to_string();
+    let mut writers = Vec::new();
+    for w in 0..args.writers {
+        let name = format!("stress-{}-{w}", &run_id[run_id.len() - 8..]);
+        // Sign-ups from one address are rate-limited (a burst, then one every two seconds):
+        // wait for the budget like a patient user instead of failing the run.
+        let give_up = Instant::now() + Duration::from_secs(120);
+        let r = loop {
+            let attempt = gql(
+                &http,
+                &url,
+                "",
+                "mutation($i: RegisterInput!) { register(input: $i) { token } }",
+                json!({"i": {"username": name, "password": format!("{name}-password")}}),
+            )
+            .await;
+            match attempt {
+                Err(e) if e.to_string().contains("RATE_LIMITED") && Instant::now() < give_up => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                other => break other?,
+            }
+        };
+        writers.push(
+            r["data"]["register"]["token"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow::anyhow!("register refused: {r}"))?,
+        );
+    }
+    let mut posts = Vec::new();
+    let mut cursors = Vec::new();
+    for _ in 0..args.posts {
+        let id = published_post(&http, &url, &author).await?;
+        let r = gql(
+            &http,
+            &url,
+            "",
+            "query($id: ID) { post(id: $id) { commentEventsCursor } }",
+            json!({"id": id}),
+        )
+        .await?;
+        cursors.push(
+            r["data"]["post"]["commentEventsCursor"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        posts.push(id);
+    }
+
+    // Subscribers, each on one post from the cursor read with it.
+    let ws_url = url.replacen("http", "ws", 1);
+    let stop = CancellationToken::new();
+    let ready = Arc::new(AtomicU64::new(0));
+    let delivered = Arc::new(AtomicU64::new(0));
+    let mut subscribers = tokio::task::JoinSet::new();
+    for s in 0..args.subscribers {
+        let post = s % args.posts;
+        let payload = json!({
+            "query": "subscription($p: ID!, $a: String) { commentEvents(postId: $p, after: $a) { kind comment { id version } } }",
+            "variables": { "p": posts[post], "a": cursors[post] },
+        });
+        let (ws_url, ready, delivered, stop) = (
+            ws_url.clone(),
+            ready.clone(),
+            delivered.clone(),
+            stop.clone(),
+        );
+        subscribers.spawn(async move {
+            let mut request = ws_url.into_client_request()?;
+            request
+                .headers_mut()
+                .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
+            let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+            ws.send(Message::Text(
+                json!({"type": "connection_init"}).to_string().into(),
+            ))
+            .await?;
+            ws.send(Message::Text(
+                json!({"type": "subscribe", "id": "1", "payload": payload})
+                    .to_string()
+                    .into(),
+            ))
+            .await?;
+            let mut mine: Receipts = Vec::new();
+            loop {
+                let msg = tokio::select! {
+                    () = stop.cancelled() => break,
+                    msg = ws.next() => msg,
+                };
+                let Some(Ok(Message::Text(text))) = msg else {
+                    match msg {
+                        Some(Ok(_)) => continue,
+                        _ => anyhow::bail!("subscriber {s}: connection closed"),
+                    }
+                };
+                let v: Value = serde_json::from_str(&text)?;
+                match v["type"].as_str() {
+                    Some("connection_ack") => {
+                        ready.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some("next") => {
+                        let event = &v["payload"]["data"]["commentEvents"];
+                        if event["kind"] == "ADDED" {
+                            let id = event["comment"]["id"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned();
+                            let version = event["comment"]["version"].as_i64().unwrap_or_default();
+                            mine.push((id, version, Instant::now()));
+                            delivered.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Some("ping") => {
+                        ws.send(Message::Text(json!({"type": "pong"}).to_string().into()))
+                            .await?
+                    }
+                    Some("error" | "complete") => anyhow::bail!("subscriber {s}: ended: {text}"),
+                    _ => {}
+                }
+            }
+            Ok::<_, anyhow::Error>((post, mine))
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ready.load(Ordering::Relaxed) < args.subscribers as u64 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {} subscribers connected",
+            ready.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Subscriptions are registered a moment after connection_ack; resuming from the cursor makes
+    // the exact moment irrelevant, so no sleep is needed for correctness.
+
+    // Readers: post pages at a steady rate until the writers are done.
+    let reads = Arc::new(AtomicU64::new(0));
+    let read_errors = Arc::new(AtomicU64::new(0));
+    let read_latency = Arc::new(Mutex::new(histogram()?));
+    let reader = {
+        let (http, url, posts, stop, reads, read_errors, read_latency) = (
+            http.clone(),
+            url.clone(),
+            posts.clone(),
+            stop.clone(),
+            reads.clone(),
+            read_errors.clone(),
+            read_latency.clone(),
+        );
+        let every = Duration::from_secs_f64(1.0 / args.queries_per_sec.max(0.001));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            let mut i = 0usize;
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                if args.queries_per_sec <= 0.0 {
+                    continue;
+                }
+                let started = Instant::now();
+                let r = gql(
+                    &http,
+                    &url,
+                    "",
+                    crate::bench_gateway::POST_PAGE,
+                    json!({"id": posts[i % posts.len()]}),
+                )
+                .await;
+                i += 1;
+                reads.fetch_add(1, Ordering::Relaxed);
+                match r {
+                    Ok(_) => {
+                        let _ = read_latency.lock().await.record(micros(started.elapsed()));
+                    }
+                    Err(_) => {
+                        read_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+    };
+
+    // Writers: comments at the target rate, round robin over posts and accounts; every tenth is
+    // also polled until a query shows it (ack-to-queryable).
+    let total = ((args.rate * args.seconds as f64).round() as usize).max(1);
+    let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
+    let acks: Arc<Mutex<HashMap<String, Ack>>> = Arc::new(Mutex::new(HashMap::new()));
+    let refused = Arc::new(AtomicU64::new(0));
+    let progress = indicatif::ProgressBar::new(total as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} comments {msg}",
+        )?
+        .progress_chars("=> "),
+    );
+    let started = Instant::now();
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..total {
+        if cancel.is_cancelled() {
+            break;
+        }
+        tokio::time::sleep_until((started + interval.mul_f64(i as f64)).into()).await;
+        let post = i % args.posts;
+        let (http, url, post_id, token, acks, refused, bar) = (
+            http.clone(),
+            url.clone(),
+            posts[post].clone(),
+            writers[i % writers.len()].clone(),
+            acks.clone(),
+            refused.clone(),
+            progress.clone(),
+        );
+        writes.spawn(async move {
+            let sent = Instant::now();
+            let r = gql(
+                &http,
+                &url,
+                &token,
+                "mutation($i: AddCommentInput!) { addComment(input: $i) { comment { id } } }",
+                json!({"i": {"postId": post_id, "body": format!("stress comment {i}")}}),
+            )
+            .await;
+            let acked = Instant::now();
+            bar.inc(1);
+            let Some(id) = r.ok().and_then(|r| {
+                r["data"]["addComment"]["comment"]["id"]
+                    .as_str()
+                    .map(str::to_owned)
+            }) else {
+                refused.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            let mut queryable = None;
+            if i % 10 == 0 {
+                let limit = Instant::now() + Duration::from_secs(30);
+                while Instant::now() < limit {
+                    let seen = gql(
+                        &http,
+                        &url,
+                        "",
+                        "query($id: ID!) { comment(id: $id) { id } }",
+                        json!({"id": id}),
+                    )
+                    .await;
+                    if seen.is_ok_and(|v| v["data"]["comment"]["id"].is_string()) {
+                        queryable = Some(Instant::now());
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            acks.lock().await.insert(
+                id,
+                Ack {
+                    post,
+                    sent,
+                    acked,
+                    queryable,
+                },
+            );
+        });
+        if i % 20 == 0 {
+            progress.set_message(format!(
+                "| {} deliveries | {} reads",
+                delivered.load(Ordering::Relaxed),
+                reads.load(Ordering::Relaxed)
+            ));
+        }
+    }
+    while writes.join_next().await.is_some() {}
+    progress.finish_and_clear();
+    let wrote = started.elapsed();
+
+    // Wait for the deliveries (bounded), then stop everyone.
+    let per_post: Vec<u64> = {
+        let acks = acks.lock().await;
+        (0..args.posts)
+            .map(|p| acks.values().filter(|a| a.post == p).count() as u64)
+            .collect()
+    };
+    let expected: u64 = (0..args.subscribers)
+        .map(|s| per_post[s % args.posts])
+        .sum();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    let _ = reader.await;
+    let mut receipts = Vec::new();
+    while let Some(done) = subscribers.join_next().await {
+        receipts.push(done??);
+    }
+
+    // Accounting and latencies.
+    let acks = acks.lock().await;
+    let (mut ack_h, mut push_h, mut query_h) = (histogram()?, histogram()?, histogram()?);
+    let mut buckets: HashMap<u64, (u64, Histogram<u64>)> = HashMap::new();
+    for a in acks.values() {
+        ack_h.record(micros(a.acked - a.sent))?;
+        if let Some(q) = a.queryable {
+            query_h.record(micros(q.saturating_duration_since(a.acked)))?;
+        }
+    }
+    let (mut lost, mut duplicated, mut reordered) = (0u64, 0u64, 0u64);
+    for (post, mine) in &receipts {
+        let mut seen: HashMap<&str, u32> = HashMap::new();
+        let mut last_version = i64::MIN;
+        for (id, version, at) in mine {
+            *seen.entry(id.as_str()).or_default() += 1;
+            if *version <= last_version {
+                reordered += 1;
+            }
+            last_version = last_version.max(*version);
+            if let Some(a) = acks.get(id) {
+                let latency = micros(at.saturating_duration_since(a.acked));
+                push_h.record(latency)?;
+                let second = at.saturating_duration_since(started).as_secs();
+                let bucket = buckets.entry(second).or_insert_with(|| {
+                    (
+                        0,
+                        histogram().unwrap_or_else(|_| unreachable!("valid bounds")),
+                    )
+                });
+                bucket.0 += 1;
+                bucket.1.record(latency)?;
+            }
+        }
+        duplicated += seen
+            .values()
+            .filter(|n| **n > 1)
+            .map(|n| u64::from(*n - 1))
+            .sum::<u64>();
+        let mine_ids: std::collections::HashSet<&str> = seen.keys().copied().collect();
+        lost += acks
+            .iter()
+            .filter(|(id, a)| a.post == *post && !mine_ids.contains(id.as_str()))
+            .count() as u64;
+    }
+    let mut timeline: Vec<(u64, u64, f64, f64)> = buckets
+        .iter()
+        .map(|(s, (n, h))| {
+            (
+                *s,
+                *n,
+                h.value_at_quantile(0.5) as f64 / 1000.0,
+                h.value_at_quantile(0.99) as f64 / 1000.0,
+            )
+        })
+        .collect();
+    timeline.sort_unstable_by_key(|t| t.0);
+    let ok = lost == 0 && duplicated == 0 && reordered == 0;
+    let report = json!({
+        "ok": ok,
+        "target": args.url,
+        "posts": args.posts,
+        "subscribers": args.subscribers,
+        "writers": args.writers,
+        "rate_target": args.rate,
+        "comments_sent": total,
+        "comments_acked": acks.len(),
+        "comments_refused": refused.load(Ordering::Relaxed),
+        "write_seconds": wrote.as_secs_f64(),
+        "acked_per_sec": acks.len() as f64 / wrote.as_secs_f64().max(0.001),
+        "deliveries": { "expected": expected, "received": delivered.load(Ordering::Relaxed), "lost": lost, "duplicated": duplicated, "out_of_order": reordered },
+        "reads": { "count": reads.load(Ordering::Relaxed), "errors": read_errors.load(Ordering::Relaxed), "latency": summary(&*read_latency.lock().await) },
+        "latency": { "command_ack": summary(&ack_h), "ack_to_push": summary(&push_h), "ack_to_queryable": summary(&query_h) },
+        "timeline": timeline.iter().map(|(s, n, p50, p99)| json!({"second": s, "deliveries": n, "ack_to_push_p50_ms": p50, "ack_to_push_p99_ms": p99})).collect::<Vec<_>>(),
+    });
+    std::fs::create_dir_all(&args.report_dir)?;
+    std::fs::write(
+        args.report_dir.join("report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    std::fs::write(
+        args.report_dir.join("report.html"),
+        html(&report, &timeline),
+    )?;
+    println!("{report}");
+    Ok(ok)
+}
+
+/// A self-contained HTML report: the figures and two inline SVG plots.
+fn html(report: &Value, timeline: &[(u64, u64, f64, f64)]) -> String {
+    let plot = |title: &str, series: &[(&str, &str, Vec<f64>)], unit: &str| {
+        let (w, h) = (640.0, 200.0);
+        let max = series
+            .iter()
+            .flat_map(|s| s.2.iter().copied())
+            .fold(1e-9, f64::max);
+        let n = series.first().map_or(0, |s| s.2.len()).max(2);
+        let mut svg = format!(
+            "<figure><figcaption>{title}</figcaption><svg viewBox=\"0 0 {w} {}\" width=\"{w}\" height=\"{}\" role=\"img\" aria-label=\"{title}\"><rect width=\"{w}\" height=\"{h}\" fill=\"none\" stroke=\"#ccc\"/>",
+            h + 20.0,
+            h + 20.0
+        );
+        for (name, colour, values) in series {
+            let points: String = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    format!(
+                        "{:.1},{:.1} ",
+                        i as f64 * w / (n - 1) as f64,
+                        h - v / max * (h - 10.0)
+                    )
+                })
+                .collect();
+            let _ = write!(
+                svg,
+                "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{points}\"><title>{name}</title></polyline>"
+            );
+        }
+        let _ = write!(
+            svg,
+            "<text x=\"4\" y=\"{}\" font-size=\"12\">max {max:.1} {unit}; x: seconds 0..{}</text></svg></figure>",
+            h + 16.0,
+            n - 1
+        );
+        svg
+    };
+    let deliveries: Vec<f64> = timeline.iter().map(|t| t.1 as f64).collect();
+    let p50: Vec<f64> = timeline.iter().map(|t| t.2).collect();
+    let p99: Vec<f64> = timeline.iter().map(|t| t.3).collect();
+    let verdict = if report["ok"] == true {
+        "Every delivery accounted for"
+    } else {
+        "Deliveries LOST, DUPLICATED or OUT OF ORDER"
+    };
+    let pretty = serde_json::to_string_pretty(report)
+        .unwrap_or_default()
+        .replace('&', "&amp;")
+        .replace('<', "&lt;");
+    format!(
+        "<!doctype html><html lang=en><meta charset=utf-8><title>Inkwire stress report</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem}}pre{{background:#f5f5f5;padding:1rem;overflow:auto}}</style>\
+         <h1>Inkwire stress report</h1><p><strong>{verdict}</strong></p>{}{}<h2>Figures</h2><pre>{pretty}</pre></html>",
+        plot(
+            "Ack-to-push latency over time (p50 blue, p99 red)",
+            &[("p50", "#1d4ed8", p50), ("p99", "#b42318", p99)],
+            "ms"
+        ),
+        plot(
+            "Deliveries per second",
+            &[("deliveries", "#1a7f37", deliveries)],
+            "/s"
+        ),
+    )
+}
