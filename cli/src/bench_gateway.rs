@@ -84,6 +84,32 @@ pub(crate) async fn gql(
     Ok(r)
 }
 
+/// A WebSocket to `url` speaking `graphql-transport-ws`, initialised, with `payload` subscribed
+/// as operation `1`.
+pub(crate) async fn subscribe(
+    url: &str,
+    payload: &Value,
+) -> anyhow::Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+> {
+    let mut request = url.into_client_request()?;
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+    ws.send(Message::Text(
+        json!({ "type": "connection_init" }).to_string().into(),
+    ))
+    .await?;
+    ws.send(Message::Text(
+        json!({ "type": "subscribe", "id": "1", "payload": payload })
+            .to_string()
+            .into(),
+    ))
+    .await?;
+    Ok(ws)
+}
+
 /// Signs the benchmark's author in; returns its token.
 async fn sign_in(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
     let r = gql(
@@ -186,21 +212,7 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
         let payload = subscription.clone();
         let expected = args.comments;
         tasks.spawn(async move {
-            let mut request = url.into_client_request()?;
-            request
-                .headers_mut()
-                .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
-            let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
-            ws.send(Message::Text(
-                json!({ "type": "connection_init" }).to_string().into(),
-            ))
-            .await?;
-            ws.send(Message::Text(
-                json!({ "type": "subscribe", "id": "1", "payload": payload })
-                    .to_string()
-                    .into(),
-            ))
-            .await?;
+            let mut ws = subscribe(&url, &payload).await?;
             let mut mine = Vec::with_capacity(expected);
             let mut counted = false;
             while mine.len() < expected {

@@ -19,10 +19,9 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
-use crate::bench_gateway::{gql, published_post};
+use crate::bench_gateway::{gql, published_post, subscribe};
 
 /// Arguments of `inkwire stress`.
 #[derive(Debug, Args)]
@@ -190,21 +189,7 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
             stop.clone(),
         );
         subscribers.spawn(async move {
-            let mut request = ws_url.into_client_request()?;
-            request
-                .headers_mut()
-                .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
-            let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
-            ws.send(Message::Text(
-                json!({"type": "connection_init"}).to_string().into(),
-            ))
-            .await?;
-            ws.send(Message::Text(
-                json!({"type": "subscribe", "id": "1", "payload": payload})
-                    .to_string()
-                    .into(),
-            ))
-            .await?;
+            let mut ws = subscribe(&ws_url, &payload).await?;
             let mut mine: Receipts = Vec::new();
             loop {
                 let msg = tokio::select! {

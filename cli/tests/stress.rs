@@ -47,12 +47,7 @@ async fn stress_accounts_for_every_delivery_and_writes_its_reports() {
     })
     .await
     .expect("join");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::succeeded(&out);
     let report: Value = serde_json::from_str(
         &std::fs::read_to_string(reports.0.join("report.json")).expect("report.json"),
     )

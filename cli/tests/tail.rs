@@ -46,12 +46,7 @@ async fn tail_prints_a_posts_events_in_order_and_follows_new_ones(stack: &TestSt
     let out = tokio::task::spawn_blocking(move || history.output().expect("tail runs"))
         .await
         .expect("join");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::succeeded(&out);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
     for (line, (version, kind)) in lines.iter().zip([
@@ -86,8 +81,7 @@ async fn tail_prints_a_posts_events_in_order_and_follows_new_ones(stack: &TestSt
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let out = live.wait_with_output().expect("output");
-    assert!(out.status.success());
-    let event: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    let event: Value = serde_json::from_str(&common::succeeded(&out)).expect("one JSON line");
     assert_eq!(event["event_type"], "comment.added", "{event}");
     assert_eq!(event["stream_id"], post.as_str());
     let body = event["data"]["body"].as_str().expect("body");
