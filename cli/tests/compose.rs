@@ -1,4 +1,5 @@
-//! compose.yml holds together with the binaries: `docker-compose config` accepts it (no engine
+//! docs/configuration.md lists every setting the binaries read, and compose.yml holds together
+//! with the binaries: `docker-compose config` accepts it (no engine
 //! runs here, only the client's validation), every Inkwire service runs a real subcommand with
 //! only environment variables that subcommand reads, each health check and Prometheus target
 //! uses the port the service listens on, and nginx and the gateways point at services that exist
@@ -178,4 +179,34 @@ fn compose_matches_what_the_binaries_accept() {
             );
         }
     }
+}
+
+#[test]
+fn the_configuration_document_lists_every_environment_variable() {
+    let doc = std::fs::read_to_string(repo().join("docs/configuration.md")).expect("docs");
+    let commands: [&[&str]; 11] = [
+        &[],
+        &["dev"],
+        &["command-service"],
+        &["projection-service"],
+        &["query-gateway"],
+        &["lag"],
+        &["events", "tail"],
+        &["user", "add"],
+        &["migrate"],
+        &["stress"],
+        &["bench"],
+    ];
+    let mut missing = Vec::new();
+    for command in commands {
+        for env in envs_of(command) {
+            if !doc.contains(&format!("`{env}`")) {
+                missing.push(format!("inkwire {}: {env}", command.join(" ")));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not in docs/configuration.md: {missing:?}"
+    );
 }
