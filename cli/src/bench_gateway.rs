@@ -72,12 +72,15 @@ pub(crate) async fn gql(
     if !token.is_empty() {
         request = request.bearer_auth(token);
     }
-    let r: Value = request
+    let response = request
         .json(&json!({ "query": query, "variables": variables }))
         .send()
-        .await?
-        .json()
         .await?;
+    let status = response.status();
+    let Ok(r) = response.json::<Value>().await else {
+        // A proxy's refusal (nginx's 429) or an error page.
+        anyhow::bail!("HTTP {status} without a GraphQL answer");
+    };
     if r.get("errors").is_some() {
         anyhow::bail!("GraphQL error: {r}");
     }

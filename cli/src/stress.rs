@@ -296,7 +296,7 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
     let total = ((args.rate * args.seconds as f64).round() as usize).max(1);
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
     let acks: Arc<Mutex<HashMap<String, Ack>>> = Arc::new(Mutex::new(HashMap::new()));
-    let refused = Arc::new(AtomicU64::new(0));
+    let refused: Arc<Mutex<std::collections::BTreeMap<String, u64>>> = Arc::default();
     let progress = indicatif::ProgressBar::new(total as u64);
     progress.set_style(
         indicatif::ProgressStyle::with_template(
@@ -333,12 +333,19 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
             .await;
             let acked = Instant::now();
             bar.inc(1);
-            let Some(id) = r.ok().and_then(|r| {
-                r["data"]["addComment"]["comment"]["id"]
+            let id = match &r {
+                Ok(r) => r["data"]["addComment"]["comment"]["id"]
                     .as_str()
-                    .map(str::to_owned)
-            }) else {
-                refused.fetch_add(1, Ordering::Relaxed);
+                    .map(str::to_owned),
+                Err(_) => None,
+            };
+            let Some(id) = id else {
+                // Refused: by the gateway (its code) or by a proxy (its HTTP status).
+                let reason = match &r {
+                    Err(e) => refusal(&e.to_string()),
+                    Ok(_) => "no comment in the answer".to_owned(),
+                };
+                *refused.lock().await.entry(reason).or_default() += 1;
                 return;
             };
             let mut queryable = None;
@@ -357,7 +364,7 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
                         queryable = Some(Instant::now());
                         break;
                     }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             }
             acks.lock().await.insert(
@@ -470,7 +477,8 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
         "rate_target": args.rate,
         "comments_sent": total,
         "comments_acked": acks.len(),
-        "comments_refused": refused.load(Ordering::Relaxed),
+        "comments_refused": refused.lock().await.values().sum::<u64>(),
+        "comments_refused_by_reason": *refused.lock().await,
         "write_seconds": wrote.as_secs_f64(),
         "acked_per_sec": acks.len() as f64 / wrote.as_secs_f64().max(0.001),
         "deliveries": { "expected": expected, "received": delivered.load(Ordering::Relaxed), "lost": lost, "duplicated": duplicated, "out_of_order": reordered },
@@ -489,6 +497,23 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
     )?;
     println!("{report}");
     Ok(ok)
+}
+
+/// Why a comment was refused, from the error: the gateway's `code/reason`, or a proxy's HTTP
+/// status.
+fn refusal(error: &str) -> String {
+    let field = |name: &str| {
+        error
+            .split(&format!("\"{name}\":\""))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+    };
+    match (field("code"), field("reason")) {
+        (Some(code), Some(reason)) => format!("{code}/{reason}"),
+        (Some(code), None) => code.to_owned(),
+        _ if error.starts_with("HTTP ") => error.split(' ').take(2).collect::<Vec<_>>().join(" "),
+        _ => "unreachable".to_owned(),
+    }
 }
 
 /// A self-contained HTML report: the figures and two inline SVG plots.

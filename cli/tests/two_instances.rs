@@ -46,3 +46,54 @@ async fn two_instances_share_posts_without_losing_or_reordering_comments() {
     second.stop().await;
     first.stop().await;
 }
+
+/// An instance whose cache still holds a post as a draft accepts a comment once the other
+/// instance published it: refusals are checked against the store, never decided on a stale cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_cache_never_refuses_a_valid_command() {
+    let first = TestStack::distributed(&common::brokers()).await;
+    let second =
+        TestStack::distributed_on(&first.db_url, &first.topic, &common::brokers(), false).await;
+    let slug = common::unique("stale").replace('_', "-");
+    let (status, body) = first
+        .post(
+            "/v1/posts",
+            Some(AUTHOR),
+            json!({ "title": "Stale", "slug": slug, "body_markdown": "draft" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let post = body["post_id"].as_str().expect("id").to_owned();
+    let comment = |stack: &'static str| json!({ "body": format!("from {stack}") });
+    // The second instance loads and caches the draft: commenting on it is refused, rightly.
+    let (status, body) = second
+        .post(
+            &format!("/v1/posts/{post}/comments"),
+            Some(AUTHOR),
+            comment("second"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // The first publishes; the second's cache does not know.
+    let (status, body) = first
+        .post(
+            &format!("/v1/posts/{post}/publish"),
+            Some(AUTHOR),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = second
+        .post(
+            &format!("/v1/posts/{post}/comments"),
+            Some(AUTHOR),
+            comment("second"),
+        )
+        .await;
+    assert!(
+        status.is_success(),
+        "refused on a stale cache: {status} {body}"
+    );
+    second.stop().await;
+    first.stop().await;
+}

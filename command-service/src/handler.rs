@@ -157,13 +157,18 @@ impl CommandBus {
         let mut cached = slot.lock().await;
         let correlation_id = meta.correlation_id.unwrap_or_else(Uuid::now_v7);
         for _ in 0..MAX_ATTEMPTS {
-            let loaded = match cached.take() {
-                Some(l) => l,
-                None => self.load(post).await.map_err(CommandError::Store)?,
+            // A cached state may be behind another instance's appends: a refusal decided on it
+            // is checked against the store's state before it reaches the caller.
+            let (loaded, fresh) = match cached.take() {
+                Some(l) => (l, false),
+                None => (self.load(post).await.map_err(CommandError::Store)?, true),
             };
             if let Some(expected) = expected_version
                 && expected != loaded.version
             {
+                if !fresh {
+                    continue;
+                }
                 let actual = loaded.version;
                 *cached = Some(loaded);
                 return Err(CommandError::VersionMismatch { expected, actual });
@@ -174,6 +179,7 @@ impl CommandBus {
                 .map(Option::unwrap_or_default);
             let new_events = match decided {
                 Ok(events) => events,
+                Err(_) if !fresh => continue,
                 Err(e) => {
                     *cached = Some(loaded);
                     return Err(e.into());
