@@ -113,14 +113,40 @@ pub(crate) async fn subscribe(
     Ok(ws)
 }
 
-/// Signs the benchmark's author in; returns its token.
-async fn sign_in(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+/// Waits until `ready` counts `want` acknowledged subscriber connections.
+///
+/// # Errors
+/// When fewer connected `within`.
+pub(crate) async fn wait_connected(
+    ready: &AtomicU64,
+    want: usize,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    while ready.load(Ordering::Relaxed) < want as u64 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {} of {want} subscribers connected",
+            ready.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Signs `username` in; returns the token.
+pub(crate) async fn sign_in(
+    http: &reqwest::Client,
+    url: &str,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<String> {
     let r = gql(
         http,
         url,
         "",
         "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }",
-        json!({ "u": BENCH_LOGIN.0, "p": BENCH_LOGIN.1 }),
+        json!({ "u": username, "p": password }),
     )
     .await?;
     r["data"]["login"]["token"]
@@ -190,7 +216,7 @@ fn percentiles(h: &Histogram<u64>) -> Value {
 /// When the gateway cannot be reached.
 pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Result<Value> {
     let http = reqwest::Client::new();
-    let token = sign_in(&http, &args.graphql_url).await?;
+    let token = sign_in(&http, &args.graphql_url, BENCH_LOGIN.0, BENCH_LOGIN.1).await?;
     let post = published_post(&http, &args.graphql_url, &token).await?;
     let ws_url = args.graphql_url.replacen("http", "ws", 1);
     let rss_before = args.gateway_pid.and_then(rss_kib);
@@ -249,15 +275,7 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while ready.load(Ordering::Relaxed) < args.subscribers as u64 {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "only {} subscribers connected",
-            ready.load(Ordering::Relaxed)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_connected(&ready, args.subscribers, Duration::from_secs(120)).await?;
     // Let the subscribe messages land and the gateway settle before measuring memory.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_idle = args.gateway_pid.and_then(rss_kib);
@@ -349,7 +367,7 @@ pub async fn page(args: PageArgs, cancel: CancellationToken) -> anyhow::Result<V
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
-    let token = sign_in(&http, &args.graphql_url).await?;
+    let token = sign_in(&http, &args.graphql_url, BENCH_LOGIN.0, BENCH_LOGIN.1).await?;
     let post = published_post(&http, &args.graphql_url, &token).await?;
     for i in 0..25 {
         gql(

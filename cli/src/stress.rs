@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::bench_gateway::{gql, published_post, subscribe};
+use crate::bench_gateway::{gql, published_post, sign_in, subscribe, wait_connected};
 
 /// Arguments of `inkwire stress`.
 #[derive(Debug, Args)]
@@ -108,17 +108,7 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
     );
     let http = reqwest::Client::new();
     let url = args.url.clone();
-    let login = |u: String, p: String| {
-        let (http, url) = (http.clone(), url.clone());
-        async move {
-            let r = gql(&http, &url, "", "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }", json!({"u": u, "p": p})).await?;
-            r["data"]["login"]["token"]
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| anyhow::anyhow!("sign-in refused: {r}"))
-        }
-    };
-    let author = login(args.username.clone(), args.password.clone()).await?;
+    let author = sign_in(&http, &url, &args.username, &args.password).await?;
     let run_id = uuid::Uuid::now_v7().simple().to_string();
     let mut writers = Vec::new();
     for w in 0..args.writers {
@@ -230,15 +220,7 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
             Ok::<_, anyhow::Error>((post, mine))
         });
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ready.load(Ordering::Relaxed) < args.subscribers as u64 {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "only {} subscribers connected",
-            ready.load(Ordering::Relaxed)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_connected(&ready, args.subscribers, Duration::from_secs(60)).await?;
     // Subscriptions are registered a moment after connection_ack; resuming from the cursor makes
     // the exact moment irrelevant, so no sleep is needed for correctness.
 
@@ -434,12 +416,10 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
                 let latency = micros(at.saturating_duration_since(a.acked));
                 push_h.record(latency)?;
                 let second = at.saturating_duration_since(started).as_secs();
-                let bucket = buckets.entry(second).or_insert_with(|| {
-                    (
-                        0,
-                        histogram().unwrap_or_else(|_| unreachable!("valid bounds")),
-                    )
-                });
+                let bucket = match buckets.entry(second) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => e.insert((0, histogram()?)),
+                };
                 bucket.0 += 1;
                 bucket.1.record(latency)?;
             }
@@ -512,7 +492,7 @@ fn refusal(error: &str) -> String {
         (Some(code), Some(reason)) => format!("{code}/{reason}"),
         (Some(code), None) => code.to_owned(),
         _ if error.starts_with("HTTP ") => error.split(' ').take(2).collect::<Vec<_>>().join(" "),
-        _ => "unreachable".to_owned(),
+        _ => "no answer".to_owned(),
     }
 }
 

@@ -2,14 +2,13 @@
 //! to see what the system is doing right now, or to follow one post. It reads as a throwaway
 //! consumer group that stores no offsets, so it never disturbs the projectors.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use events::{Envelope, RawEvent};
 use infra::db::Db;
-use infra::log::LogRecord;
+use infra::log::{LogRecord, StartAt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -61,27 +60,15 @@ async fn tail(args: TailArgs, cancel: CancellationToken) -> anyhow::Result<()> {
     let log = args.log.config(&db);
     let group = format!("inkwire-tail-{}", Uuid::new_v4().simple());
     let mut consumer = log.consumer(&group)?;
+    let start = if args.from_beginning {
+        StartAt::Beginning
+    } else {
+        StartAt::End
+    };
     let mut printed = 0usize;
     while !cancel.is_cancelled() {
-        let fresh = consumer.take_unpositioned().await?;
-        if !fresh.is_empty() {
-            let ends: HashMap<i32, i64> = if args.from_beginning {
-                HashMap::new()
-            } else {
-                log.high_watermarks().await?.into_iter().collect()
-            };
-            for partition in fresh {
-                let start = if args.from_beginning {
-                    None
-                } else {
-                    ends.get(&partition).copied()
-                };
-                if let Err(e) = consumer.seek(partition, start).await {
-                    // librdkafka refuses seeks until fetching started: next round.
-                    tracing::debug!(error = %e, partition, "seek refused; retrying");
-                    consumer.unposition(&[partition]);
-                }
-            }
+        if let Err(e) = consumer.position_fresh(&log, start).await {
+            tracing::debug!(error = %e, "partitions not positioned yet; retrying");
         }
         let batch = tokio::select! {
             () = cancel.cancelled() => break,

@@ -6,7 +6,7 @@
 mod embedded;
 mod kafka;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -163,6 +163,15 @@ impl Producer {
     }
 }
 
+/// Where a reader that keeps no offsets of its own starts in a newly assigned partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    /// The first record still in the log.
+    Beginning,
+    /// The next record appended (the high watermark).
+    End,
+}
+
 /// Reads the log as one member of a consumer group.
 pub enum Consumer {
     /// Kafka consumer group member.
@@ -179,6 +188,43 @@ impl Consumer {
             Self::Kafka(k) => Ok(k.take_unpositioned()),
             Self::Embedded(e) => e.take_unpositioned().await,
         }
+    }
+
+    /// Positions every newly assigned partition at `start` of `log`, for readers that keep no
+    /// offsets (a gateway's log follower, `inkwire events tail`). A partition that cannot be
+    /// positioned yet (high watermarks unknown, seek refused) is offered again on the next call.
+    ///
+    /// # Errors
+    /// [`LogError`] when the assignment or the high watermarks cannot be read; nothing is lost,
+    /// the caller just calls again.
+    pub async fn position_fresh(
+        &mut self,
+        log: &LogConfig,
+        start: StartAt,
+    ) -> Result<(), LogError> {
+        let fresh = self.take_unpositioned().await?;
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let ends: HashMap<i32, i64> = match start {
+            StartAt::Beginning => HashMap::new(),
+            StartAt::End => match log.high_watermarks().await {
+                Ok(ends) => ends.into_iter().collect(),
+                Err(e) => {
+                    self.unposition(&fresh.into_iter().collect::<Vec<_>>());
+                    return Err(e);
+                }
+            },
+        };
+        for partition in fresh {
+            // `None` (the beginning) also for a partition whose end is not known yet.
+            let next = ends.get(&partition).copied();
+            if let Err(e) = self.seek(partition, next).await {
+                // librdkafka refuses seeks until fetching has started; `seek` puts it back.
+                tracing::debug!(error = %e, partition, "seek refused; retrying");
+            }
+        }
+        Ok(())
     }
 
     /// How many partitions this member holds now (the embedded log's member holds them all).

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use infra::log::LogConfig;
+use infra::log::{LogConfig, StartAt};
 use serde::Deserialize;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
@@ -413,24 +413,8 @@ pub async fn follow_log(
     let mut consumer = log.consumer(&group)?;
     tracing::info!(group, topic = log.topic(), "gateway following the log");
     while !cancel.is_cancelled() {
-        match consumer.take_unpositioned().await {
-            Ok(fresh) if !fresh.is_empty() => match log.high_watermarks().await {
-                Ok(ends) => {
-                    let ends: HashMap<i32, i64> = ends.into_iter().collect();
-                    for partition in fresh {
-                        let end = ends.get(&partition).copied();
-                        if let Err(e) = consumer.seek(partition, end).await {
-                            tracing::debug!(error = %e, partition, "seek refused; retrying");
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "high watermarks unknown; retrying");
-                    consumer.unposition(&fresh.into_iter().collect::<Vec<_>>());
-                }
-            },
-            Ok(_) => {}
-            Err(e) => tracing::debug!(error = %e, "assignment unknown"),
+        if let Err(e) = consumer.position_fresh(&log, StartAt::End).await {
+            tracing::debug!(error = %e, "partitions not positioned yet; retrying");
         }
         let batch = tokio::select! {
             () = cancel.cancelled() => break,
