@@ -8,6 +8,8 @@
 //!   the log, then times a fresh projector (new group, empty read tables) until it has applied
 //!   them all.
 //! - `consume`: how fast a bare consumer reads the same topic (the log's own limit).
+//! - `replay`: a blue/green rebuild of the posts view from a backlog (`inkwire replay`'s engine),
+//!   beside a bare reader's rate on the same log in the same run.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +52,8 @@ pub enum BenchKind {
     Fanout(crate::bench_gateway::FanoutArgs),
     /// The post page query from many concurrent clients.
     Page(crate::bench_gateway::PageArgs),
+    /// A rebuild of the posts view from a backlog, beside the log's bare read rate.
+    Replay(CatchupArgs),
 }
 
 /// Arguments of `inkwire bench comments`.
@@ -123,6 +127,7 @@ pub async fn run(args: BenchArgs, cancel: CancellationToken) -> anyhow::Result<(
         BenchKind::Consume(a) => consume(a).await?,
         BenchKind::Fanout(a) => crate::bench_gateway::fanout(a, cancel).await?,
         BenchKind::Page(a) => crate::bench_gateway::page(a, cancel).await?,
+        BenchKind::Replay(a) => replay(a, cancel).await?,
     };
     println!("{summary}");
     Ok(())
@@ -320,10 +325,8 @@ fn backlog(events: u64, posts: u64) -> Vec<Envelope> {
     out
 }
 
-async fn catchup(
-    args: CatchupArgs,
-    cancel: CancellationToken,
-) -> anyhow::Result<serde_json::Value> {
+/// Opens the database and the log of `args`, and writes the backlog unless `--no-fill`.
+async fn prepare(args: &CatchupArgs) -> anyhow::Result<(Db, LogConfig)> {
     let db = Db::connect(&args.database_url, 8).await?;
     db.migrate().await?;
     let log: LogConfig = args.log.config(&db);
@@ -351,6 +354,14 @@ async fn catchup(
             "backlog written"
         );
     }
+    Ok((db, log))
+}
+
+async fn catchup(
+    args: CatchupArgs,
+    cancel: CancellationToken,
+) -> anyhow::Result<serde_json::Value> {
+    let (db, log) = prepare(&args).await?;
     let group = format!("bench-{}", Uuid::now_v7().simple());
     let registry = prometheus::Registry::new();
     let metrics = projection_service::metrics::Metrics::new(&registry);
@@ -388,6 +399,65 @@ async fn catchup(
         // Time inside the projection transactions; the rest is reading the log and decoding.
         "apply_seconds": metrics.batch_seconds.get_sample_sum(),
         "batches": metrics.batch_seconds.get_sample_count(),
+    }))
+}
+
+async fn replay(args: CatchupArgs, cancel: CancellationToken) -> anyhow::Result<serde_json::Value> {
+    let (db, log) = prepare(&args).await?;
+    let total: u64 = log
+        .high_watermarks()
+        .await?
+        .iter()
+        .map(|(_, n)| n.unsigned_abs())
+        .sum();
+    // The log's own limit first: a bare reader from the beginning, nothing applied.
+    let raw = match &args.log.kafka_brokers {
+        Some(brokers) => consume(ConsumeArgs {
+            kafka_brokers: brokers.clone(),
+            topic: args.log.topic.clone(),
+            events: total,
+        })
+        .await?["events_per_sec"]
+            .as_f64()
+            .unwrap_or(0.0),
+        None => {
+            let mut consumer = log.consumer(&format!("bench-bare-{}", Uuid::now_v7().simple()))?;
+            let started = Instant::now();
+            let mut read = 0_u64;
+            while read < total && !cancel.is_cancelled() {
+                consumer
+                    .position_fresh(&log, infra::log::StartAt::Beginning)
+                    .await?;
+                read += consumer
+                    .next_batch(5000, Duration::from_millis(100))
+                    .await?
+                    .len() as u64;
+            }
+            read as f64 / started.elapsed().as_secs_f64().max(1e-9)
+        }
+    };
+    let options = projection_service::rebuild::RebuildOptions {
+        view: projection_service::projections::View::Posts,
+        live_group: format!("bench-live-{}", Uuid::now_v7().simple()),
+        lease_ttl: Duration::from_secs(30),
+        batch: 5000,
+        restart: true,
+        max_rate: None,
+    };
+    let bar = indicatif::ProgressBar::new(total);
+    let mut on_progress = |p: projection_service::rebuild::Progress| bar.set_position(p.done);
+    let summary =
+        projection_service::rebuild::rebuild(&db, &log, &options, &mut on_progress, &cancel)
+            .await?;
+    bar.finish_and_clear();
+    Ok(json!({
+        "bench": "replay",
+        "backend": if db.is_sqlite() { "sqlite + embedded log" } else { "postgres + kafka" },
+        "events": summary.events,
+        "seconds": summary.seconds,
+        "rebuild_events_per_sec": summary.events_per_second,
+        "bare_read_events_per_sec": raw,
+        "ratio": summary.events_per_second / raw.max(1e-9),
     }))
 }
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod dev;
 pub mod lag;
+pub mod replay;
 pub mod stress;
 pub mod tail;
 pub mod users;
@@ -46,6 +47,8 @@ pub enum Command {
     QueryGateway(config::GatewayArgs),
     /// Consumer lag per group and partition: events and seconds.
     Lag(lag::LagArgs),
+    /// Rebuilds a read-model view from the log beside the live one, then switches it live.
+    Replay(replay::ReplayArgs),
     /// Reads the event log (`events tail`).
     #[command(subcommand)]
     Events(tail::EventsCommand),
@@ -103,6 +106,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(command) => users::run(command).await,
         Command::Lag(args) => lag::run(args, cancel).await,
+        Command::Replay(args) => replay::run(args, cancel).await,
         Command::Events(command) => tail::run(command, cancel).await,
         Command::Migrate { database_url } => {
             let db = infra::db::Db::connect(&database_url, 1).await?;

@@ -184,13 +184,14 @@ fn compose_matches_what_the_binaries_accept() {
 #[test]
 fn the_configuration_document_lists_every_environment_variable() {
     let doc = std::fs::read_to_string(repo().join("docs/configuration.md")).expect("docs");
-    let commands: [&[&str]; 11] = [
+    let commands: [&[&str]; 12] = [
         &[],
         &["dev"],
         &["command-service"],
         &["projection-service"],
         &["query-gateway"],
         &["lag"],
+        &["replay"],
         &["events", "tail"],
         &["user", "add"],
         &["migrate"],

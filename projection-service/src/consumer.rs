@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use infra::db::Db;
 use infra::log::{Consumer, LogConfig};
+use infra::with_db;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::projections::{BatchOutcome, apply_batch, stored_offsets};
+use crate::projections::{BatchOutcome, View, apply_batch, stored_offsets};
 
 /// Most records applied in one transaction.
 pub const BATCH_MAX: usize = 5000;
@@ -166,6 +167,7 @@ async fn update_lag(
     log: &LogConfig,
     metrics: &Metrics,
 ) -> anyhow::Result<()> {
+    update_rebuilds(db, metrics).await?;
     let marks = log.high_watermarks().await?;
     let stored = stored_offsets(db, group, topic).await?;
     let now = Utc::now();
@@ -188,6 +190,49 @@ async fn update_lag(
             .lag_seconds
             .with_label_values(&[group, topic, &p])
             .set(seconds);
+    }
+    Ok(())
+}
+
+/// Rebuild gauges from `projection_rebuilds`, for every view (zeros when never rebuilt, so the
+/// series exist before the first rebuild).
+async fn update_rebuilds(db: &Db, metrics: &Metrics) -> anyhow::Result<()> {
+    let rows: Vec<(String, String, i64, i64, i64, DateTime<Utc>)> = with_db!(db, |pool| {
+        sqlx::query_as(
+            "SELECT view_name, state, events_applied, events_total, generation, lease_expires_at \
+             FROM projection_rebuilds",
+        )
+        .fetch_all(pool)
+        .await
+    })?;
+    let now = Utc::now();
+    for view in View::ALL {
+        let row = rows.iter().find(|r| r.0 == view.name());
+        let (running, progress, generation) = match row {
+            Some((_, state, applied, total, generation, until)) => {
+                let running = state == "building" && *until > now;
+                let progress = if running && *total > 0 {
+                    (*applied as f64 / *total as f64).min(1.0)
+                } else {
+                    0.0
+                };
+                (running, progress, *generation)
+            }
+            None => (false, 0.0, 0),
+        };
+        let label = [view.name()];
+        metrics
+            .rebuild_running
+            .with_label_values(&label)
+            .set(i64::from(running));
+        metrics
+            .rebuild_progress
+            .with_label_values(&label)
+            .set(progress);
+        metrics
+            .rebuild_generation
+            .with_label_values(&label)
+            .set(generation);
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod consumer;
 pub mod http;
 pub mod metrics;
 pub mod projections;
+pub mod rebuild;
 
 use infra::db::Db;
 use infra::log::LogConfig;

@@ -16,6 +16,12 @@ pub struct Metrics {
     /// Partitions this projector holds, per group: summed over instances, zero means nobody
     /// consumes for the group.
     pub partitions_assigned: IntGaugeVec,
+    /// Whether a rebuild of each view is running (`inkwire replay`), 0 or 1.
+    pub rebuild_running: IntGaugeVec,
+    /// The running rebuild's share of the log read, per view (0 when none runs).
+    pub rebuild_progress: GaugeVec,
+    /// Completed rebuilds per view: the generation that is live.
+    pub rebuild_generation: IntGaugeVec,
 }
 
 impl Metrics {
@@ -68,8 +74,35 @@ impl Metrics {
             &["group"],
         )
         .expect("valid metric definition");
+        let rebuild_running = IntGaugeVec::new(
+            Opts::new(
+                "inkwire_projection_rebuild_running",
+                "Whether a blue/green rebuild of the view is running (inkwire replay)",
+            ),
+            &["view"],
+        )
+        .expect("valid metric definition");
+        let rebuild_progress = GaugeVec::new(
+            Opts::new(
+                "inkwire_projection_rebuild_progress_ratio",
+                "Share of the log the running rebuild of the view has read (0 when none runs)",
+            ),
+            &["view"],
+        )
+        .expect("valid metric definition");
+        let rebuild_generation = IntGaugeVec::new(
+            Opts::new(
+                "inkwire_projection_rebuild_generation",
+                "Completed rebuilds of the view: the generation that is live",
+            ),
+            &["view"],
+        )
+        .expect("valid metric definition");
         for m in [
             Box::new(events.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(rebuild_running.clone()),
+            Box::new(rebuild_progress.clone()),
+            Box::new(rebuild_generation.clone()),
             Box::new(partitions_assigned.clone()),
             Box::new(batch_seconds.clone()),
             Box::new(lag_events.clone()),
@@ -85,6 +118,9 @@ impl Metrics {
             lag_events,
             lag_seconds,
             partitions_assigned,
+            rebuild_running,
+            rebuild_progress,
+            rebuild_generation,
         }
     }
 }

@@ -274,6 +274,8 @@ pub struct TestStack {
     pub topic: String,
     /// Which backend.
     pub backend: Backend,
+    /// The projectors' consumer group.
+    pub group: String,
     /// HTTP client.
     pub http: reqwest::Client,
     cancel: CancellationToken,
@@ -331,6 +333,7 @@ impl TestStack {
             db,
             topic: "inkwire.posts".into(),
             backend: Backend::Embedded,
+            group: "inkwire-projection".into(),
             http: reqwest::Client::new(),
             cancel,
             tasks: vec![task],
@@ -372,13 +375,14 @@ impl TestStack {
             cancel.clone(),
         )));
         let (pl, paddr) = listener().await;
+        // A group of its own: tests sharing one group would rebalance each other.
+        let group = unique("projection");
         if projector {
-            // A group of its own: tests sharing one group would rebalance each other.
             tasks.push(tokio::spawn(projection_service::serve(
                 pl,
                 db.clone(),
                 log,
-                unique("projection"),
+                group.clone(),
                 cancel.clone(),
             )));
         }
@@ -390,6 +394,7 @@ impl TestStack {
             db_url: db_url.to_owned(),
             topic: topic.to_owned(),
             backend: Backend::Distributed,
+            group,
             http: reqwest::Client::new(),
             cancel,
             tasks,

@@ -4,6 +4,7 @@
 
 pub mod posts;
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -27,6 +28,8 @@ pub struct BatchOutcome {
     pub gaps: u64,
     /// Records that could not be decoded: kept in `projection_dead_letters`.
     pub dead_letters: u64,
+    /// Events of views this target does not write (a rebuild of another view): passed over.
+    pub other_views: u64,
 }
 
 /// Why a batch could not be applied.
@@ -35,12 +38,150 @@ pub enum ProjectionError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    /// A rebuild's lease is held by someone else now; nothing of the batch was written.
+    #[error("the rebuild lease of view {0} is no longer ours")]
+    LeaseLost(&'static str),
 }
 
 impl TxError for ProjectionError {
     fn is_retryable(&self) -> bool {
         matches!(self, Self::Db(e) if e.is_retryable())
     }
+}
+
+/// A view: a set of read tables that one rebuild replaces together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum View {
+    /// Posts, their tags and their threaded comments (`rm_posts`, `rm_post_tags`,
+    /// `rm_comments`): the comment count lives on the post, so they are rebuilt together.
+    Posts,
+    /// Users (`rm_users`).
+    Users,
+}
+
+impl View {
+    /// Every view, in the order `--all` rebuilds them.
+    pub const ALL: [View; 2] = [View::Posts, View::Users];
+
+    /// Its name on the command line and in `projection_rebuilds`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Posts => "posts",
+            Self::Users => "users",
+        }
+    }
+
+    /// The view called `name`.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// Its tables, by their live names.
+    #[must_use]
+    pub fn tables(self) -> &'static [&'static str] {
+        match self {
+            Self::Posts => &["rm_posts", "rm_post_tags", "rm_comments"],
+            Self::Users => &["rm_users"],
+        }
+    }
+
+    /// The view an event belongs to.
+    #[must_use]
+    pub fn of(event: &events::PostEvent) -> Self {
+        if event.is_user_event() {
+            Self::Users
+        } else {
+            Self::Posts
+        }
+    }
+}
+
+/// Suffix of the tables a rebuild fills beside the live ones.
+pub const NEXT_SUFFIX: &str = "__next";
+
+/// What a batch is applied to: the live tables for a consumer group, or the next generation of
+/// one view during a rebuild (its own offsets, fenced by its lease).
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The group whose offsets the batch moves.
+    pub group: String,
+    /// `None`: every view, live tables. `Some(view)`: that view's `__next` tables only; events
+    /// of other views are passed over.
+    pub rebuild: Option<View>,
+    /// During a rebuild: the lease that must still be ours when the batch commits.
+    pub lease: Option<Lease>,
+}
+
+/// A rebuild's hold on its view: renewed by every batch it commits, and the batch fails when
+/// someone else holds it (so a rebuild that lost its lease cannot write).
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// The view.
+    pub view: View,
+    /// Who holds it (host, pid and a random part).
+    pub holder: String,
+    /// How long each renewal holds it.
+    pub ttl: chrono::Duration,
+}
+
+impl Target {
+    /// The live read model, for `group`.
+    #[must_use]
+    pub fn live(group: &str) -> Self {
+        Self {
+            group: group.to_owned(),
+            rebuild: None,
+            lease: None,
+        }
+    }
+
+    /// Whether events of `view` are applied.
+    #[must_use]
+    pub fn writes(&self, view: View) -> bool {
+        self.rebuild.is_none_or(|v| v == view)
+    }
+
+    /// `sql`, written against the live table names, for this target: a rebuild's statements
+    /// name its `__next` tables. Borrowed (no allocation) for the live model.
+    #[must_use]
+    pub fn sql(&self, sql: &'static str) -> sqlx::AssertSqlSafe<Cow<'static, str>> {
+        let Some(view) = self.rebuild else {
+            return sqlx::AssertSqlSafe(Cow::Borrowed(sql));
+        };
+        let mut out = sql.to_owned();
+        for table in view.tables() {
+            out = replace_table(&out, table, &format!("{table}{NEXT_SUFFIX}"));
+        }
+        sqlx::AssertSqlSafe(Cow::Owned(out))
+    }
+}
+
+/// Replaces the whole-word occurrences of the table name `from` in `sql` with `to`
+/// (`rm_posts` does not match inside `rm_posts_slug` or `rm_post_tags`).
+#[must_use]
+pub fn replace_table(sql: &str, from: &str, to: &str) -> String {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    while let Some(at) = rest.find(from) {
+        let before = if at == 0 {
+            out.chars().last()
+        } else {
+            rest[..at].chars().last()
+        };
+        let after = rest[at + from.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if before.is_some_and(word) || after.is_some_and(word) {
+            out.push_str(from);
+        } else {
+            out.push_str(to);
+        }
+        rest = &rest[at + from.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Where the group stands in each partition, per the database: the last applied offset.
@@ -84,6 +225,20 @@ pub async fn apply_batch(
     group: &str,
     records: &[LogRecord],
 ) -> Result<BatchOutcome, ProjectionError> {
+    apply_batch_to(db, &Target::live(group), records).await
+}
+
+/// [`apply_batch`] for any [`Target`]: the live model, or a rebuild's next generation.
+///
+/// # Errors
+/// [`ProjectionError`] when the database fails or a rebuild's lease was lost; nothing is
+/// written then.
+pub async fn apply_batch_to(
+    db: &Db,
+    target: &Target,
+    records: &[LogRecord],
+) -> Result<BatchOutcome, ProjectionError> {
+    let group = target.group.as_str();
     let decoded: Vec<Result<Envelope, String>> = records
         .iter()
         .map(|r| Envelope::decode(&r.payload).map_err(|e| e.to_string()))
@@ -101,17 +256,25 @@ pub async fn apply_batch(
             let mut versions: HashMap<Uuid, i64> = HashMap::new();
             for chunk in streams.iter().copied().collect::<Vec<_>>().chunks(500) {
                 // Posts and users share the log; a stream is one or the other.
-                let mut q = sqlx::QueryBuilder::new("SELECT id, version FROM rm_posts WHERE id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
+                let mut q = sqlx::QueryBuilder::new("");
+                for (i, table) in [(View::Posts, "rm_posts"), (View::Users, "rm_users")]
+                    .into_iter()
+                    .filter(|(view, _)| target.writes(*view))
+                    .map(|(_, table)| table)
+                    .enumerate()
+                {
+                    if i > 0 {
+                        q.push(" UNION ALL ");
+                    }
+                    q.push("SELECT id, version FROM ");
+                    q.push(target.sql(table).0);
+                    q.push(" WHERE id IN (");
+                    let mut list = q.separated(", ");
+                    for id in chunk {
+                        list.push_bind(*id);
+                    }
+                    list.push_unseparated(")");
                 }
-                list.push_unseparated(") UNION ALL SELECT id, version FROM rm_users WHERE id IN (");
-                let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(*id);
-                }
-                list.push_unseparated(")");
                 for row in q.build().fetch_all(&mut *tx).await? {
                     versions.insert(row.try_get(0)?, row.try_get(1)?);
                 }
@@ -167,6 +330,10 @@ pub async fn apply_batch(
                         outcome.dead_letters += 1;
                         record.timestamp.unwrap_or_else(Utc::now)
                     }
+                    Ok(envelope) if !target.writes(View::of(&envelope.event)) => {
+                        outcome.other_views += 1;
+                        record.timestamp.unwrap_or(envelope.meta.occurred_at)
+                    }
                     Ok(envelope) => {
                         let stream = envelope.meta.stream_id.0;
                         let current = versions.get(&stream).copied().unwrap_or(0);
@@ -187,8 +354,8 @@ pub async fn apply_batch(
                                 }
                                 None => {
                                     // Anything else may read rows the pending inserts create.
-                                    posts::flush_comments!(&mut *tx, &mut pending);
-                                    posts::project!(&mut *tx, envelope)
+                                    posts::flush_comments!(&mut *tx, target, &mut pending);
+                                    posts::project!(&mut *tx, target, envelope)
                                 }
                             };
                             versions.insert(stream, version);
@@ -209,11 +376,11 @@ pub async fn apply_batch(
                 };
                 applied.insert(key, (record.offset, event_at));
             }
-            posts::flush_comments!(&mut *tx, &mut pending);
+            posts::flush_comments!(&mut *tx, target, &mut pending);
             for (post, (version, at, delta)) in &touched {
-                sqlx::query(
+                sqlx::query(target.sql(
                     "UPDATE rm_posts SET version = $1, updated_at = $2, comment_count = comment_count + $3 WHERE id = $4",
-                )
+                ))
                 .bind(*version)
                 .bind(*at)
                 .bind(*delta)
@@ -222,7 +389,7 @@ pub async fn apply_batch(
                 .await?;
             }
             for (user, (version, at)) in &users {
-                sqlx::query("UPDATE rm_users SET version = $1, updated_at = $2 WHERE id = $3")
+                sqlx::query(target.sql("UPDATE rm_users SET version = $1, updated_at = $2 WHERE id = $3"))
                     .bind(*version)
                     .bind(*at)
                     .bind(*user)
@@ -245,6 +412,25 @@ pub async fn apply_batch(
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            }
+            if let Some(lease) = &target.lease {
+                // Renewing the lease in the batch's own transaction fences a rebuild that lost
+                // it: its rows and offsets never commit.
+                let renewed = sqlx::query(
+                    "UPDATE projection_rebuilds SET lease_expires_at = $1, events_applied = events_applied + $2, \
+                     updated_at = $3 WHERE view_name = $4 AND holder = $5 AND state = 'building'",
+                )
+                .bind(now + lease.ttl)
+                .bind(i64::try_from(records.len()).unwrap_or(i64::MAX))
+                .bind(now)
+                .bind(lease.view.name())
+                .bind(lease.holder.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if renewed == 0 {
+                    return Err(ProjectionError::LeaseLost(lease.view.name()));
+                }
             }
             tx.commit().await?;
             Ok::<_, ProjectionError>(())

@@ -19,7 +19,8 @@ pub fn path_segment(version: i64) -> String {
 /// change of the post's visible-comment count; the caller applies it, with the post's new version,
 /// once per post and batch (see [`super::apply_batch`]).
 macro_rules! project {
-    ($tx:expr, $envelope:expr) => {{
+    ($tx:expr, $target:expr, $envelope:expr) => {{
+        let target: &$crate::projections::Target = $target;
         use events::PostEvent as E;
         use sqlx::types::Json;
         let envelope: &events::Envelope = $envelope;
@@ -30,11 +31,9 @@ macro_rules! project {
         let mut count_delta: i64 = 0;
         match &envelope.event {
             E::PostDrafted(e) => {
-                sqlx::query(
-                    "INSERT INTO rm_posts (id, author_id, title, slug, body_markdown, tags, status, \
+                sqlx::query(target.sql("INSERT INTO rm_posts (id, author_id, title, slug, body_markdown, tags, status, \
                      allow_anonymous_comments, comment_count, version, created_at, updated_at, published_at, body_html) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, 0, $8, $9, $10, NULL, $11) ON CONFLICT (id) DO NOTHING",
-                )
+                     VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, 0, $8, $9, $10, NULL, $11) ON CONFLICT (id) DO NOTHING"))
                 .bind(post)
                 .bind(e.author_id.0)
                 .bind(e.title.as_str())
@@ -49,7 +48,7 @@ macro_rules! project {
                 .execute(&mut *$tx)
                 .await?;
                 for tag in &e.tags {
-                    sqlx::query("INSERT INTO rm_post_tags (tag, post_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    sqlx::query(target.sql("INSERT INTO rm_post_tags (tag, post_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"))
                         .bind(tag.as_str())
                         .bind(post)
                         .execute(&mut *$tx)
@@ -57,12 +56,10 @@ macro_rules! project {
                 }
             }
             E::PostEdited(e) => {
-                sqlx::query(
-                    "UPDATE rm_posts SET title = COALESCE($1, title), slug = COALESCE($2, slug), \
+                sqlx::query(target.sql("UPDATE rm_posts SET title = COALESCE($1, title), slug = COALESCE($2, slug), \
                      body_markdown = COALESCE($3, body_markdown), tags = COALESCE($4, tags), \
                      allow_anonymous_comments = COALESCE($5, allow_anonymous_comments), \
-                     body_html = COALESCE($7, body_html) WHERE id = $6",
-                )
+                     body_html = COALESCE($7, body_html) WHERE id = $6"))
                 .bind(e.title.as_deref())
                 .bind(e.slug.as_deref())
                 .bind(e.body_markdown.as_deref())
@@ -73,12 +70,12 @@ macro_rules! project {
                 .execute(&mut *$tx)
                 .await?;
                 if let Some(tags) = &e.tags {
-                    sqlx::query("DELETE FROM rm_post_tags WHERE post_id = $1")
+                    sqlx::query(target.sql("DELETE FROM rm_post_tags WHERE post_id = $1"))
                         .bind(post)
                         .execute(&mut *$tx)
                         .await?;
                     for tag in tags {
-                        sqlx::query("INSERT INTO rm_post_tags (tag, post_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                        sqlx::query(target.sql("INSERT INTO rm_post_tags (tag, post_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"))
                             .bind(tag.as_str())
                             .bind(post)
                             .execute(&mut *$tx)
@@ -87,26 +84,24 @@ macro_rules! project {
                 }
             }
             E::PostPublished(_) => {
-                sqlx::query(
-                    "UPDATE rm_posts SET status = 'published', published_at = COALESCE(published_at, $1) WHERE id = $2",
-                )
+                sqlx::query(target.sql("UPDATE rm_posts SET status = 'published', published_at = COALESCE(published_at, $1) WHERE id = $2"))
                 .bind(at)
                 .bind(post)
                 .execute(&mut *$tx)
                 .await?;
             }
             E::PostUnpublished(_) => {
-                sqlx::query("UPDATE rm_posts SET status = 'draft' WHERE id = $1")
+                sqlx::query(target.sql("UPDATE rm_posts SET status = 'draft' WHERE id = $1"))
                     .bind(post)
                     .execute(&mut *$tx)
                     .await?;
             }
             E::PostDeleted(_) => {
-                sqlx::query("UPDATE rm_posts SET status = 'deleted' WHERE id = $1")
+                sqlx::query(target.sql("UPDATE rm_posts SET status = 'deleted' WHERE id = $1"))
                     .bind(post)
                     .execute(&mut *$tx)
                     .await?;
-                sqlx::query("DELETE FROM rm_post_tags WHERE post_id = $1")
+                sqlx::query(target.sql("DELETE FROM rm_post_tags WHERE post_id = $1"))
                     .bind(post)
                     .execute(&mut *$tx)
                     .await?;
@@ -116,7 +111,7 @@ macro_rules! project {
                 let (depth, path) = match e.parent_id {
                     None => (0_i64, own),
                     Some(parent) => {
-                        let row = sqlx::query("SELECT depth, path FROM rm_comments WHERE id = $1")
+                        let row = sqlx::query(target.sql("SELECT depth, path FROM rm_comments WHERE id = $1"))
                             .bind(parent.0)
                             .fetch_optional(&mut *$tx)
                             .await?;
@@ -132,13 +127,11 @@ macro_rules! project {
                         }
                     }
                 };
-                let inserted = sqlx::query(
-                    "INSERT INTO rm_comments (id, post_id, parent_id, depth, path, author_id, author_name, body, \
+                let inserted = sqlx::query(target.sql("INSERT INTO rm_comments (id, post_id, parent_id, depth, path, author_id, author_name, body, \
                      status, hidden_reason, reply_count, post_version, created_at, updated_at, \
                      changed_version, last_change, body_html) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'visible', NULL, 0, $9, $10, $11, $9, 'added', $12) \
-                     ON CONFLICT (id) DO NOTHING",
-                )
+                     ON CONFLICT (id) DO NOTHING"))
                 .bind(e.comment_id.0)
                 .bind(post)
                 .bind(e.parent_id.map(|p| p.0))
@@ -157,7 +150,7 @@ macro_rules! project {
                 if inserted == 1 {
                     count_delta = 1;
                     if let Some(parent) = e.parent_id {
-                        sqlx::query("UPDATE rm_comments SET reply_count = reply_count + 1 WHERE id = $1")
+                        sqlx::query(target.sql("UPDATE rm_comments SET reply_count = reply_count + 1 WHERE id = $1"))
                             .bind(parent.0)
                             .execute(&mut *$tx)
                             .await?;
@@ -165,10 +158,8 @@ macro_rules! project {
                 }
             }
             E::CommentEdited(e) => {
-                sqlx::query(
-                    "UPDATE rm_comments SET body = $1, updated_at = $2, body_html = $4, \
-                     changed_version = $5, last_change = 'edited' WHERE id = $3",
-                )
+                sqlx::query(target.sql("UPDATE rm_comments SET body = $1, updated_at = $2, body_html = $4, \
+                     changed_version = $5, last_change = 'edited' WHERE id = $3"))
                     .bind(e.body.as_str())
                     .bind(at)
                     .bind(e.comment_id.0)
@@ -178,7 +169,7 @@ macro_rules! project {
                     .await?;
             }
             E::CommentDeleted(e) => {
-                let row = sqlx::query("SELECT status, parent_id FROM rm_comments WHERE id = $1")
+                let row = sqlx::query(target.sql("SELECT status, parent_id FROM rm_comments WHERE id = $1"))
                     .bind(e.comment_id.0)
                     .fetch_optional(&mut *$tx)
                     .await?;
@@ -187,10 +178,8 @@ macro_rules! project {
                     let parent: Option<uuid::Uuid> = sqlx::Row::try_get(&row, 1)?;
                     if status != "deleted" {
                         // The row stays so that replies keep their place in the thread.
-                        sqlx::query(
-                            "UPDATE rm_comments SET status = 'deleted', body = '', body_html = '', updated_at = $1, \
-                             changed_version = $3, last_change = 'deleted' WHERE id = $2",
-                        )
+                        sqlx::query(target.sql("UPDATE rm_comments SET status = 'deleted', body = '', body_html = '', updated_at = $1, \
+                             changed_version = $3, last_change = 'deleted' WHERE id = $2"))
                             .bind(at)
                             .bind(e.comment_id.0)
                             .bind(version)
@@ -200,7 +189,7 @@ macro_rules! project {
                             count_delta = -1;
                         }
                         if let Some(parent) = parent {
-                            sqlx::query("UPDATE rm_comments SET reply_count = reply_count - 1 WHERE id = $1")
+                            sqlx::query(target.sql("UPDATE rm_comments SET reply_count = reply_count - 1 WHERE id = $1"))
                                 .bind(parent)
                                 .execute(&mut *$tx)
                                 .await?;
@@ -209,10 +198,8 @@ macro_rules! project {
                 }
             }
             E::CommentHidden(e) => {
-                let changed = sqlx::query(
-                    "UPDATE rm_comments SET status = 'hidden', hidden_reason = $1, updated_at = $2, \
-                     changed_version = $4, last_change = 'hidden' WHERE id = $3 AND status = 'visible'",
-                )
+                let changed = sqlx::query(target.sql("UPDATE rm_comments SET status = 'hidden', hidden_reason = $1, updated_at = $2, \
+                     changed_version = $4, last_change = 'hidden' WHERE id = $3 AND status = 'visible'"))
                 .bind(e.reason.as_str())
                 .bind(at)
                 .bind(e.comment_id.0)
@@ -225,10 +212,8 @@ macro_rules! project {
                 }
             }
             E::UserRegistered(e) => {
-                sqlx::query(
-                    "INSERT INTO rm_users (id, username, display_name, roles, disabled, version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, false, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-                )
+                sqlx::query(target.sql("INSERT INTO rm_users (id, username, display_name, roles, disabled, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, false, $5, $6, $7) ON CONFLICT (id) DO NOTHING"))
                 .bind(post)
                 .bind(e.username.as_str())
                 .bind(e.display_name.as_str())
@@ -240,7 +225,7 @@ macro_rules! project {
                 .await?;
             }
             E::UserDisplayNameChanged(e) => {
-                sqlx::query("UPDATE rm_users SET display_name = $1 WHERE id = $2")
+                sqlx::query(target.sql("UPDATE rm_users SET display_name = $1 WHERE id = $2"))
                     .bind(e.display_name.as_str())
                     .bind(post)
                     .execute(&mut *$tx)
@@ -248,7 +233,7 @@ macro_rules! project {
             }
             E::UserPasswordChanged(_) => {}
             E::UserRoleGranted(e) | E::UserRoleRevoked(e) => {
-                let row = sqlx::query("SELECT roles FROM rm_users WHERE id = $1")
+                let row = sqlx::query(target.sql("SELECT roles FROM rm_users WHERE id = $1"))
                     .bind(post)
                     .fetch_optional(&mut *$tx)
                     .await?;
@@ -258,7 +243,7 @@ macro_rules! project {
                     if matches!(&envelope.event, E::UserRoleGranted(_)) {
                         roles.push(e.role.clone());
                     }
-                    sqlx::query("UPDATE rm_users SET roles = $1 WHERE id = $2")
+                    sqlx::query(target.sql("UPDATE rm_users SET roles = $1 WHERE id = $2"))
                         .bind(Json(roles))
                         .bind(post)
                         .execute(&mut *$tx)
@@ -266,16 +251,14 @@ macro_rules! project {
                 }
             }
             E::UserDisabled(_) => {
-                sqlx::query("UPDATE rm_users SET disabled = true WHERE id = $1")
+                sqlx::query(target.sql("UPDATE rm_users SET disabled = true WHERE id = $1"))
                     .bind(post)
                     .execute(&mut *$tx)
                     .await?;
             }
             E::CommentRestored(e) => {
-                let changed = sqlx::query(
-                    "UPDATE rm_comments SET status = 'visible', hidden_reason = NULL, updated_at = $1, \
-                     changed_version = $3, last_change = 'restored' WHERE id = $2 AND status = 'hidden'",
-                )
+                let changed = sqlx::query(target.sql("UPDATE rm_comments SET status = 'visible', hidden_reason = NULL, updated_at = $1, \
+                     changed_version = $3, last_change = 'restored' WHERE id = $2 AND status = 'hidden'"))
                 .bind(at)
                 .bind(e.comment_id.0)
                 .bind(version)
@@ -343,14 +326,15 @@ pub const INSERT_CHUNK: usize = 2000;
 
 /// Inserts the pending top-level comments on `$tx` in multi-row statements and empties `$pending`.
 macro_rules! flush_comments {
-    ($tx:expr, $pending:expr) => {{
+    ($tx:expr, $target:expr, $pending:expr) => {{
+        let target: &$crate::projections::Target = $target;
         let pending: &mut Vec<$crate::projections::posts::PendingComment> = $pending;
         for chunk in pending.chunks($crate::projections::posts::INSERT_CHUNK) {
-            let mut q = sqlx::QueryBuilder::new(
+            let mut q = sqlx::QueryBuilder::new(target.sql(
                 "INSERT INTO rm_comments (id, post_id, parent_id, depth, path, author_id, author_name, body, \
                  status, hidden_reason, reply_count, post_version, created_at, updated_at, \
                  changed_version, last_change, body_html) ",
-            );
+            ).0);
             q.push_values(chunk, |mut row, c| {
                 row.push_bind(c.id)
                     .push_bind(c.post)
