@@ -6,5 +6,8 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     let cli = inkwire::Cli::parse();
     inkwire::telemetry(&cli);
-    inkwire::run(cli).await
+    let result = inkwire::run(cli).await;
+    // Export the spans still buffered before the process ends.
+    infra::telemetry::shutdown_tracing();
+    result
 }

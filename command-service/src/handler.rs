@@ -12,7 +12,7 @@ use chrono::Utc;
 use events::{Envelope, PostId, StoredMeta, StreamId};
 use eventually_core::aggregate::{Aggregate, AggregateExt};
 use tokio::sync::Notify;
-use tracing::instrument;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::domain::post::{Authored, PostAggregate, PostError, PostState};
@@ -117,17 +117,24 @@ impl CommandBus {
     ///
     /// # Errors
     /// [`CommandError`]; nothing is written then.
-    #[instrument(skip_all, fields(post_id = %post, command = command_name(&command)))]
     pub async fn execute(
         &self,
         post: PostId,
         command: Authored,
         expected_version: Option<i64>,
-        meta: RequestMeta,
+        mut meta: RequestMeta,
     ) -> Result<Accepted, CommandError> {
         let started = std::time::Instant::now();
+        // The command joins the caller's trace, and its events carry the command's context on.
+        let span =
+            tracing::info_span!("command", post_id = %post, command = command_name(&command));
+        infra::telemetry::set_parent(&span, meta.traceparent.as_deref());
+        if let Some(traceparent) = infra::telemetry::traceparent_of(&span) {
+            meta.traceparent = Some(traceparent);
+        }
         let result = self
             .execute_inner(post, command, expected_version, meta)
+            .instrument(span)
             .await;
         let outcome = match &result {
             Ok(_) => "accepted",
@@ -219,7 +226,8 @@ impl CommandBus {
                 slug,
                 credentials: None,
             };
-            match self.committer.append(append).await {
+            let appending = tracing::info_span!("event_store.append", events = append.events.len());
+            match self.committer.append(append).instrument(appending).await {
                 Ok(()) => {
                     let version = loaded.version + i64::try_from(envelopes.len()).unwrap_or(0);
                     let state = PostAggregate::fold(

@@ -111,7 +111,18 @@ impl Relay {
                 return Ok(());
             }
             let messages: Vec<_> = rows.iter().map(|r| r.message()).collect();
+            // One span per traced event, in its trace, for the time the log took to acknowledge.
+            let spans: Vec<tracing::Span> = messages
+                .iter()
+                .filter_map(|m| {
+                    let (_, traceparent) = m.headers.iter().find(|(k, _)| *k == "traceparent")?;
+                    let span = tracing::info_span!("outbox.publish");
+                    infra::telemetry::set_parent(&span, Some(traceparent));
+                    Some(span)
+                })
+                .collect();
             let (acknowledged, error) = self.producer.publish(&messages).await;
+            drop(spans);
             let ids: Vec<_> = rows[..acknowledged].iter().map(|r| r.event_id).collect();
             self.outbox.remove(&ids).await?;
             self.metrics.relay_published.inc_by(ids.len() as u64);

@@ -213,6 +213,7 @@ pub async fn rebuild(
     let mut outcome = BatchOutcome::default();
     let mut events: u64 = 0;
     let mut last_renewal = Instant::now();
+    let mut indexed = false;
     let generation = loop {
         if cancel.is_cancelled() {
             consumer.close();
@@ -265,6 +266,15 @@ pub async fn rebuild(
             switching: read_all,
         });
         if !read_all {
+            continue;
+        }
+        if !indexed {
+            // Caught up with the log as it was: index now, then read what came meanwhile.
+            create_next_indexes(db, view).await?;
+            renew(db, &lease).await?;
+            last_renewal = Instant::now();
+            indexed = true;
+            ends = log.high_watermarks().await?.into_iter().collect();
             continue;
         }
         if let Some(generation) =
@@ -546,9 +556,9 @@ async fn drop_tables(db: &Db, view: View, suffix: &str) -> Result<(), sqlx::Erro
 }
 
 /// Creates the next generation's tables (when they do not exist yet) with the live tables'
-/// columns, constraints and indexes.
+/// columns, constraints and indexes (on SQLite, the secondary indexes are deferred to
+/// [`create_next_indexes`]).
 async fn create_next_tables(db: &Db, view: View) -> Result<(), sqlx::Error> {
-    let stamp = Utc::now().timestamp_millis();
     for table in view.tables() {
         let next = format!("{table}{NEXT_SUFFIX}");
         match db {
@@ -578,13 +588,11 @@ async fn create_next_tables(db: &Db, view: View) -> Result<(), sqlx::Error> {
                 .fetch_all(pool)
                 .await?;
                 let mut tx = pool.begin().await?;
-                for (kind, name, sql) in rows {
-                    let mut sql = replace_table(&sql, table, &next);
-                    if kind == "index" {
-                        // Index names are global: give the copy a name of its own.
-                        let base = name.split("__g").next().unwrap_or(&name);
-                        sql = replace_table(&sql, &name, &format!("{base}__g{stamp}"));
-                    }
+                // Secondary indexes come later ([`create_next_indexes`]): filling a table and
+                // then sorting it into an index is much faster than keeping the index up to date
+                // row by row.
+                for (_, _, sql) in rows.into_iter().filter(|(kind, _, _)| kind == "table") {
+                    let sql = replace_table(&sql, table, &next);
                     sqlx::query(sqlx::AssertSqlSafe(sql))
                         .execute(&mut *tx)
                         .await?;
@@ -592,6 +600,48 @@ async fn create_next_tables(db: &Db, view: View) -> Result<(), sqlx::Error> {
                 tx.commit().await?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Gives the next generation's tables the live tables' secondary indexes, where they do not have
+/// them yet (SQLite; on PostgreSQL they were created with the tables).
+async fn create_next_indexes(db: &Db, view: View) -> Result<(), sqlx::Error> {
+    let Db::Sqlite(pool) = db else {
+        return Ok(());
+    };
+    let stamp = Utc::now().timestamp_millis();
+    for table in view.tables() {
+        let next = format!("{table}{NEXT_SUFFIX}");
+        let existing: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
+        )
+        .bind(next.as_str())
+        .fetch_one(pool)
+        .await?;
+        if existing > 0 {
+            continue;
+        }
+        let indexes: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
+        )
+        .bind(*table)
+        .fetch_all(pool)
+        .await?;
+        let mut tx = pool.begin().await?;
+        for (name, sql) in indexes {
+            // Index names are global: give the copy a name of its own.
+            let base = name.split("__g").next().unwrap_or(&name);
+            let sql = replace_table(
+                &replace_table(&sql, table, &next),
+                &name,
+                &format!("{base}__g{stamp}"),
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
     }
     Ok(())
 }

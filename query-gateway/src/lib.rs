@@ -35,6 +35,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::commands::{Caller, CommandClient};
 use crate::live::Hub;
@@ -351,11 +352,21 @@ async fn graphql_post(State(state): State<HttpState>, request: Request) -> Respo
             );
         }
     };
-    let Ok(who) = authenticated_caller(&state.keys, &parts) else {
+    let Ok(mut who) = authenticated_caller(&state.keys, &parts) else {
         return unauthenticated();
     };
+    // The request's span joins the client's trace (if it sent one) and is the parent of what the
+    // command service does for it.
+    let span = tracing::info_span!(
+        "graphql.request",
+        operation = request.operation_name.as_deref().unwrap_or("")
+    );
+    infra::telemetry::set_parent(&span, who.traceparent.as_deref());
+    if let Some(traceparent) = infra::telemetry::traceparent_of(&span) {
+        who.traceparent = Some(traceparent);
+    }
     let request = schema::with_loaders(request.data(who), &state.read);
-    let response = state.schema.execute(request).await;
+    let response = state.schema.execute(request).instrument(span).await;
     Json(response).into_response()
 }
 

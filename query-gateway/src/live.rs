@@ -12,7 +12,7 @@
 //! cannot slow the others; one that falls more than the channel's capacity behind is told
 //! `SLOW_CONSUMER` with its last cursor and its subscription ends.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -91,6 +91,9 @@ struct Inner {
     channels: Mutex<HashMap<Uuid, Arc<Channel>>>,
     /// Posts the log says changed, with the highest version seen.
     dirty: Mutex<HashMap<Uuid, i64>>,
+    /// W3C trace contexts of traced events of subscribed posts, by post and version, until their
+    /// change is pushed: the push joins the trace of the request that caused it.
+    traces: Mutex<HashMap<Uuid, BTreeMap<i64, String>>>,
     wake: Notify,
 }
 
@@ -126,6 +129,7 @@ impl Hub {
                 capacity,
                 channels: Mutex::new(HashMap::new()),
                 dirty: Mutex::new(HashMap::new()),
+                traces: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
             }),
         }
@@ -232,8 +236,8 @@ impl Hub {
         Ok(catch_up.chain(live))
     }
 
-    /// Notes that the log has `post` at `version`.
-    pub fn changed(&self, post: Uuid, version: i64) {
+    /// Notes that the log has `post` at `version`, and the trace contexts of its traced events.
+    pub fn changed(&self, post: Uuid, version: i64, traced: Vec<(i64, String)>) {
         let subscribed = self
             .inner
             .channels
@@ -242,6 +246,19 @@ impl Hub {
             .contains_key(&post);
         if !subscribed {
             return;
+        }
+        if !traced.is_empty() {
+            let mut traces = self
+                .inner
+                .traces
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let of_post = traces.entry(post).or_default();
+            of_post.extend(traced);
+            // Bounded: a post whose pushes lag keeps only its latest contexts.
+            while of_post.len() > 1024 {
+                of_post.pop_first();
+            }
         }
         let mut dirty = self
             .inner
@@ -299,7 +316,19 @@ impl Hub {
                     } else {
                         projected
                     };
+                    let mut traced = self.take_traces(post, reached);
                     for comment in rows {
+                        let span = traced.remove(&comment.changed_version).map(|traceparent| {
+                            let span = tracing::info_span!(
+                                "subscription.push",
+                                %post,
+                                version = comment.changed_version,
+                                receivers
+                            );
+                            infra::telemetry::set_parent(&span, Some(&traceparent));
+                            span
+                        });
+                        let _entered = span.as_ref().map(tracing::Span::enter);
                         let event = Arc::new(LiveEvent {
                             kind: CommentEventKind::of(&comment, last),
                             comment: Arc::new(comment),
@@ -320,6 +349,24 @@ impl Hub {
             }
         }
         target.filter(|t| projected < *t)
+    }
+
+    /// The trace contexts of `post`'s events up to `version`, forgotten here.
+    fn take_traces(&self, post: Uuid, version: i64) -> BTreeMap<i64, String> {
+        let mut traces = self
+            .inner
+            .traces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(of_post) = traces.get_mut(&post) else {
+            return BTreeMap::new();
+        };
+        let later = of_post.split_off(&(version + 1));
+        let taken = std::mem::replace(of_post, later);
+        if of_post.is_empty() {
+            traces.remove(&post);
+        }
+        taken
     }
 
     /// Forgets channels nobody listens to any more.
@@ -397,6 +444,8 @@ impl Hub {
 struct Head {
     stream_id: Uuid,
     stream_version: i64,
+    #[serde(default)]
+    traceparent: Option<String>,
 }
 
 /// Reads the log from its end with a consumer group of this instance's own, and marks the posts
@@ -422,15 +471,20 @@ pub async fn follow_log(
         };
         match batch {
             Ok(records) => {
-                let mut latest: HashMap<Uuid, i64> = HashMap::new();
+                let mut latest: HashMap<Uuid, (i64, Vec<(i64, String)>)> = HashMap::new();
                 for record in &records {
                     if let Ok(head) = serde_json::from_slice::<Head>(&record.payload) {
-                        let v = latest.entry(head.stream_id).or_insert(head.stream_version);
+                        let (v, traced) = latest
+                            .entry(head.stream_id)
+                            .or_insert((head.stream_version, Vec::new()));
                         *v = (*v).max(head.stream_version);
+                        if let Some(traceparent) = head.traceparent {
+                            traced.push((head.stream_version, traceparent));
+                        }
                     }
                 }
-                for (post, version) in latest {
-                    hub.changed(post, version);
+                for (post, (version, traced)) in latest {
+                    hub.changed(post, version, traced);
                 }
             }
             Err(e) => {

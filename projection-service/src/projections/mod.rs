@@ -243,6 +243,24 @@ pub async fn apply_batch_to(
         .iter()
         .map(|r| Envelope::decode(&r.payload).map_err(|e| e.to_string()))
         .collect();
+    // Each traced event gets a span in its request's trace, lasting until the batch commits
+    // (rebuilds replay history: they are not part of any request's journey).
+    let _spans: Vec<tracing::Span> = decoded
+        .iter()
+        .filter(|_| target.rebuild.is_none())
+        .filter_map(|e| {
+            let envelope = e.as_ref().ok()?;
+            let traceparent = envelope.meta.traceparent.as_deref()?;
+            let span = tracing::info_span!(
+                "projection.apply",
+                stream_id = %envelope.meta.stream_id.0,
+                version = envelope.meta.stream_version,
+                event_type = envelope.event.event_type()
+            );
+            infra::telemetry::set_parent(&span, Some(traceparent));
+            Some(span)
+        })
+        .collect();
     retry_tx(|| async {
         let mut outcome = BatchOutcome::default();
         with_db!(db, |pool| {

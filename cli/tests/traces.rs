@@ -1,0 +1,139 @@
+//! One trace follows a comment through the whole system: the GraphQL request, the command, the
+//! event-store append, the outbox relay, the log, the projection and the subscription push all
+//! share its trace id. Spans go to an in-memory OpenTelemetry exporter, on both backends.
+
+mod common;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::graphql::{WsClient, WsEvent, add_comment};
+
+use common::{Backend, TestStack};
+use opentelemetry::trace::TraceId;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+
+/// The exporter every test of this binary shares (the tracing subscriber is process-wide).
+fn exporter() -> &'static (InMemorySpanExporter, SdkTracerProvider) {
+    static TRACING: OnceLock<(InMemorySpanExporter, SdkTracerProvider)> = OnceLock::new();
+    TRACING.get_or_init(|| {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        infra::telemetry::init_tracing_with(false, Some(provider.clone()));
+        (exporter, provider)
+    })
+}
+
+const JOURNEY: [&str; 6] = [
+    "graphql.request",
+    "command",
+    "event_store.append",
+    "outbox.publish",
+    "projection.apply",
+    "subscription.push",
+];
+
+async fn a_comment_is_one_trace_from_request_to_push(backend: Backend) {
+    let (exporter, provider) = exporter();
+    let stack = TestStack::boot(backend).await;
+    let post = stack.published_post().await;
+    common::eventually(Duration::from_secs(20), || async {
+        let r = common::graphql::gql(
+            &stack.http,
+            &stack.graphql_url,
+            None,
+            "query($id: ID!) { post(id: $id) { id } }",
+            serde_json::json!({ "id": post }),
+        )
+        .await;
+        r["data"]["post"]["id"] == post.as_str()
+    })
+    .await;
+    let mut ws = WsClient::connect(&stack.graphql_url.replace("http://", "ws://")).await;
+    ws.subscribe("1", &post, None).await;
+
+    let (comment, response) =
+        add_comment(&stack.http, &stack.graphql_url, &post, "traced", false).await;
+    assert!(!comment.is_empty(), "{response}");
+    match ws.next(Duration::from_secs(20)).await {
+        Some(WsEvent::Next(_, payload)) => {
+            let (_, pushed, _) = common::graphql::comment_event(&payload);
+            assert_eq!(pushed, comment, "{payload}");
+        }
+        other => panic!("no push: {other:?}"),
+    }
+
+    // The push's trace, once every span of the journey has ended and been exported.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (trace, spans) = loop {
+        let _ = provider.force_flush();
+        let spans: Vec<SpanData> = exporter.get_finished_spans().expect("spans");
+        let trace: Option<TraceId> = spans
+            .iter()
+            .filter(|s| s.name == "subscription.push")
+            .map(|s| s.span_context.trace_id())
+            .find(|t| {
+                JOURNEY.iter().all(|name| {
+                    spans
+                        .iter()
+                        .any(|s| s.name == *name && s.span_context.trace_id() == *t)
+                })
+            });
+        if let Some(trace) = trace {
+            break (trace, spans);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no trace spans the whole journey; spans by trace: {:#?}",
+            spans
+                .iter()
+                .map(|s| (s.span_context.trace_id().to_string(), s.name.to_string()))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let journey: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.span_context.trace_id() == trace)
+        .collect();
+    // One request, and everything after it descends from it.
+    let request = journey
+        .iter()
+        .find(|s| s.name == "graphql.request")
+        .expect("request span");
+    let command = journey
+        .iter()
+        .find(|s| s.name == "command")
+        .expect("command");
+    assert_eq!(command.parent_span_id, request.span_context.span_id());
+    let append = journey
+        .iter()
+        .find(|s| s.name == "event_store.append")
+        .expect("append");
+    assert_eq!(append.parent_span_id, command.span_context.span_id());
+    for name in ["outbox.publish", "projection.apply", "subscription.push"] {
+        let span = journey.iter().find(|s| s.name == name).expect(name);
+        assert_eq!(
+            span.parent_span_id,
+            command.span_context.span_id(),
+            "{name}"
+        );
+        assert!(
+            span.start_time >= command.start_time,
+            "{name} after the command"
+        );
+    }
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_from_request_to_push_embedded() {
+    a_comment_is_one_trace_from_request_to_push(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_from_request_to_push_postgres_and_kafka() {
+    a_comment_is_one_trace_from_request_to_push(Backend::Distributed).await;
+}
