@@ -24,7 +24,7 @@ trap cleanup EXIT
 unset KAFKA_BROKERS
 eval "$(scripts/test-deps.sh start)"
 psql() { "$INKWIRE_PG_BIN/psql" -h 127.0.0.1 -p "$INKWIRE_TEST_PGPORT" -U postgres -qAt -v ON_ERROR_STOP=1 "$@"; }
-for db in bench catchup; do
+for db in bench catchup replay; do
   psql -c "create database $db" -c "alter database $db set default_transaction_isolation to 'serializable'"
 done
 base=postgres://postgres@127.0.0.1:$INKWIRE_TEST_PGPORT
@@ -64,5 +64,14 @@ echo "bench: projection catch-up, embedded" >&2
 rm -rf "$out/embedded"; mkdir -p "$out/embedded"
 "$bin" bench catchup --database-url "sqlite://$out/embedded/inkwire.db" --topic catchup --partitions 1 \
   --events "$BACKLOG" | tee -a "$out/results.jsonl"
+
+echo "bench: blue/green rebuild (inkwire replay), PostgreSQL + broker, beside a bare reader" >&2
+"$bin" bench replay --database-url "$base/replay" --kafka-brokers "$KAFKA_BROKERS" --topic replay \
+  --events "$BACKLOG" | tee -a "$out/results.jsonl"
+
+echo "bench: blue/green rebuild, embedded, ${REPLAY_EVENTS:-1000000} events" >&2
+rm -rf "$out/replay"; mkdir -p "$out/replay"
+"$bin" bench replay --database-url "sqlite://$out/replay/inkwire.db" --topic replay --partitions 1 \
+  --events "${REPLAY_EVENTS:-1000000}" --posts 1000 | tee -a "$out/results.jsonl"
 
 echo "bench: machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)" >&2

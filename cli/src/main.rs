@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's allocator: the projector's batches allocate and free many
+/// medium-sized buffers (multi-row statements, decoded events), where glibc spent a quarter of a
+/// rebuild's time (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = inkwire::Cli::parse();

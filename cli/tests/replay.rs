@@ -231,9 +231,43 @@ async fn count_next_tables(db: &Db) -> i64 {
     })
 }
 
+/// The indexes of each read table, by definition (names differ between generations).
+async fn indexes(db: &Db) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in ["rm_posts", "rm_post_tags", "rm_comments", "rm_users"] {
+        let defs: Vec<String> = with_db!(db, |pool| {
+            if db.is_sqlite() {
+                sqlx::query_scalar(
+                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
+                )
+                .bind(table)
+                .fetch_all(pool)
+                .await
+                .expect("indexes")
+            } else {
+                sqlx::query_scalar(
+                    "SELECT indexdef::text FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1",
+                )
+                .bind(table)
+                .fetch_all(pool)
+                .await
+                .expect("indexes")
+            }
+        });
+        for def in defs {
+            // `CREATE INDEX <name> ON <table> …`: keep what follows the name.
+            let on = def.find(" ON ").map_or(def.as_str(), |at| &def[at..]);
+            out.push(format!("{table}:{on}"));
+        }
+    }
+    out.sort();
+    out
+}
+
 async fn rebuild_under_load_switches_to_a_view_equal_to_one_built_from_scratch(stack: &TestStack) {
     let post = history(stack, 200).await;
     wait_projected(stack).await;
+    let indexes_before = indexes(&stack.db).await;
     // A projection "bug" that the rebuild repairs: names the events never said.
     with_db!(&stack.db, |pool| {
         sqlx::query("UPDATE rm_comments SET author_name = 'wrong' WHERE depth = 0")

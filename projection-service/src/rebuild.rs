@@ -82,6 +82,9 @@ pub struct Summary {
     pub seconds: f64,
     /// Records per second of this run.
     pub events_per_second: f64,
+    /// Seconds from the first record read to the switch (without start-up: creating the tables,
+    /// taking the lease, joining the consumer group).
+    pub reading_seconds: f64,
     /// Completed rebuilds of this view, this one included.
     pub generation: i64,
 }
@@ -214,6 +217,7 @@ pub async fn rebuild(
     let mut events: u64 = 0;
     let mut last_renewal = Instant::now();
     let mut indexed = false;
+    let mut first_record: Option<Instant> = None;
     let generation = loop {
         if cancel.is_cancelled() {
             consumer.close();
@@ -231,6 +235,7 @@ pub async fn rebuild(
             batch = consumer.next_batch(options.batch, POLL) => batch?,
         };
         if !batch.is_empty() {
+            first_record.get_or_insert_with(Instant::now);
             let done = apply_batch_to(db, &target, &batch).await?;
             last_renewal = Instant::now();
             for (field, n) in [
@@ -296,6 +301,7 @@ pub async fn rebuild(
         resumed_from,
         seconds,
         events_per_second: events as f64 / seconds.max(1e-9),
+        reading_seconds: first_record.map_or(0.0, |t| t.elapsed().as_secs_f64()),
         generation,
     })
 }
@@ -438,13 +444,7 @@ async fn try_switch(
     topic: &str,
 ) -> Result<Option<i64>, RebuildError> {
     let view = lease.view;
-    let cockroach = match db {
-        Db::Postgres(pool) => sqlx::query_scalar::<_, String>("SELECT version()")
-            .fetch_one(pool)
-            .await?
-            .contains("CockroachDB"),
-        Db::Sqlite(_) => false,
-    };
+    let cockroach = is_cockroach(db).await?;
     let switched = infra::db::retry_tx(|| async {
         with_db!(db, |pool| {
             let mut tx = pool.begin().await?;
@@ -540,6 +540,17 @@ async fn try_switch(
     Ok(switched)
 }
 
+/// Whether the database is CockroachDB (which speaks PostgreSQL's protocol).
+async fn is_cockroach(db: &Db) -> Result<bool, sqlx::Error> {
+    Ok(match db {
+        Db::Postgres(pool) => sqlx::query_scalar::<_, String>("SELECT version()")
+            .fetch_one(pool)
+            .await?
+            .contains("CockroachDB"),
+        Db::Sqlite(_) => false,
+    })
+}
+
 /// Drops `<table><suffix>` for every table of `view`, when they exist.
 async fn drop_tables(db: &Db, view: View, suffix: &str) -> Result<(), sqlx::Error> {
     for table in view.tables() {
@@ -556,18 +567,50 @@ async fn drop_tables(db: &Db, view: View, suffix: &str) -> Result<(), sqlx::Erro
 }
 
 /// Creates the next generation's tables (when they do not exist yet) with the live tables'
-/// columns, constraints and indexes (on SQLite, the secondary indexes are deferred to
-/// [`create_next_indexes`]).
+/// columns, constraints and primary key; the secondary indexes follow in [`create_next_indexes`]
+/// (except on CockroachDB, where every table needs its final primary key from the start).
 async fn create_next_tables(db: &Db, view: View) -> Result<(), sqlx::Error> {
     for table in view.tables() {
         let next = format!("{table}{NEXT_SUFFIX}");
         match db {
-            Db::Postgres(pool) => {
+            Db::Postgres(pool) if is_cockroach(db).await? => {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "CREATE TABLE IF NOT EXISTS {next} (LIKE {table} INCLUDING ALL)"
                 )))
                 .execute(pool)
                 .await?;
+            }
+            Db::Postgres(pool) => {
+                // The primary key now (the projection looks rows up by it), the other indexes
+                // once the table is filled ([`create_next_indexes`]).
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "CREATE TABLE IF NOT EXISTS {next} (LIKE {table} INCLUDING ALL EXCLUDING INDEXES)"
+                )))
+                .execute(pool)
+                .await?;
+                let has_key: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_index WHERE indrelid = to_regclass($1::text) AND indisprimary",
+                )
+                .bind(next.as_str())
+                .fetch_one(pool)
+                .await?;
+                if has_key == 0 {
+                    let columns: Vec<String> = sqlx::query_scalar(
+                        "SELECT a.attname::text FROM pg_index i \
+                         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+                         WHERE i.indrelid = to_regclass($1::text) AND i.indisprimary \
+                         ORDER BY array_position(i.indkey::int2[], a.attnum)",
+                    )
+                    .bind(*table)
+                    .fetch_all(pool)
+                    .await?;
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "ALTER TABLE {next} ADD PRIMARY KEY ({})",
+                        columns.join(", ")
+                    )))
+                    .execute(pool)
+                    .await?;
+                }
             }
             Db::Sqlite(pool) => {
                 let exists: i64 = sqlx::query_scalar(
@@ -605,12 +648,45 @@ async fn create_next_tables(db: &Db, view: View) -> Result<(), sqlx::Error> {
 }
 
 /// Gives the next generation's tables the live tables' secondary indexes, where they do not have
-/// them yet (SQLite; on PostgreSQL they were created with the tables).
+/// them yet (on CockroachDB they were created with the tables).
 async fn create_next_indexes(db: &Db, view: View) -> Result<(), sqlx::Error> {
-    let Db::Sqlite(pool) = db else {
-        return Ok(());
-    };
     let stamp = Utc::now().timestamp_millis();
+    let pool = match db {
+        Db::Sqlite(pool) => pool,
+        Db::Postgres(_) if is_cockroach(db).await? => return Ok(()),
+        Db::Postgres(pool) => {
+            for table in view.tables() {
+                let next = format!("{table}{NEXT_SUFFIX}");
+                let existing: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_index WHERE indrelid = to_regclass($1::text) AND NOT indisprimary",
+                )
+                .bind(next.as_str())
+                .fetch_one(pool)
+                .await?;
+                if existing > 0 {
+                    continue;
+                }
+                let indexes: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT c.relname::text, pg_get_indexdef(i.indexrelid) FROM pg_index i \
+                     JOIN pg_class c ON c.oid = i.indexrelid \
+                     WHERE i.indrelid = to_regclass($1::text) AND NOT i.indisprimary",
+                )
+                .bind(*table)
+                .fetch_all(pool)
+                .await?;
+                for (name, sql) in indexes {
+                    let base = name.split("__g").next().unwrap_or(&name);
+                    let sql = replace_table(
+                        &replace_table(&sql, table, &next),
+                        &name,
+                        &format!("{base}__g{stamp}"),
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
+                }
+            }
+            return Ok(());
+        }
+    };
     for table in view.tables() {
         let next = format!("{table}{NEXT_SUFFIX}");
         let existing: i64 = sqlx::query_scalar(
