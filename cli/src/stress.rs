@@ -21,6 +21,8 @@ use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
+use backon::Retryable;
+
 use crate::bench_gateway::{gql, published_post, sign_in, subscribe, wait_connected};
 
 /// Arguments of `inkwire stress`.
@@ -29,6 +31,10 @@ pub struct StressArgs {
     /// The gateway's GraphQL endpoint.
     #[arg(long, default_value = "http://127.0.0.1:8080/graphql")]
     pub url: String,
+    /// Where subscribers connect instead, round-robin (repeatable): e.g. each gateway of a
+    /// cluster directly, when the proxy in front limits connections per client address.
+    #[arg(long = "subscribe-url")]
+    pub subscribe_urls: Vec<String>,
     /// An author account (creates the posts).
     #[arg(long, env = "INKWIRE_STRESS_USERNAME")]
     pub username: String,
@@ -96,12 +102,15 @@ fn summary(h: &Histogram<u64>) -> Value {
 /// # Errors
 /// When the target cannot be reached or refuses the setup.
 pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<bool> {
-    let target = reqwest::Url::parse(&args.url)?;
-    let host = target.host_str().unwrap_or_default().to_owned();
-    anyhow::ensure!(
-        args.allow_remote || ["127.0.0.1", "localhost", "::1", "[::1]"].contains(&host.as_str()),
-        "{host} is not loopback: pass --allow-remote to load it"
-    );
+    for url in std::iter::once(&args.url).chain(&args.subscribe_urls) {
+        let target = reqwest::Url::parse(url)?;
+        let host = target.host_str().unwrap_or_default().to_owned();
+        anyhow::ensure!(
+            args.allow_remote
+                || ["127.0.0.1", "localhost", "::1", "[::1]"].contains(&host.as_str()),
+            "{host} is not loopback: pass --allow-remote to load it"
+        );
+    }
     anyhow::ensure!(
         args.posts > 0 && args.writers > 0 && args.seconds <= 3600,
         "need posts and writers, and at most an hour"
@@ -161,7 +170,14 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
     }
 
     // Subscribers, each on one post from the cursor read with it.
-    let ws_url = url.replacen("http", "ws", 1);
+    let ws_urls: Vec<String> = if args.subscribe_urls.is_empty() {
+        vec![url.replacen("http", "ws", 1)]
+    } else {
+        args.subscribe_urls
+            .iter()
+            .map(|u| u.replacen("http", "ws", 1))
+            .collect()
+    };
     let stop = CancellationToken::new();
     let ready = Arc::new(AtomicU64::new(0));
     let delivered = Arc::new(AtomicU64::new(0));
@@ -173,17 +189,37 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
             "variables": { "p": posts[post], "a": cursors[post] },
         });
         let (ws_url, ready, delivered, stop) = (
-            ws_url.clone(),
+            ws_urls[s % ws_urls.len()].clone(),
             ready.clone(),
             delivered.clone(),
             stop.clone(),
         );
         subscribers.spawn(async move {
-            let mut ws = subscribe(&ws_url, &payload).await?;
+            // A front end that limits connections per address (nginx: 100/s, burst 500) turns
+            // a burst of subscribers from one load generator away; like the web UI, come back
+            // later.
+            let mut ws = (|| subscribe(&ws_url, &payload))
+                .retry(
+                    backon::ExponentialBuilder::default()
+                        .with_min_delay(Duration::from_millis(100))
+                        .with_max_delay(Duration::from_secs(2))
+                        .with_max_times(40)
+                        .with_jitter(),
+                )
+                .when(throttled)
+                .await?;
             let mut mine: Receipts = Vec::new();
+            // The gateway closes a connection that says nothing for 30 s (graphql-transport-ws
+            // keep-alive); like the web UI, ping every 10 s.
+            let mut keepalive = tokio::time::interval(Duration::from_secs(10));
+            keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 let msg = tokio::select! {
                     () = stop.cancelled() => break,
+                    _ = keepalive.tick() => {
+                        ws.send(Message::Text(json!({"type": "ping"}).to_string().into())).await?;
+                        continue;
+                    }
                     msg = ws.next() => msg,
                 };
                 let Some(Ok(Message::Text(text))) = msg else {
@@ -561,5 +597,14 @@ fn html(report: &Value, timeline: &[(u64, u64, f64, f64)]) -> String {
             &[("deliveries", "#1a7f37", deliveries)],
             "/s"
         ),
+    )
+}
+
+/// Whether a WebSocket connection was refused for now (429 or 503), so trying later may work.
+fn throttled(error: &anyhow::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error;
+    matches!(
+        error.downcast_ref::<Error>(),
+        Some(Error::Http(response)) if matches!(response.status().as_u16(), 429 | 503)
     )
 }

@@ -34,10 +34,12 @@ async fn stress_accounts_for_every_delivery_and_writes_its_reports() {
                 "9",
                 "--writers",
                 "3",
+                // Longer than the gateway's 30 s keep-alive: idle subscribers must keep their
+                // connections by pinging, as the web UI does.
                 "--rate",
-                "30",
-                "--seconds",
                 "3",
+                "--seconds",
+                "40",
             ])
             .arg("--report-dir")
             .arg(&dir)
@@ -53,11 +55,11 @@ async fn stress_accounts_for_every_delivery_and_writes_its_reports() {
     )
     .expect("JSON");
     assert_eq!(report["ok"], true, "{report}");
-    assert_eq!(report["comments_acked"], 90, "{report}");
+    assert_eq!(report["comments_acked"], 120, "{report}");
     let deliveries = &report["deliveries"];
-    // 9 subscribers on 3 posts, 30 comments per post: each subscriber gets its post's 30.
-    assert_eq!(deliveries["expected"], 270, "{report}");
-    assert_eq!(deliveries["received"], 270, "{report}");
+    // 9 subscribers on 3 posts, 40 comments per post: each subscriber gets its post's 40.
+    assert_eq!(deliveries["expected"], 360, "{report}");
+    assert_eq!(deliveries["received"], 360, "{report}");
     for key in ["lost", "duplicated", "out_of_order"] {
         assert_eq!(deliveries[key], 0, "{key}: {report}");
     }
