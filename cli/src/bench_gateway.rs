@@ -113,6 +113,19 @@ pub(crate) async fn subscribe(
     Ok(ws)
 }
 
+/// A tick every 10 s, to ping on: the gateway closes a graphql-transport-ws connection that says
+/// nothing for 30 s (the web UI pings every 15 s).
+pub(crate) fn keepalive() -> tokio::time::Interval {
+    let mut every = tokio::time::interval(Duration::from_secs(10));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every
+}
+
+/// The graphql-transport-ws `ping` message.
+pub(crate) fn ping() -> Message {
+    Message::Text(json!({ "type": "ping" }).to_string().into())
+}
+
 /// Waits until `ready` counts `want` acknowledged subscriber connections.
 ///
 /// # Errors
@@ -244,9 +257,14 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
             let mut ws = subscribe(&url, &payload).await?;
             let mut mine = Vec::with_capacity(expected);
             let mut counted = false;
+            let mut keepalive = keepalive();
             while mine.len() < expected {
                 let msg = tokio::select! {
                     () = cancel.cancelled() => break,
+                    _ = keepalive.tick() => {
+                        ws.send(ping()).await?;
+                        continue;
+                    }
                     msg = ws.next() => msg,
                 };
                 match msg {

@@ -23,7 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use backon::Retryable;
 
-use crate::bench_gateway::{gql, published_post, sign_in, subscribe, wait_connected};
+use crate::bench_gateway::{
+    gql, keepalive, ping, published_post, sign_in, subscribe, wait_connected,
+};
 
 /// Arguments of `inkwire stress`.
 #[derive(Debug, Args)]
@@ -209,15 +211,12 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
                 .when(throttled)
                 .await?;
             let mut mine: Receipts = Vec::new();
-            // The gateway closes a connection that says nothing for 30 s (graphql-transport-ws
-            // keep-alive); like the web UI, ping every 10 s.
-            let mut keepalive = tokio::time::interval(Duration::from_secs(10));
-            keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut keepalive = keepalive();
             loop {
                 let msg = tokio::select! {
                     () = stop.cancelled() => break,
                     _ = keepalive.tick() => {
-                        ws.send(Message::Text(json!({"type": "ping"}).to_string().into())).await?;
+                        ws.send(ping()).await?;
                         continue;
                     }
                     msg = ws.next() => msg,
