@@ -650,74 +650,50 @@ async fn create_next_tables(db: &Db, view: View) -> Result<(), sqlx::Error> {
 /// Gives the next generation's tables the live tables' secondary indexes, where they do not have
 /// them yet (on CockroachDB they were created with the tables).
 async fn create_next_indexes(db: &Db, view: View) -> Result<(), sqlx::Error> {
-    let stamp = Utc::now().timestamp_millis();
-    let pool = match db {
-        Db::Sqlite(pool) => pool,
+    // (how many secondary indexes a table has, and their names and definitions)
+    let (count_sql, list_sql) = match db {
+        Db::Sqlite(_) => (
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
+        ),
         Db::Postgres(_) if is_cockroach(db).await? => return Ok(()),
-        Db::Postgres(pool) => {
-            for table in view.tables() {
-                let next = format!("{table}{NEXT_SUFFIX}");
-                let existing: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM pg_index WHERE indrelid = to_regclass($1::text) AND NOT indisprimary",
-                )
+        Db::Postgres(_) => (
+            "SELECT count(*) FROM pg_index WHERE indrelid = to_regclass($1::text) AND NOT indisprimary",
+            "SELECT c.relname::text, pg_get_indexdef(i.indexrelid) FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE i.indrelid = to_regclass($1::text) AND NOT i.indisprimary",
+        ),
+    };
+    let stamp = Utc::now().timestamp_millis();
+    for table in view.tables() {
+        let next = format!("{table}{NEXT_SUFFIX}");
+        with_db!(db, |pool| {
+            let existing: i64 = sqlx::query_scalar(count_sql)
                 .bind(next.as_str())
                 .fetch_one(pool)
                 .await?;
-                if existing > 0 {
-                    continue;
-                }
-                let indexes: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT c.relname::text, pg_get_indexdef(i.indexrelid) FROM pg_index i \
-                     JOIN pg_class c ON c.oid = i.indexrelid \
-                     WHERE i.indrelid = to_regclass($1::text) AND NOT i.indisprimary",
-                )
+            if existing > 0 {
+                continue;
+            }
+            let indexes: Vec<(String, String)> = sqlx::query_as(list_sql)
                 .bind(*table)
                 .fetch_all(pool)
                 .await?;
-                for (name, sql) in indexes {
-                    let base = name.split("__g").next().unwrap_or(&name);
-                    let sql = replace_table(
-                        &replace_table(&sql, table, &next),
-                        &name,
-                        &format!("{base}__g{stamp}"),
-                    );
-                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
-                }
+            let mut tx = pool.begin().await?;
+            for (name, sql) in indexes {
+                // Index names are global: give the copy a name of its own.
+                let base = name.split("__g").next().unwrap_or(&name);
+                let sql = replace_table(
+                    &replace_table(&sql, table, &next),
+                    &name,
+                    &format!("{base}__g{stamp}"),
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut *tx)
+                    .await?;
             }
-            return Ok(());
-        }
-    };
-    for table in view.tables() {
-        let next = format!("{table}{NEXT_SUFFIX}");
-        let existing: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
-        )
-        .bind(next.as_str())
-        .fetch_one(pool)
-        .await?;
-        if existing > 0 {
-            continue;
-        }
-        let indexes: Vec<(String, String)> = sqlx::query_as(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
-        )
-        .bind(*table)
-        .fetch_all(pool)
-        .await?;
-        let mut tx = pool.begin().await?;
-        for (name, sql) in indexes {
-            // Index names are global: give the copy a name of its own.
-            let base = name.split("__g").next().unwrap_or(&name);
-            let sql = replace_table(
-                &replace_table(&sql, table, &next),
-                &name,
-                &format!("{base}__g{stamp}"),
-            );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+            tx.commit().await?;
+        });
     }
     Ok(())
 }
