@@ -421,19 +421,13 @@ async fn replay(args: CatchupArgs, cancel: CancellationToken) -> anyhow::Result<
             .as_f64()
             .unwrap_or(0.0),
         None => {
-            let mut consumer = log.consumer(&format!("bench-bare-{}", Uuid::now_v7().simple()))?;
-            let started = Instant::now();
-            let mut read = 0_u64;
-            while read < total && !cancel.is_cancelled() {
-                consumer
-                    .position_fresh(&log, infra::log::StartAt::Beginning)
-                    .await?;
-                read += consumer
-                    .next_batch(5000, Duration::from_millis(100))
-                    .await?
-                    .len() as u64;
-            }
-            read as f64 / started.elapsed().as_secs_f64().max(1e-9)
+            projection_service::rebuild::read_rate(
+                &log,
+                &format!("bench-bare-{}", Uuid::now_v7().simple()),
+                total,
+                Duration::from_secs(3600),
+            )
+            .await?
         }
     };
     let options = projection_service::rebuild::RebuildOptions {

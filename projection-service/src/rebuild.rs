@@ -187,7 +187,9 @@ pub async fn rebuild(
                 .map(|r| r.rows_affected())
         })?;
     }
-    create_next_tables(db, view).await?;
+    // Asked once: CockroachDB takes other DDL and no `LOCK TABLE`.
+    let cockroach = is_cockroach(db).await?;
+    create_next_tables(db, view, cockroach).await?;
     let mut positions: HashMap<i32, i64> = stored_offsets(db, &group, &topic)
         .await?
         .into_iter()
@@ -206,8 +208,7 @@ pub async fn rebuild(
     set_total(db, &lease, total(&ends)).await?;
     let target = Target {
         group: group.clone(),
-        rebuild: Some(view),
-        lease: Some(lease.clone()),
+        rebuild: Some(lease.clone()),
     };
     // A Kafka group of this run's own: it is the only member, and a killed run's member would
     // otherwise hold the partitions until the broker gives up on it. The offsets that matter are
@@ -275,7 +276,7 @@ pub async fn rebuild(
         }
         if !indexed {
             // Caught up with the log as it was: index now, then read what came meanwhile.
-            create_next_indexes(db, view).await?;
+            create_next_indexes(db, view, cockroach).await?;
             renew(db, &lease).await?;
             last_renewal = Instant::now();
             indexed = true;
@@ -283,7 +284,7 @@ pub async fn rebuild(
             continue;
         }
         if let Some(generation) =
-            try_switch(db, &options.live_group, &group, &lease, &topic).await?
+            try_switch(db, &options.live_group, &group, &lease, &topic, cockroach).await?
         {
             break generation;
         }
@@ -442,9 +443,9 @@ async fn try_switch(
     group: &str,
     lease: &Lease,
     topic: &str,
+    cockroach: bool,
 ) -> Result<Option<i64>, RebuildError> {
     let view = lease.view;
-    let cockroach = is_cockroach(db).await?;
     let switched = infra::db::retry_tx(|| async {
         with_db!(db, |pool| {
             let mut tx = pool.begin().await?;
@@ -569,11 +570,11 @@ async fn drop_tables(db: &Db, view: View, suffix: &str) -> Result<(), sqlx::Erro
 /// Creates the next generation's tables (when they do not exist yet) with the live tables'
 /// columns, constraints and primary key; the secondary indexes follow in [`create_next_indexes`]
 /// (except on CockroachDB, where every table needs its final primary key from the start).
-async fn create_next_tables(db: &Db, view: View) -> Result<(), sqlx::Error> {
+async fn create_next_tables(db: &Db, view: View, cockroach: bool) -> Result<(), sqlx::Error> {
     for table in view.tables() {
         let next = format!("{table}{NEXT_SUFFIX}");
         match db {
-            Db::Postgres(pool) if is_cockroach(db).await? => {
+            Db::Postgres(pool) if cockroach => {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "CREATE TABLE IF NOT EXISTS {next} (LIKE {table} INCLUDING ALL)"
                 )))
@@ -649,14 +650,14 @@ async fn create_next_tables(db: &Db, view: View) -> Result<(), sqlx::Error> {
 
 /// Gives the next generation's tables the live tables' secondary indexes, where they do not have
 /// them yet (on CockroachDB they were created with the tables).
-async fn create_next_indexes(db: &Db, view: View) -> Result<(), sqlx::Error> {
+async fn create_next_indexes(db: &Db, view: View, cockroach: bool) -> Result<(), sqlx::Error> {
     // (how many secondary indexes a table has, and their names and definitions)
     let (count_sql, list_sql) = match db {
         Db::Sqlite(_) => (
             "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
         ),
-        Db::Postgres(_) if is_cockroach(db).await? => return Ok(()),
+        Db::Postgres(_) if cockroach => return Ok(()),
         Db::Postgres(_) => (
             "SELECT count(*) FROM pg_index WHERE indrelid = to_regclass($1::text) AND NOT indisprimary",
             "SELECT c.relname::text, pg_get_indexdef(i.indexrelid) FROM pg_index i \
@@ -733,7 +734,14 @@ pub async fn estimate(
     let (rate, source) = match last {
         Some((n, secs)) if n > 0 && secs > 0.0 => (n as f64 / secs, "last-rebuild"),
         _ => (
-            read_rate(log, &format!("{group}.dry-run.{}", uuid::Uuid::now_v7())).await?,
+            // A sample: two seconds at most.
+            read_rate(
+                log,
+                &format!("{group}.dry-run.{}", uuid::Uuid::now_v7()),
+                200_000,
+                Duration::from_secs(2),
+            )
+            .await?,
             "log-read",
         ),
     };
@@ -752,13 +760,22 @@ pub async fn estimate(
     })
 }
 
-/// The log's bare read rate from its beginning, sampled for at most two seconds.
-async fn read_rate(log: &LogConfig, group: &str) -> Result<f64, RebuildError> {
+/// The log's bare read rate (records per second from the first record on), reading from its
+/// beginning as `group` until its end, `limit` records or `within`, whichever comes first.
+///
+/// # Errors
+/// When the log cannot be read.
+pub async fn read_rate(
+    log: &LogConfig,
+    group: &str,
+    limit: u64,
+    within: Duration,
+) -> Result<f64, RebuildError> {
     let mut consumer = log.consumer(group)?;
     let start = Instant::now();
     let mut read = 0_u64;
     let mut first: Option<Instant> = None;
-    while start.elapsed() < Duration::from_secs(2) && read < 200_000 {
+    while start.elapsed() < within && read < limit {
         consumer
             .position_fresh(log, infra::log::StartAt::Beginning)
             .await?;

@@ -107,11 +107,10 @@ pub const NEXT_SUFFIX: &str = "__next";
 pub struct Target {
     /// The group whose offsets the batch moves.
     pub group: String,
-    /// `None`: every view, live tables. `Some(view)`: that view's `__next` tables only; events
-    /// of other views are passed over.
-    pub rebuild: Option<View>,
-    /// During a rebuild: the lease that must still be ours when the batch commits.
-    pub lease: Option<Lease>,
+    /// `None`: every view, live tables. `Some(lease)`: a rebuild of the lease's view, into its
+    /// `__next` tables only (events of other views are passed over); the lease must still be
+    /// ours when the batch commits.
+    pub rebuild: Option<Lease>,
 }
 
 /// A rebuild's hold on its view: renewed by every batch it commits, and the batch fails when
@@ -133,25 +132,24 @@ impl Target {
         Self {
             group: group.to_owned(),
             rebuild: None,
-            lease: None,
         }
     }
 
     /// Whether events of `view` are applied.
     #[must_use]
     pub fn writes(&self, view: View) -> bool {
-        self.rebuild.is_none_or(|v| v == view)
+        self.rebuild.as_ref().is_none_or(|lease| lease.view == view)
     }
 
     /// `sql`, written against the live table names, for this target: a rebuild's statements
     /// name its `__next` tables. Borrowed (no allocation) for the live model.
     #[must_use]
     pub fn sql(&self, sql: &'static str) -> sqlx::AssertSqlSafe<Cow<'static, str>> {
-        let Some(view) = self.rebuild else {
+        let Some(lease) = &self.rebuild else {
             return sqlx::AssertSqlSafe(Cow::Borrowed(sql));
         };
         let mut out = sql.to_owned();
-        for table in view.tables() {
+        for table in lease.view.tables() {
             out = replace_table(&out, table, &format!("{table}{NEXT_SUFFIX}"));
         }
         sqlx::AssertSqlSafe(Cow::Owned(out))
@@ -431,7 +429,7 @@ pub async fn apply_batch_to(
                 .execute(&mut *tx)
                 .await?;
             }
-            if let Some(lease) = &target.lease {
+            if let Some(lease) = &target.rebuild {
                 // Renewing the lease in the batch's own transaction fences a rebuild that lost
                 // it: its rows and offsets never commit.
                 let renewed = sqlx::query(
