@@ -192,6 +192,12 @@ pub struct GatewayArgs {
     /// Events of slack per subscriber before a slow client is disconnected.
     #[arg(long, env = "INKWIRE_SUBSCRIBER_BUFFER", default_value_t = 1024)]
     pub subscriber_buffer: usize,
+    /// Memory for answers to anonymous post reads, in MiB (0: no page cache).
+    #[arg(long, env = "INKWIRE_PAGE_CACHE_MB", default_value_t = 64)]
+    pub page_cache_mb: usize,
+    /// Longest a cached page is served when no event made it stale, in milliseconds.
+    #[arg(long, env = "INKWIRE_PAGE_CACHE_MAX_AGE_MS", default_value_t = 5000)]
+    pub page_cache_max_age_ms: u64,
 }
 
 impl GatewayArgs {
@@ -207,6 +213,8 @@ impl GatewayArgs {
             cors_origins: self.cors_origins.clone(),
             mutations_per_minute: self.mutations_per_minute,
             anonymous_mutations_per_minute: self.anonymous_mutations_per_minute,
+            page_cache_bytes: self.page_cache_mb.saturating_mul(1 << 20),
+            page_cache_max_age: std::time::Duration::from_millis(self.page_cache_max_age_ms),
             ..query_gateway::GatewayConfig::new(self.auth.keys()?)
         })
     }

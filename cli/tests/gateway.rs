@@ -17,6 +17,7 @@ on_both_backends!(
     a_page_of_posts_with_comments_costs_a_fixed_number_of_statements,
     subscribers_get_every_change_once_in_order_and_resume_from_a_cursor,
     bad_graphql_gets_stable_codes_and_the_gateway_stays_up,
+    anonymous_post_pages_are_cached_but_never_older_than_a_push_or_a_waited_write,
 );
 
 /// A tag unique to this run (tags are at most 32 characters).
@@ -423,6 +424,138 @@ async fn subscribers_get_every_change_once_in_order_and_resume_from_a_cursor(sta
     );
 }
 
+/// The post page as a signed-out reader's browser asks for it.
+const POST_PAGE: &str = "query($id: ID) { post(id: $id) { title status commentCount author { displayName } comments(first: 50) { edges { node { id body status } } } } }";
+
+/// The raw answer to the post page, signed out, optionally asking to bypass caches.
+async fn page_bytes(stack: &TestStack, post: &str, no_cache: bool) -> String {
+    let mut req = stack
+        .http
+        .post(&stack.graphql_url)
+        .json(&json!({ "query": POST_PAGE, "variables": { "id": post } }));
+    if no_cache {
+        req = req.header("cache-control", "no-cache");
+    }
+    req.send()
+        .await
+        .expect("gateway reachable")
+        .text()
+        .await
+        .expect("an answer")
+}
+
+fn page_comment_ids(page: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(page).unwrap_or_else(|_| panic!("{page}"));
+    v["data"]["post"]["comments"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{page}"))
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn anonymous_post_pages_are_cached_but_never_older_than_a_push_or_a_waited_write(
+    stack: &TestStack,
+) {
+    let base = stack.graphql_url.trim_end_matches("/graphql");
+    let hits = || async {
+        common::metric(
+            &stack.http,
+            base,
+            "inkwire_gateway_page_cache_lookups_total{result=\"hit\"}",
+        )
+        .await
+        .unwrap_or(0.0)
+    };
+    let r = q(stack, Some(AUTHOR), "mutation($input: CreatePostInput!) { createPost(input: $input, waitForProjection: true) { post { id } } }", json!({ "input": { "title": "Cached", "body": "Hello", "allowAnonymousComments": true, "slug": common::unique("cached").replace('_', "-") } })).await;
+    let post = r["data"]["createPost"]["post"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_owned();
+
+    // A draft: signed-out readers get null, its author gets the draft. Neither answer is served
+    // to the other.
+    let draft = page_bytes(stack, &post, false).await;
+    assert!(draft.contains("\"post\":null"), "{draft}");
+    let mine = q(stack, Some(AUTHOR), POST_PAGE, json!({ "id": post })).await;
+    assert_eq!(mine["data"]["post"]["status"], "DRAFT", "{mine}");
+    assert_eq!(page_bytes(stack, &post, false).await, draft);
+    q(
+        stack,
+        Some(AUTHOR),
+        "mutation($id: ID!) { publishPost(id: $id, waitForProjection: true) { position } }",
+        json!({ "id": post }),
+    )
+    .await;
+    // Published: the cached null is not served any more (the author's waited write saw to it).
+    let first = page_bytes(stack, &post, false).await;
+    assert!(first.contains("\"status\":\"PUBLISHED\""), "{first}");
+
+    // The same page again comes from the cache: same bytes, no SQL.
+    let (hits_before, sql_before) = (hits().await, statements(stack).await);
+    let again = page_bytes(stack, &post, false).await;
+    assert_eq!(again, first);
+    assert_eq!(hits().await, hits_before + 1.0);
+    assert_eq!(
+        statements(stack).await,
+        sql_before,
+        "a cached page costs no statement"
+    );
+    // `Cache-Control: no-cache` goes to the database.
+    let fresh: Value = serde_json::from_str(&page_bytes(stack, &post, true).await).expect("json");
+    assert_eq!(fresh, serde_json::from_str::<Value>(&first).expect("json"));
+    assert!(statements(stack).await > sql_before);
+
+    // A comment pushed to a subscriber is on the page the moment the push arrives.
+    let mut ws = WsClient::connect(&ws_url(stack)).await;
+    ws.subscribe("1", &post, None).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..5 {
+        // Warm the cache with the page as it is, then write without waiting.
+        page_bytes(stack, &post, false).await;
+        let (id, r) = add_comment(
+            &stack.http,
+            &stack.graphql_url,
+            &post,
+            &format!("pushed {i}"),
+            false,
+        )
+        .await;
+        assert!(!id.is_empty(), "{r}");
+        match ws.next(Duration::from_secs(10)).await {
+            Some(WsEvent::Next(_, payload)) => assert_eq!(comment_event(&payload).1, id),
+            other => panic!("expected the comment, got {other:?}"),
+        }
+        let page = page_bytes(stack, &post, false).await;
+        assert!(
+            page_comment_ids(&page).contains(&id),
+            "pushed {id}, page without it: {page}"
+        );
+    }
+
+    // A signed-out commenter who waited for the projection sees their comment at once.
+    for i in 0..3 {
+        page_bytes(stack, &post, false).await;
+        let r = q(stack, None, "mutation($input: AddCommentInput!) { addComment(input: $input, waitForProjection: true) { comment { id } } }", json!({ "input": { "postId": post, "body": format!("anonymous {i}"), "authorName": "Reader" } })).await;
+        let id = r["data"]["addComment"]["comment"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{r}"))
+            .to_owned();
+        let page = page_bytes(stack, &post, false).await;
+        assert!(page_comment_ids(&page).contains(&id), "{page}");
+    }
+
+    // A moderator's hide reaches the cached page at once.
+    let pushed_first = page_comment_ids(&first);
+    assert!(pushed_first.is_empty(), "{first}");
+    let page = page_bytes(stack, &post, false).await;
+    let target = page_comment_ids(&page)[0].clone();
+    q(stack, Some(AUTHOR), "mutation($id: ID!) { hideComment(id: $id, reason: \"spam\", waitForProjection: true) { position } }", json!({ "id": target })).await;
+    // Signed-out readers no longer see it.
+    let page = page_bytes(stack, &post, false).await;
+    assert!(!page_comment_ids(&page).contains(&target), "{page}");
+}
+
 async fn bad_graphql_gets_stable_codes_and_the_gateway_stays_up(stack: &TestStack) {
     let post = published_post(&stack.http, &stack.graphql_url).await;
     // A bystander subscribed throughout must be unaffected.
@@ -523,7 +656,8 @@ async fn a_subscriber_that_falls_behind_gets_slow_consumer_with_a_cursor_and_nev
     let read =
         query_gateway::read::ReadModel::new(stack.db.clone(), metrics.sql_statements.clone());
     // Eight events of slack per subscriber.
-    let hub = Hub::new(read, metrics.clone(), 8);
+    let cache = query_gateway::cache::PageCache::new(0, std::time::Duration::ZERO, metrics.clone());
+    let hub = Hub::new(read, metrics.clone(), 8, cache);
     let cancel = tokio_util::sync::CancellationToken::new();
     tokio::spawn(hub.clone().broadcast(cancel.clone()));
     let post = published_post(&stack.http, &stack.graphql_url).await;

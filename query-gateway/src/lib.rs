@@ -5,6 +5,7 @@
 //! [`Gateway::new`] wires it into a router (so `inkwire dev` can mount it beside the other
 //! services); [`serve`] runs it alone on a listener until cancelled.
 
+pub mod cache;
 pub mod commands;
 pub mod cursor;
 pub mod error;
@@ -37,6 +38,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::cache::PageCache;
 use crate::commands::{Caller, CommandClient};
 use crate::live::Hub;
 use crate::metrics::Metrics;
@@ -70,6 +72,10 @@ pub struct GatewayConfig {
     pub mutations_per_minute: u32,
     /// Mutations per minute per client address without a token (burst: a third of it).
     pub anonymous_mutations_per_minute: u32,
+    /// Bytes the page cache may hold (0: off).
+    pub page_cache_bytes: usize,
+    /// Longest a page-cache entry is served, even when no event made it stale.
+    pub page_cache_max_age: Duration,
 }
 
 impl GatewayConfig {
@@ -86,6 +92,8 @@ impl GatewayConfig {
             cors_origins: Vec::new(),
             mutations_per_minute: 600,
             anonymous_mutations_per_minute: 30,
+            page_cache_bytes: 64 << 20,
+            page_cache_max_age: Duration::from_secs(5),
         }
     }
 }
@@ -138,6 +146,8 @@ pub struct Gateway {
     pub router: Router,
     /// The live fan-out hub (run [`Gateway::spawn_live`] to feed it).
     pub hub: Hub,
+    /// Answers to anonymous post reads; on once the gateway follows the log.
+    pub cache: PageCache,
 }
 
 #[derive(Clone)]
@@ -145,6 +155,7 @@ struct HttpState {
     schema: InkwireSchema,
     read: ReadModel,
     keys: TokenKeys,
+    cache: PageCache,
 }
 
 impl Gateway {
@@ -159,13 +170,24 @@ impl Gateway {
     ) -> Self {
         let metrics = Metrics::new(registry);
         let read = ReadModel::new(db, metrics.sql_statements.clone());
-        let hub = Hub::new(read.clone(), metrics.clone(), config.subscriber_buffer);
+        let cache = PageCache::new(
+            config.page_cache_bytes,
+            config.page_cache_max_age,
+            metrics.clone(),
+        );
+        let hub = Hub::new(
+            read.clone(),
+            metrics.clone(),
+            config.subscriber_buffer,
+            cache.clone(),
+        );
         let shared = Arc::new(Shared {
             read: read.clone(),
             commands,
             hub: hub.clone(),
             metrics: metrics.clone(),
             wait_timeout: config.wait_timeout,
+            cache: cache.clone(),
         });
         let schema = build_schema(Some(shared), config, metrics);
         let router = Router::new()
@@ -174,9 +196,10 @@ impl Gateway {
                 schema,
                 read,
                 keys: config.keys.clone(),
+                cache: cache.clone(),
             });
         let router = with_edge_protections(router, &config.cors_origins);
-        Self { router, hub }
+        Self { router, hub, cache }
     }
 
     /// Starts the tasks that feed live subscriptions: a reader of `log` in a consumer group of
@@ -187,6 +210,8 @@ impl Gateway {
         tasks: &mut JoinSet<anyhow::Result<()>>,
         cancel: &CancellationToken,
     ) {
+        // From now on the log tells the page cache when a stored answer is stale.
+        self.cache.enable();
         let group = format!("inkwire-gateway-{}", uuid::Uuid::now_v7());
         tasks.spawn(live::follow_log(
             log,
@@ -352,6 +377,24 @@ async fn graphql_post(State(state): State<HttpState>, request: Request) -> Respo
             );
         }
     };
+    // Anonymous reads of a post page are answered from the page cache when it has them: no
+    // parsing, no execution, no database.
+    // A client that must not get a stored answer says so the standard way (a browser's reload
+    // does); its fresh answer is stored for the others.
+    let anonymous = !parts.headers.contains_key(header::AUTHORIZATION);
+    let revalidate = parts
+        .headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .chain(parts.headers.get_all(header::PRAGMA))
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains("no-cache"));
+    if anonymous
+        && !revalidate
+        && let Some(answer) = state.cache.get(&body)
+    {
+        return json_bytes(answer);
+    }
     let Ok(mut who) = authenticated_caller(&state.keys, &parts) else {
         return unauthenticated();
     };
@@ -365,9 +408,28 @@ async fn graphql_post(State(state): State<HttpState>, request: Request) -> Respo
     if let Some(traceparent) = infra::telemetry::traceparent_of(&span) {
         who.traceparent = Some(traceparent);
     }
-    let request = schema::with_loaders(request.data(who), &state.read);
+    let mut request = schema::with_loaders(request.data(who), &state.read);
+    let scope = if anonymous { state.cache.scope() } else { None };
+    if let Some(scope) = &scope {
+        request = request.data(scope.clone());
+    }
     let response = state.schema.execute(request).instrument(span).await;
-    Json(response).into_response()
+    match scope {
+        Some(scope) if response.is_ok() => match serde_json::to_vec(&response) {
+            Ok(answer) => {
+                let answer = axum::body::Bytes::from(answer);
+                state.cache.put(body, answer.clone(), scope);
+                json_bytes(answer)
+            }
+            Err(_) => Json(response).into_response(),
+        },
+        _ => Json(response).into_response(),
+    }
+}
+
+/// A JSON answer already serialised.
+fn json_bytes(body: axum::body::Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn graphql_get(State(state): State<HttpState>, request: Request) -> Response {

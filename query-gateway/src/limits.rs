@@ -201,6 +201,11 @@ impl Extension for LimitsExtension {
                 "TOO_MANY_ALIASES",
             ));
         }
+        if let Some(scope) = ctx.data_opt::<Arc<crate::cache::Scope>>()
+            && !crate::cache::cacheable_document(&doc)
+        {
+            scope.refuse();
+        }
         if let Some((_, op)) = doc.operations.iter().next() {
             let kind = match op.node.ty {
                 OperationType::Query => "query",

@@ -23,6 +23,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::cache::PageCache;
 use crate::metrics::Metrics;
 use crate::read::{CommentRow, ReadModel};
 
@@ -87,6 +88,8 @@ struct Channel {
 struct Inner {
     read: ReadModel,
     metrics: Metrics,
+    /// Told every version the log or the read tables show, so it never serves an older page.
+    cache: PageCache,
     capacity: usize,
     channels: Mutex<HashMap<Uuid, Arc<Channel>>>,
     /// Posts the log says changed, with the highest version seen.
@@ -119,13 +122,15 @@ const SWEEP_EVERY: Duration = Duration::from_millis(1000);
 const CONCURRENT_REFRESHES: usize = 16;
 
 impl Hub {
-    /// A hub reading from `read`, with `capacity` events of slack per subscriber.
+    /// A hub reading from `read`, with `capacity` events of slack per subscriber, keeping
+    /// `cache` told of every version it learns.
     #[must_use]
-    pub fn new(read: ReadModel, metrics: Metrics, capacity: usize) -> Self {
+    pub fn new(read: ReadModel, metrics: Metrics, capacity: usize, cache: PageCache) -> Self {
         Self {
             inner: Arc::new(Inner {
                 read,
                 metrics,
+                cache,
                 capacity,
                 channels: Mutex::new(HashMap::new()),
                 dirty: Mutex::new(HashMap::new()),
@@ -238,6 +243,7 @@ impl Hub {
 
     /// Notes that the log has `post` at `version`, and the trace contexts of its traced events.
     pub fn changed(&self, post: Uuid, version: i64, traced: Vec<(i64, String)>) {
+        self.inner.cache.saw(post, version);
         let subscribed = self
             .inner
             .channels
@@ -297,6 +303,9 @@ impl Hub {
                 return Some(target.unwrap_or(last + 1));
             }
         };
+        // What is about to be pushed must not be missing from a page served afterwards, even
+        // when the log message announcing it was missed and a sweep found it.
+        self.inner.cache.saw(post, projected);
         if projected > last {
             // At most half the channel per round, so a burst never makes every subscriber lag.
             let limit = i64::try_from(self.inner.capacity / 2)
@@ -448,8 +457,8 @@ struct Head {
     traceparent: Option<String>,
 }
 
-/// Reads the log from its end with a consumer group of this instance's own, and marks the posts
-/// it sees as changed in `hub`.
+/// Reads the log from its end with a consumer group of this instance's own, and marks the streams
+/// it sees as changed in `hub` (posts for live comments; posts and users for the page cache).
 ///
 /// # Errors
 /// When the consumer cannot be created.

@@ -21,6 +21,10 @@ pub struct Metrics {
     pub sql_statements: IntCounter,
     /// Mutations whose `waitForProjection` expired.
     pub projection_timeouts: IntCounter,
+    /// Page-cache lookups by result (`hit`, `miss`, `stale`).
+    pub page_cache: IntCounterVec,
+    /// Bytes held by the page cache.
+    pub page_cache_bytes: IntGauge,
 }
 
 fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, m: M) -> M {
@@ -37,7 +41,7 @@ impl Metrics {
     /// If they are already registered in `registry` (a start-up bug).
     #[must_use]
     pub fn new(registry: &Registry) -> Self {
-        Self {
+        let metrics = Self {
             subscriptions_open: register(
                 registry,
                 IntGauge::new(
@@ -104,6 +108,30 @@ impl Metrics {
                 )
                 .expect("valid metric definition"),
             ),
+            page_cache: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "inkwire_gateway_page_cache_lookups_total",
+                        "Anonymous post reads looked up in the page cache, by result",
+                    ),
+                    &["result"],
+                )
+                .expect("valid metric definition"),
+            ),
+            page_cache_bytes: register(
+                registry,
+                IntGauge::new(
+                    "inkwire_gateway_page_cache_bytes",
+                    "Bytes of requests and answers held by the page cache",
+                )
+                .expect("valid metric definition"),
+            ),
+        };
+        // Exported at zero from the start, so rates and ratios exist before the first lookup.
+        for result in ["hit", "miss", "stale"] {
+            metrics.page_cache.with_label_values(&[result]);
         }
+        metrics
     }
 }

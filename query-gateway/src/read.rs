@@ -94,6 +94,8 @@ pub struct UserRow {
     pub display_name: String,
     /// Roles.
     pub roles: Json<Vec<String>>,
+    /// Last applied stream version.
+    pub version: i64,
 }
 
 const POST_COLUMNS: &str = "id, author_id, title, slug, body_markdown, body_html, tags, status, \
@@ -323,7 +325,7 @@ impl ReadModel {
         self.count();
         with_db!(&self.db, |pool| {
             let mut q = sqlx::QueryBuilder::new(
-                "SELECT id, username, display_name, roles FROM rm_users WHERE id IN (",
+                "SELECT id, username, display_name, roles, version FROM rm_users WHERE id IN (",
             );
             let mut list = q.separated(", ");
             for id in ids {

@@ -16,6 +16,7 @@ use futures::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::cache::{PageCache, Scope};
 use crate::commands::{Accepted, Caller, CommandClient};
 use crate::cursor;
 use crate::error::GatewayError;
@@ -45,6 +46,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Longest `waitForProjection`.
     pub wait_timeout: Duration,
+    /// Answers to anonymous post reads.
+    pub cache: PageCache,
 }
 
 fn shared<'a>(ctx: &Context<'a>) -> &'a Shared {
@@ -53,6 +56,22 @@ fn shared<'a>(ctx: &Context<'a>) -> &'a Shared {
 
 fn caller<'a>(ctx: &Context<'a>) -> Option<&'a Caller> {
     ctx.data_opt::<Caller>()
+}
+
+/// The page-cache scope of this request, when its answer may be stored.
+fn cache_scope<'a>(ctx: &Context<'a>) -> Option<&'a Scope> {
+    ctx.data_opt::<Arc<Scope>>().map(AsRef::as_ref)
+}
+
+/// Records that the answer shows stream `id` at `version` (or, with no row, that it shows
+/// something no version describes).
+fn depend(ctx: &Context<'_>, row: Option<(Uuid, i64)>) {
+    if let Some(scope) = cache_scope(ctx) {
+        match row {
+            Some((id, version)) => scope.depend(id, version),
+            None => scope.refuse(),
+        }
+    }
 }
 
 fn gql(e: GatewayError) -> async_graphql::Error {
@@ -174,7 +193,11 @@ pub fn add_loaders(data: &mut async_graphql::Data, read: &ReadModel) {
 
 async fn load_user(ctx: &Context<'_>, id: Uuid) -> Result<Option<Arc<UserRow>>> {
     match ctx.data_opt::<DataLoader<UsersById>>() {
-        Some(loader) => loader.load_one(id).await.map_err(|e| loader_error(&e)),
+        Some(loader) => {
+            let row = loader.load_one(id).await.map_err(|e| loader_error(&e))?;
+            depend(ctx, row.as_ref().map(|u| (u.id, u.version)));
+            Ok(row)
+        }
         // Subscriptions have no per-request loaders: read directly.
         None => Ok(shared(ctx)
             .read
@@ -610,6 +633,8 @@ impl Query {
                 )));
             }
         };
+        // A draft hidden from this caller depends on its version too: publishing changes it.
+        depend(ctx, row.as_ref().map(|p| (p.id, p.version)));
         Ok(row.filter(|p| visible(p, caller(ctx))).map(Post))
     }
 
@@ -669,11 +694,13 @@ impl Query {
             .map(cursor::parse_comment)
             .transpose()
             .map_err(gql)?;
-        let exists = read
+        let row = read
             .post_by_id(post, false)
             .await
-            .map_err(|e| gql(e.into()))?
-            .is_some_and(|p| visible(&p, caller(ctx)));
+            .map_err(|e| gql(e.into()))?;
+        // Read before the comments, so they are at least as new as this version.
+        depend(ctx, row.as_ref().map(|p| (p.id, p.version)));
+        let exists = row.is_some_and(|p| visible(&p, caller(ctx)));
         if !exists {
             return Err(gql(GatewayError::not_found(
                 "POST_NOT_FOUND",
@@ -846,7 +873,9 @@ impl Shared {
         let mut pause = Duration::from_millis(1);
         loop {
             let projected = self.read.versions(&[post]).await?;
-            if projected.get(&post).is_some_and(|v| *v >= version) {
+            if let Some(v) = projected.get(&post).copied().filter(|v| *v >= version) {
+                // Read-your-writes through the page cache too: no older page is served now.
+                self.cache.saw(post, v);
                 return Ok(());
             }
             if tokio::time::Instant::now() + pause > deadline {
