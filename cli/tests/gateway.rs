@@ -18,6 +18,7 @@ on_both_backends!(
     subscribers_get_every_change_once_in_order_and_resume_from_a_cursor,
     bad_graphql_gets_stable_codes_and_the_gateway_stays_up,
     anonymous_post_pages_are_cached_but_never_older_than_a_push_or_a_waited_write,
+    subscribers_of_one_shared_execution_each_get_every_comment_once_in_order,
 );
 
 /// A tag unique to this run (tags are at most 32 characters).
@@ -556,6 +557,116 @@ async fn anonymous_post_pages_are_cached_but_never_older_than_a_push_or_a_waited
     assert!(!page_comment_ids(&page).contains(&target), "{page}");
 }
 
+/// Reads `n` comment events from `ws`: (comment id, cursor) in arrival order.
+async fn comment_ids(ws: &mut WsClient, n: usize) -> Vec<(String, String)> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        match ws.next(Duration::from_secs(10)).await {
+            Some(WsEvent::Next(_, payload)) => {
+                let (kind, id, cursor) = comment_event(&payload);
+                assert_eq!(kind, "ADDED", "{payload}");
+                got.push((id, cursor));
+            }
+            other => panic!("expected a comment event, got {other:?} after {got:?}"),
+        }
+    }
+    got
+}
+
+async fn subscribers_of_one_shared_execution_each_get_every_comment_once_in_order(
+    stack: &TestStack,
+) {
+    let base = stack.graphql_url.trim_end_matches("/graphql");
+    let gauge = |name: &'static str| async move {
+        common::metric(&stack.http, base, name)
+            .await
+            .unwrap_or(-1.0)
+    };
+    let post = published_post(&stack.http, &stack.graphql_url).await;
+    let executions_before = gauge("inkwire_gateway_shared_executions").await;
+    let open_before = gauge("inkwire_gateway_subscriptions_open").await;
+    let mut first = WsClient::connect(&ws_url(stack)).await;
+    first.subscribe("a", &post, None).await;
+    let mut second = WsClient::connect(&ws_url(stack)).await;
+    second.subscribe("b", &post, None).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Two clients, one execution.
+    assert_eq!(
+        gauge("inkwire_gateway_subscriptions_open").await,
+        open_before + 2.0
+    );
+    assert_eq!(
+        gauge("inkwire_gateway_shared_executions").await,
+        executions_before + 1.0
+    );
+
+    // Comments keep coming while a third client resumes from a cursor and a fourth joins live.
+    let writer = {
+        let (http, url, post) = (stack.http.clone(), stack.graphql_url.clone(), post.clone());
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..30 {
+                let (id, r) = add_comment(&http, &url, &post, &format!("shared {i}"), false).await;
+                assert!(!id.is_empty(), "{r}");
+                ids.push(id);
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+            ids
+        })
+    };
+    let early = comment_ids(&mut first, 5).await;
+    let mut resumed = WsClient::connect(&ws_url(stack)).await;
+    resumed.subscribe("c", &post, Some(&early[4].1)).await;
+    let mut late = WsClient::connect(&ws_url(stack)).await;
+    late.subscribe("d", &post, None).await;
+    let written = writer.await.expect("writer");
+
+    let ids = |events: Vec<(String, String)>| -> Vec<String> {
+        events.into_iter().map(|(id, _)| id).collect()
+    };
+    let mut all_first = ids(early);
+    all_first.extend(ids(comment_ids(&mut first, 25).await));
+    assert_eq!(
+        all_first, written,
+        "the first subscriber: everything once, in order"
+    );
+    assert_eq!(ids(comment_ids(&mut second, 30).await), written);
+    assert_eq!(
+        ids(comment_ids(&mut resumed, 25).await),
+        written[5..],
+        "resumed from the 5th cursor mid-stream: no gap, no duplicate"
+    );
+    // The late one sees a contiguous tail: whatever came after it joined, once, in order.
+    let mut tail = Vec::new();
+    while let Some(WsEvent::Next(_, payload)) = late.next(Duration::from_millis(700)).await {
+        tail.push(comment_event(&payload).1);
+    }
+    let from = written.len() - tail.len();
+    assert_eq!(tail, written[from..], "late joiner");
+    for ws in [&mut first, &mut second, &mut resumed, &mut late] {
+        assert!(
+            ws.next(Duration::from_millis(200)).await.is_none(),
+            "nothing twice"
+        );
+    }
+    drop((first, second, resumed, late));
+    // The execution stops with its last subscriber.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while gauge("inkwire_gateway_shared_executions").await > executions_before
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        gauge("inkwire_gateway_shared_executions").await,
+        executions_before
+    );
+    assert_eq!(
+        gauge("inkwire_gateway_subscriptions_open").await,
+        open_before
+    );
+}
+
 async fn bad_graphql_gets_stable_codes_and_the_gateway_stays_up(stack: &TestStack) {
     let post = published_post(&stack.http, &stack.graphql_url).await;
     // A bystander subscribed throughout must be unaffected.
@@ -663,8 +774,8 @@ async fn a_subscriber_that_falls_behind_gets_slow_consumer_with_a_cursor_and_nev
     let post = published_post(&stack.http, &stack.graphql_url).await;
     let post_id: uuid::Uuid = post.parse().expect("uuid");
 
-    let mut slow = Box::pin(hub.subscribe(post_id, None).await.expect("subscribe"));
-    let mut fast = Box::pin(hub.subscribe(post_id, None).await.expect("subscribe"));
+    let mut slow = Box::pin(hub.subscribe(post_id, None, true).await.expect("subscribe"));
+    let mut fast = Box::pin(hub.subscribe(post_id, None, true).await.expect("subscribe"));
     let fast_reader = tokio::spawn(async move {
         let mut ids = Vec::new();
         while ids.len() < 40 {
@@ -718,7 +829,11 @@ async fn a_subscriber_that_falls_behind_gets_slow_consumer_with_a_cursor_and_nev
     assert_eq!(metrics.slow_disconnects.get(), 1);
 
     // Resuming from the cursor gives exactly the rest.
-    let mut resumed = Box::pin(hub.subscribe(post_id, Some(cursor)).await.expect("resume"));
+    let mut resumed = Box::pin(
+        hub.subscribe(post_id, Some(cursor), true)
+            .await
+            .expect("resume"),
+    );
     while slow_ids.len() < written.len() {
         match tokio::time::timeout(Duration::from_secs(5), resumed.next())
             .await

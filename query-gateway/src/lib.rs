@@ -9,6 +9,7 @@ pub mod cache;
 pub mod commands;
 pub mod cursor;
 pub mod error;
+pub mod fanout;
 pub mod limits;
 pub mod live;
 pub mod metrics;
@@ -156,6 +157,7 @@ struct HttpState {
     read: ReadModel,
     keys: TokenKeys,
     cache: PageCache,
+    live: fanout::LiveExecutor,
 }
 
 impl Gateway {
@@ -189,7 +191,8 @@ impl Gateway {
             wait_timeout: config.wait_timeout,
             cache: cache.clone(),
         });
-        let schema = build_schema(Some(shared), config, metrics);
+        let schema = build_schema(Some(shared), config, metrics.clone());
+        let live = fanout::LiveExecutor::new(schema.clone(), metrics, config.subscriber_buffer);
         let router = Router::new()
             .route("/graphql", get(graphql_get).post(graphql_post))
             .with_state(HttpState {
@@ -197,6 +200,7 @@ impl Gateway {
                 read,
                 keys: config.keys.clone(),
                 cache: cache.clone(),
+                live,
             });
         let router = with_edge_protections(router, &config.cors_origins);
         Self { router, hub, cache }
@@ -461,7 +465,7 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
     let Ok(who) = authenticated_caller(&state.keys, &parts) else {
         return unauthenticated();
     };
-    let schema = state.schema.clone();
+    let live = state.live.clone();
     let keys = state.keys.clone();
     let read = state.read.clone();
     upgrade
@@ -471,7 +475,7 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
         .max_message_size(WS_MESSAGE_LIMIT)
         .max_frame_size(WS_MESSAGE_LIMIT)
         .on_upgrade(move |socket| async move {
-            GraphQLWebSocket::new(socket, schema, protocol)
+            GraphQLWebSocket::new(socket, live, protocol)
                 .on_connection_init(move |payload: serde_json::Value| async move {
                     let mut who = who;
                     let authorization = payload

@@ -161,36 +161,40 @@ impl Hub {
         (channel, rx)
     }
 
-    /// Subscribes to `post`'s comment events. With `after` (a version from a cursor), first
-    /// yields what changed after it, from the read tables, then live events, with no gap and no
-    /// duplicate.
+    /// The version up to which `channel` has pushed, initialised from the read tables by its
+    /// first user.
+    async fn pushed(&self, channel: &Channel, post: Uuid) -> Result<i64, sqlx::Error> {
+        let mut pushed = channel.pushed.lock().await;
+        match *pushed {
+            Some(v) => Ok(v),
+            None => {
+                let v = self
+                    .inner
+                    .read
+                    .versions(&[post])
+                    .await?
+                    .get(&post)
+                    .copied()
+                    .unwrap_or(0);
+                *pushed = Some(v);
+                Ok(v)
+            }
+        }
+    }
+
+    /// What a subscriber resuming from `after` missed of `post`, and the version from which it
+    /// continues live: everything pushed after that version reaches a receiver created before
+    /// this call.
     ///
     /// # Errors
     /// The database error of the catch-up read.
-    pub async fn subscribe(
+    pub async fn catch_up(
         &self,
         post: Uuid,
         after: Option<i64>,
-    ) -> Result<impl Stream<Item = Result<Arc<LiveEvent>, LiveError>> + use<>, sqlx::Error> {
-        let (channel, rx) = self.channel(post);
-        let pushed = {
-            let mut pushed = channel.pushed.lock().await;
-            match *pushed {
-                Some(v) => v,
-                None => {
-                    let v = self
-                        .inner
-                        .read
-                        .versions(&[post])
-                        .await?
-                        .get(&post)
-                        .copied()
-                        .unwrap_or(0);
-                    *pushed = Some(v);
-                    v
-                }
-            }
-        };
+    ) -> Result<(Vec<Arc<LiveEvent>>, i64), sqlx::Error> {
+        let (channel, _rx) = self.channel(post);
+        let pushed = self.pushed(&channel, post).await?;
         drop(channel);
         let missed = match after {
             Some(after) if after < pushed => {
@@ -201,36 +205,61 @@ impl Hub {
             }
             _ => Vec::new(),
         };
-        let metrics = self.inner.metrics.clone();
-        metrics.subscriptions_open.inc();
-        let guard = OpenGuard(metrics.clone());
         let seen = after.unwrap_or(pushed);
-        let catch_up = futures::stream::iter(missed.into_iter().map(move |comment| {
-            Ok(Arc::new(LiveEvent {
-                kind: CommentEventKind::of(&comment, seen),
-                comment: Arc::new(comment),
-            }))
-        }));
+        let missed = missed
+            .into_iter()
+            .map(|comment| {
+                Arc::new(LiveEvent {
+                    kind: CommentEventKind::of(&comment, seen),
+                    comment: Arc::new(comment),
+                })
+            })
+            .collect();
         // A cursor from another instance may be ahead of this one's pushes: never repeat what
         // the client already has.
-        let start = pushed.max(after.unwrap_or(0));
+        Ok((missed, pushed.max(after.unwrap_or(0))))
+    }
+
+    /// Subscribes to `post`'s comment events. With `after` (a version from a cursor), first
+    /// yields what changed after it, from the read tables, then live events, with no gap and no
+    /// duplicate. `counted`: whether this is a client's subscription (for the open-subscription
+    /// and delivery metrics) rather than a shared execution that counts its own subscribers.
+    ///
+    /// # Errors
+    /// The database error of the catch-up read.
+    pub async fn subscribe(
+        &self,
+        post: Uuid,
+        after: Option<i64>,
+        counted: bool,
+    ) -> Result<impl Stream<Item = Result<Arc<LiveEvent>, LiveError>> + use<>, sqlx::Error> {
+        let (_, rx) = self.channel(post);
+        let (missed, start) = self.catch_up(post, after).await?;
+        let metrics = self.inner.metrics.clone();
+        let guard = counted.then(|| {
+            metrics.subscriptions_open.inc();
+            OpenGuard(metrics.clone())
+        });
         let live = futures::stream::unfold(
-            (rx, Some(guard), start),
-            |(mut rx, guard, mut last)| async move {
+            (rx, Some(guard), start, metrics),
+            |(mut rx, guard, mut last, metrics)| async move {
                 let guard = guard?;
                 loop {
                     match rx.recv().await {
-                        // Pushed before this subscriber read `pushed`: the catch-up has it.
+                        // Pushed before the catch-up read `pushed`: the catch-up has it.
                         Ok(event) if event.comment.changed_version <= last => {}
                         Ok(event) => {
                             last = event.comment.changed_version;
-                            return Some((Ok(event), (rx, Some(guard), last)));
+                            if guard.is_some() {
+                                metrics.deliveries.inc();
+                            }
+                            return Some((Ok(event), (rx, Some(guard), last, metrics)));
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) => {
-                            guard.0.slow_disconnects.inc();
+                            metrics.slow_disconnects.inc();
                             return Some((
                                 Err(LiveError::SlowConsumer { last_version: last }),
-                                (rx, None, last),
+                                (rx, None, last, metrics),
                             ));
                         }
                         Err(broadcast::error::RecvError::Closed) => return None,
@@ -238,7 +267,7 @@ impl Hub {
                 }
             },
         );
-        Ok(catch_up.chain(live))
+        Ok(futures::stream::iter(missed.into_iter().map(Ok)).chain(live))
     }
 
     /// Notes that the log has `post` at `version`, and the trace contexts of its traced events.
@@ -344,7 +373,6 @@ impl Hub {
                         });
                         // No receivers is not an error: the next subscriber starts from `pushed`.
                         let _ = channel.tx.send(event);
-                        self.inner.metrics.deliveries.inc_by(receivers);
                     }
                     *pushed = Some(reached);
                     if truncated {

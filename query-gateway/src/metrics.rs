@@ -25,6 +25,9 @@ pub struct Metrics {
     pub page_cache: IntCounterVec,
     /// Bytes held by the page cache.
     pub page_cache_bytes: IntGauge,
+    /// Shared executions of live subscriptions running (each serves every client subscribed
+    /// with the same document to the same post).
+    pub shared_executions: IntGauge,
 }
 
 fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, m: M) -> M {
@@ -124,6 +127,14 @@ impl Metrics {
                 IntGauge::new(
                     "inkwire_gateway_page_cache_bytes",
                     "Bytes of requests and answers held by the page cache",
+                )
+                .expect("valid metric definition"),
+            ),
+            shared_executions: register(
+                registry,
+                IntGauge::new(
+                    "inkwire_gateway_shared_executions",
+                    "Shared executions of live subscriptions running",
                 )
                 .expect("valid metric definition"),
             ),

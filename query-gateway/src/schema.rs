@@ -12,7 +12,8 @@ use async_graphql::{
 };
 use axum::http::Method;
 use chrono::{DateTime, Utc};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -20,6 +21,7 @@ use crate::cache::{PageCache, Scope};
 use crate::commands::{Accepted, Caller, CommandClient};
 use crate::cursor;
 use crate::error::GatewayError;
+use crate::fanout;
 use crate::live::{CommentEventKind, Hub, LiveError, LiveEvent};
 use crate::metrics::Metrics;
 use crate::read::{CommentRow, PostRow, ReadModel, UserRow};
@@ -1549,7 +1551,7 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         post_id: ID,
         after: Option<String>,
-    ) -> Result<impl Stream<Item = Result<CommentEvent>> + use<>> {
+    ) -> Result<BoxStream<'static, Result<CommentEvent>>> {
         let s = shared(ctx);
         let post = parse_id(&post_id, "postId").map_err(gql)?;
         let after = after
@@ -1569,23 +1571,61 @@ impl SubscriptionRoot {
                 "no such post",
             )));
         }
+        // A shared execution's catch-up part: what this subscriber missed, then the end (its
+        // live part comes from the shared execution; see `fanout`).
+        if let Some(tap) = ctx.data_opt::<Arc<fanout::CatchUpTap>>() {
+            let (missed, start) = s
+                .hub
+                .catch_up(post, after)
+                .await
+                .map_err(|e| gql(e.into()))?;
+            tap.started(start);
+            return Ok(futures::stream::iter(
+                missed.into_iter().map(|event| Ok(CommentEvent { event })),
+            )
+            .boxed());
+        }
+        // A shared execution's live part: from now on, for every subscriber of the group.
+        let group = ctx.data_opt::<Arc<fanout::GroupTap>>().cloned();
+        let after = if group.is_some() { None } else { after };
         let stream = s
             .hub
-            .subscribe(post, after)
+            .subscribe(post, after, group.is_none())
             .await
             .map_err(|e| gql(e.into()))?;
-        Ok(stream.map(|item| match item {
-            Ok(event) => Ok(CommentEvent { event }),
-            Err(LiveError::SlowConsumer { last_version }) => Err(gql(GatewayError::Domain {
-                code: "SLOW_CONSUMER".into(),
-                reason: "SLOW_CONSUMER".into(),
-                message: format!(
-                    "this client fell behind; resubscribe with after: \"{}\"",
-                    cursor::event(last_version)
-                ),
-                field: None,
+        if let Some(group) = &group {
+            group.armed();
+        }
+        Ok(stream
+            .map(move |item| {
+                let version = match &item {
+                    Ok(event) => event.comment.changed_version,
+                    Err(LiveError::SlowConsumer { last_version }) => *last_version,
+                };
+                if let Some(group) = &group {
+                    group.yielded(version);
+                }
+                match item {
+                    Ok(event) => Ok(CommentEvent { event }),
+                    Err(LiveError::SlowConsumer { last_version }) => {
+                        Err(slow_consumer(last_version))
+                    }
+                }
             })
-            .extend_with(|_, e| e.set("cursor", cursor::event(last_version)))),
-        }))
+            .boxed())
     }
+}
+
+/// The error that ends a subscription whose client fell behind, with its resume cursor.
+pub fn slow_consumer(last_version: i64) -> async_graphql::Error {
+    gql(GatewayError::Domain {
+        code: "SLOW_CONSUMER".into(),
+        reason: "SLOW_CONSUMER".into(),
+        message: format!(
+            "this client fell behind; resubscribe with after: \"{}\"",
+            cursor::event(last_version)
+        ),
+        field: None,
+    })
+    .extend_with(|_, e| e.set("cursor", cursor::event(last_version)))
 }

@@ -1,0 +1,403 @@
+//! Shared subscription executions: one execution per distinct live subscription, whatever the
+//! number of clients.
+//!
+//! A popular post has thousands of readers subscribed with the same `commentEvents` document.
+//! Executing it once per subscriber resolved every event thousands of times. Here a
+//! [`LiveExecutor`] (the executor the WebSocket protocols run on) gives subscriptions with the
+//! same document, variables (the `after` cursor aside) and caller one *group*: one execution
+//! whose live events are resolved once and broadcast as finished responses.
+//!
+//! A subscriber joins in three steps, in this order, so that it gets every event once:
+//! 1. it takes a receiver on the group's broadcast (the group's own execution has subscribed to
+//!    the post before anyone waits on it: "armed");
+//! 2. it runs its own document in catch-up mode ([`CatchUpTap`]): what it missed since its
+//!    cursor, read from the tables, and the version it continues from;
+//! 3. it forwards the group's events above that version.
+//!
+//! Everything that is not such a subscription (queries, mutations, other subscriptions, bad
+//! documents) runs on the schema as before, and a group that cannot start (the post does not
+//! exist) sends its subscriber down that path too, where it gets the proper error.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::time::Duration;
+
+use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+use async_graphql::{Data, Executor, Pos, Request, Response, Value};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::commands::Caller;
+use crate::metrics::Metrics;
+use crate::schema::InkwireSchema;
+
+/// Longest a subscriber waits for its group's execution to subscribe to the post.
+const ARM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Request data of a subscriber's own, catch-up-only execution: the resolver yields what the
+/// subscriber missed and records the version it continues from.
+#[derive(Debug, Default)]
+pub struct CatchUpTap {
+    start: OnceLock<i64>,
+}
+
+impl CatchUpTap {
+    /// The subscriber continues live after `version`.
+    pub fn started(&self, version: i64) {
+        let _ = self.start.set(version);
+    }
+}
+
+/// Request data of a group's execution: the resolver says when it has subscribed to the post,
+/// and the version of each event it yields (so the group can label its responses).
+#[derive(Debug)]
+pub struct GroupTap {
+    armed: watch::Sender<Option<bool>>,
+    versions: Mutex<VecDeque<i64>>,
+}
+
+impl GroupTap {
+    /// The execution has subscribed to the post: what is pushed from now on reaches it.
+    pub fn armed(&self) {
+        self.armed.send_replace(Some(true));
+    }
+
+    /// The execution yields the event at `version`.
+    pub fn yielded(&self, version: i64) {
+        self.versions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(version);
+    }
+
+    fn next_version(&self) -> Option<i64> {
+        self.versions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()
+    }
+}
+
+/// One resolved event, as every subscriber of a group receives it.
+struct Frame {
+    version: i64,
+    data: Value,
+}
+
+struct Group {
+    tx: broadcast::Sender<Arc<Frame>>,
+    armed: watch::Receiver<Option<bool>>,
+    /// Cancelled when the group's execution ended: its subscribers must resume elsewhere.
+    ended: CancellationToken,
+    /// Stops the execution when the last subscriber leaves.
+    _stop: DropGuard,
+}
+
+/// Decrements the open-subscriptions gauge when a shared subscriber goes away.
+struct OpenGuard(Metrics);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.subscriptions_open.dec();
+    }
+}
+
+/// The executor of the WebSocket protocols: shares `commentEvents` executions, delegates the
+/// rest to the schema.
+#[derive(Clone)]
+pub struct LiveExecutor {
+    schema: InkwireSchema,
+    metrics: Metrics,
+    capacity: usize,
+    groups: Arc<Mutex<HashMap<String, Weak<Group>>>>,
+}
+
+impl LiveExecutor {
+    /// Runs on `schema`, with `capacity` events of slack per subscriber.
+    #[must_use]
+    pub fn new(schema: InkwireSchema, metrics: Metrics, capacity: usize) -> Self {
+        Self {
+            schema,
+            metrics,
+            capacity: capacity.max(1),
+            groups: Arc::default(),
+        }
+    }
+
+    /// The running group for `key`, or a new one executing `request`.
+    fn group(&self, key: String, request: &Request, data: &Arc<Data>) -> Arc<Group> {
+        let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(group) = groups.get(&key).and_then(Weak::upgrade)
+            && !group.ended.is_cancelled()
+        {
+            return group;
+        }
+        groups.retain(|_, g| g.strong_count() > 0);
+        let (armed_tx, armed) = watch::channel(None);
+        let tap = Arc::new(GroupTap {
+            armed: armed_tx,
+            versions: Mutex::default(),
+        });
+        let execution = Request::new(request.query.clone())
+            .variables(request.variables.clone())
+            .data(tap.clone());
+        let execution = match &request.operation_name {
+            Some(name) => execution.operation_name(name.clone()),
+            None => execution,
+        };
+        let mut responses = self
+            .schema
+            .execute_stream_with_session_data(execution, data.clone());
+        let (tx, _) = broadcast::channel(self.capacity);
+        let (stop, ended) = (CancellationToken::new(), CancellationToken::new());
+        let group = Arc::new(Group {
+            tx: tx.clone(),
+            armed,
+            ended: ended.clone(),
+            _stop: stop.clone().drop_guard(),
+        });
+        let metrics = self.metrics.clone();
+        metrics.shared_executions.inc();
+        tokio::spawn(async move {
+            loop {
+                let response = tokio::select! {
+                    () = stop.cancelled() => break,
+                    r = responses.next() => r,
+                };
+                let Some(response) = response else { break };
+                // An error (the post is gone, the execution itself fell behind) ends the group:
+                // its subscribers resume from their cursors and start a new one.
+                let Some(version) = tap.next_version().filter(|_| response.is_ok()) else {
+                    break;
+                };
+                metrics.deliveries.inc_by(tx.receiver_count() as u64);
+                let _ = tx.send(Arc::new(Frame {
+                    version,
+                    data: response.data,
+                }));
+            }
+            tap.armed.send_if_modified(|armed| {
+                let unset = armed.is_none();
+                if unset {
+                    *armed = Some(false);
+                }
+                unset
+            });
+            ended.cancel();
+            metrics.shared_executions.dec();
+        });
+        groups.insert(key, Arc::downgrade(&group));
+        group
+    }
+
+    /// A subscriber's stream through `group`, or `None` when the group could not start.
+    async fn join(
+        self,
+        group: Arc<Group>,
+        request: Request,
+        data: Arc<Data>,
+    ) -> Option<BoxStream<'static, Response>> {
+        let rx = group.tx.subscribe();
+        let mut armed = group.armed.clone();
+        let ok = tokio::time::timeout(ARM_TIMEOUT, armed.wait_for(Option::is_some))
+            .await
+            .ok()?
+            .ok()?
+            .unwrap_or(false);
+        if !ok {
+            return None;
+        }
+        let tap = Arc::new(CatchUpTap::default());
+        let own = self
+            .schema
+            .execute_stream_with_session_data(request.data(tap.clone()), data);
+        self.metrics.subscriptions_open.inc();
+        let open = OpenGuard(self.metrics.clone());
+        let state = Joined::CatchingUp {
+            own,
+            tap,
+            rx,
+            group,
+            open,
+        };
+        let metrics = self.metrics;
+        Some(
+            futures::stream::unfold(state, move |state| {
+                let metrics = metrics.clone();
+                async move { state.next(&metrics).await }
+            })
+            .boxed(),
+        )
+    }
+}
+
+/// Where a shared subscriber is.
+enum Joined {
+    CatchingUp {
+        own: BoxStream<'static, Response>,
+        tap: Arc<CatchUpTap>,
+        rx: broadcast::Receiver<Arc<Frame>>,
+        group: Arc<Group>,
+        open: OpenGuard,
+    },
+    Live {
+        rx: broadcast::Receiver<Arc<Frame>>,
+        group: Arc<Group>,
+        last: i64,
+        open: OpenGuard,
+    },
+    Done,
+}
+
+impl Joined {
+    async fn next(self, metrics: &Metrics) -> Option<(Response, Self)> {
+        match self {
+            Self::CatchingUp {
+                mut own,
+                tap,
+                rx,
+                group,
+                open,
+            } => {
+                if let Some(response) = own.next().await {
+                    let state = Self::CatchingUp {
+                        own,
+                        tap,
+                        rx,
+                        group,
+                        open,
+                    };
+                    return Some((response, state));
+                }
+                // No start: the catch-up failed, and its error was the last response.
+                let last = *tap.start.get()?;
+                Self::live(rx, group, last, open, metrics).await
+            }
+            Self::Live {
+                rx,
+                group,
+                last,
+                open,
+            } => Self::live(rx, group, last, open, metrics).await,
+            Self::Done => None,
+        }
+    }
+
+    async fn live(
+        mut rx: broadcast::Receiver<Arc<Frame>>,
+        group: Arc<Group>,
+        last: i64,
+        open: OpenGuard,
+        metrics: &Metrics,
+    ) -> Option<(Response, Self)> {
+        loop {
+            let received = tokio::select! {
+                r = rx.recv() => r,
+                () = group.ended.cancelled() => Err(broadcast::error::RecvError::Closed),
+            };
+            match received {
+                Ok(frame) if frame.version <= last => {}
+                Ok(frame) => {
+                    let state = Self::Live {
+                        rx,
+                        group,
+                        last: frame.version,
+                        open,
+                    };
+                    return Some((Response::new(frame.data.clone()), state));
+                }
+                Err(e) => {
+                    if matches!(e, broadcast::error::RecvError::Lagged(_)) {
+                        metrics.slow_disconnects.inc();
+                    }
+                    drop(open);
+                    let mut error =
+                        crate::schema::slow_consumer(last).into_server_error(Pos::default());
+                    error.path = vec![async_graphql::PathSegment::Field("commentEvents".into())];
+                    return Some((Response::from_errors(vec![error]), Self::Done));
+                }
+            }
+        }
+    }
+}
+
+/// The group key of `request` on a connection with `data`: the document, the operation, the
+/// variables but the one holding the `after` cursor, and who is asking; `None` unless it is
+/// exactly one `commentEvents` subscription.
+fn share_key(request: &Request, data: &Data) -> Option<String> {
+    if !request.extensions.is_empty() || !request.uploads.is_empty() {
+        return None;
+    }
+    let doc = async_graphql::parser::parse_query(&request.query).ok()?;
+    if !doc.fragments.is_empty() {
+        return None;
+    }
+    let op = match (&doc.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+        (DocumentOperations::Multiple(_), None) => return None,
+    };
+    if op.node.ty != OperationType::Subscription || !op.node.directives.is_empty() {
+        return None;
+    }
+    let [item] = op.node.selection_set.node.items.as_slice() else {
+        return None;
+    };
+    let Selection::Field(field) = &item.node else {
+        return None;
+    };
+    if field.node.name.node != "commentEvents" {
+        return None;
+    }
+    // `after: $cursor` prints as `$cursor`; a literal cursor stays in the document's text.
+    let cursor_variable = field
+        .node
+        .get_argument("after")
+        .and_then(|a| a.node.to_string().strip_prefix('$').map(str::to_owned));
+    let variables: Vec<_> = request
+        .variables
+        .iter()
+        .filter(|(name, _)| Some(name.as_str()) != cursor_variable.as_deref())
+        .collect();
+    let caller = data
+        .get(&std::any::TypeId::of::<Caller>())
+        .and_then(|c| c.downcast_ref::<Caller>());
+    let who = caller.map(|c| (&c.user_id, &c.roles));
+    serde_json::to_string(&(&request.query, &request.operation_name, variables, who)).ok()
+}
+
+impl Executor for LiveExecutor {
+    async fn execute(&self, request: Request) -> Response {
+        self.schema.execute(request).await
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        let data = session_data.unwrap_or_default();
+        let Some(key) = share_key(&request, &data) else {
+            return self.schema.execute_stream_with_session_data(request, data);
+        };
+        let group = self.group(key, &request, &data);
+        let this = self.clone();
+        futures::stream::once(async move {
+            let schema = this.schema.clone();
+            let fallback = Request::new(request.query.clone()).variables(request.variables.clone());
+            let fallback = match &request.operation_name {
+                Some(name) => fallback.operation_name(name.clone()),
+                None => fallback,
+            };
+            match this.join(group, request, data.clone()).await {
+                Some(stream) => stream,
+                // The group could not start: run it alone, which reports why.
+                None => schema.execute_stream_with_session_data(fallback, data),
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+}
