@@ -18,7 +18,7 @@ export INKWIRE_TEST_RUN_DIR=${TMPDIR:-/tmp}/inkwire-bench-run
 export INKWIRE_TEST_PGPORT=55450 INKWIRE_TEST_KAFKA_PORT=19102
 out=target/bench; mkdir -p "$out"; : > "$out/gateway.jsonl"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-cargo build --release -p inkwire --locked
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -p inkwire --locked
 bin=$CARGO_TARGET_DIR/release/inkwire
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; scripts/test-deps.sh stop; }

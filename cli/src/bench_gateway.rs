@@ -99,7 +99,13 @@ pub(crate) async fn subscribe(
     request
         .headers_mut()
         .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+    // Thousands of these run at once: a small read buffer (the default is 128 KiB, zeroed as it
+    // is used) keeps the load generator from measuring its own memset.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
     ws.send(Message::Text(
         json!({ "type": "connection_init" }).to_string().into(),
     ))

@@ -741,7 +741,7 @@ async fn bad_graphql_gets_stable_codes_and_the_gateway_stays_up(stack: &TestStac
         match ws.next(Duration::from_secs(10)).await {
             Some(WsEvent::Complete(_)) => {}
             Some(WsEvent::Closed(code, _)) => {
-                // 1002: protocol error, what async-graphql closes with on unparseable frames.
+                // 1002: protocol error, what the gateway has always closed with on unparseable frames.
                 assert_eq!(code, Some(1002));
                 break;
             }

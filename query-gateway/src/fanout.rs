@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
 use async_graphql::{Data, Executor, Pos, Request, Response, Value};
+use axum::body::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::{broadcast, watch};
@@ -80,10 +81,37 @@ impl GroupTap {
     }
 }
 
-/// One resolved event, as every subscriber of a group receives it.
-struct Frame {
+/// One resolved event, as every subscriber of a group receives it: the response's data, and the
+/// same response serialised once (what `graphql-transport-ws` sends as a `next` payload).
+pub struct Frame {
     version: i64,
     data: Value,
+    payload: Bytes,
+}
+
+impl Frame {
+    /// The response, serialised.
+    #[must_use]
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+}
+
+/// What a subscription yields: a response of its own, or a shared event.
+pub enum Outgoing {
+    /// A response resolved for this subscriber alone (catch-up, errors, unshared documents).
+    Own(Box<Response>),
+    /// An event resolved once for every subscriber of the group.
+    Shared(Arc<Frame>),
+}
+
+impl Outgoing {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Own(response) => *response,
+            Self::Shared(frame) => Response::new(frame.data.clone()),
+        }
+    }
 }
 
 struct Group {
@@ -172,10 +200,14 @@ impl LiveExecutor {
                 let Some(version) = tap.next_version().filter(|_| response.is_ok()) else {
                     break;
                 };
+                let Ok(payload) = serde_json::to_vec(&response) else {
+                    break;
+                };
                 metrics.deliveries.inc_by(tx.receiver_count() as u64);
                 let _ = tx.send(Arc::new(Frame {
                     version,
                     data: response.data,
+                    payload: Bytes::from(payload),
                 }));
             }
             tap.armed.send_if_modified(|armed| {
@@ -198,7 +230,7 @@ impl LiveExecutor {
         group: Arc<Group>,
         request: Request,
         data: Arc<Data>,
-    ) -> Option<BoxStream<'static, Response>> {
+    ) -> Option<BoxStream<'static, Outgoing>> {
         let rx = group.tx.subscribe();
         let mut armed = group.armed.clone();
         let ok = tokio::time::timeout(ARM_TIMEOUT, armed.wait_for(Option::is_some))
@@ -222,7 +254,7 @@ impl LiveExecutor {
             group,
             open,
         };
-        let metrics = self.metrics;
+        let metrics = Arc::new(self.metrics);
         Some(
             futures::stream::unfold(state, move |state| {
                 let metrics = metrics.clone();
@@ -252,7 +284,7 @@ enum Joined {
 }
 
 impl Joined {
-    async fn next(self, metrics: &Metrics) -> Option<(Response, Self)> {
+    async fn next(self, metrics: &Metrics) -> Option<(Outgoing, Self)> {
         match self {
             Self::CatchingUp {
                 mut own,
@@ -269,7 +301,7 @@ impl Joined {
                         group,
                         open,
                     };
-                    return Some((response, state));
+                    return Some((Outgoing::Own(Box::new(response)), state));
                 }
                 // No start: the catch-up failed, and its error was the last response.
                 let last = *tap.start.get()?;
@@ -291,7 +323,7 @@ impl Joined {
         last: i64,
         open: OpenGuard,
         metrics: &Metrics,
-    ) -> Option<(Response, Self)> {
+    ) -> Option<(Outgoing, Self)> {
         loop {
             let received = tokio::select! {
                 r = rx.recv() => r,
@@ -306,7 +338,7 @@ impl Joined {
                         last: frame.version,
                         open,
                     };
-                    return Some((Response::new(frame.data.clone()), state));
+                    return Some((Outgoing::Shared(frame), state));
                 }
                 Err(e) => {
                     if matches!(e, broadcast::error::RecvError::Lagged(_)) {
@@ -316,7 +348,10 @@ impl Joined {
                     let mut error =
                         crate::schema::slow_consumer(last).into_server_error(Pos::default());
                     error.path = vec![async_graphql::PathSegment::Field("commentEvents".into())];
-                    return Some((Response::from_errors(vec![error]), Self::Done));
+                    return Some((
+                        Outgoing::Own(Box::new(Response::from_errors(vec![error]))),
+                        Self::Done,
+                    ));
                 }
             }
         }
@@ -368,19 +403,20 @@ fn share_key(request: &Request, data: &Data) -> Option<String> {
     serde_json::to_string(&(&request.query, &request.operation_name, variables, who)).ok()
 }
 
-impl Executor for LiveExecutor {
-    async fn execute(&self, request: Request) -> Response {
-        self.schema.execute(request).await
-    }
-
-    fn execute_stream(
+impl LiveExecutor {
+    /// Runs `request` for a connection with `data`: shared when it is a `commentEvents`
+    /// subscription, alone otherwise.
+    pub fn execute_outgoing(
         &self,
         request: Request,
-        session_data: Option<Arc<Data>>,
-    ) -> BoxStream<'static, Response> {
-        let data = session_data.unwrap_or_default();
+        data: Arc<Data>,
+    ) -> BoxStream<'static, Outgoing> {
         let Some(key) = share_key(&request, &data) else {
-            return self.schema.execute_stream_with_session_data(request, data);
+            return self
+                .schema
+                .execute_stream_with_session_data(request, data)
+                .map(|r| Outgoing::Own(Box::new(r)))
+                .boxed();
         };
         let group = self.group(key, &request, &data);
         let this = self.clone();
@@ -394,10 +430,30 @@ impl Executor for LiveExecutor {
             match this.join(group, request, data.clone()).await {
                 Some(stream) => stream,
                 // The group could not start: run it alone, which reports why.
-                None => schema.execute_stream_with_session_data(fallback, data),
+                None => schema
+                    .execute_stream_with_session_data(fallback, data)
+                    .map(|r| Outgoing::Own(Box::new(r)))
+                    .boxed(),
             }
         })
         .flatten()
         .boxed()
+    }
+}
+
+/// For the legacy `graphql-ws` protocol, which async-graphql serves.
+impl Executor for LiveExecutor {
+    async fn execute(&self, request: Request) -> Response {
+        self.schema.execute(request).await
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        self.execute_outgoing(request, session_data.unwrap_or_default())
+            .map(Outgoing::into_response)
+            .boxed()
     }
 }

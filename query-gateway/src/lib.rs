@@ -16,13 +16,14 @@ pub mod metrics;
 pub mod read;
 pub mod schema;
 pub mod web;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::ErrorExtensions;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -456,6 +457,18 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    // The same choice GraphQLProtocol made (the first protocol offered that we speak), which it
+    // does not expose.
+    let transport_ws = parts
+        .headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|offered| {
+            offered
+                .split(',')
+                .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
+        })
+        == Some(WebSocketProtocols::GraphQLWS);
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(u) => u,
         Err(e) => return e.into_response(),
@@ -475,26 +488,48 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
         .max_message_size(WS_MESSAGE_LIMIT)
         .max_frame_size(WS_MESSAGE_LIMIT)
         .on_upgrade(move |socket| async move {
-            GraphQLWebSocket::new(socket, live, protocol)
-                .on_connection_init(move |payload: serde_json::Value| async move {
-                    let mut who = who;
-                    let authorization = payload
-                        .get("authorization")
-                        .or_else(|| payload.get("Authorization"))
-                        .and_then(serde_json::Value::as_str);
-                    if authenticate(&keys, authorization, &mut who).is_err() {
-                        return Err(async_graphql::Error::new("invalid or expired access token")
-                            .extend_with(|_, e| e.set("code", "UNAUTHENTICATED")));
-                    }
-                    let mut data = async_graphql::Data::default();
-                    data.insert(who);
-                    schema::add_loaders(&mut data, &read);
-                    Ok(data)
+            let init =
+                move |payload: serde_json::Value| connection_data(&keys, &read, who, &payload);
+            if transport_ws {
+                ws::serve(socket, live, KEEPALIVE, |payload| {
+                    init(payload).map_err(|e| e.message)
                 })
-                .keepalive_timeout(Duration::from_secs(30))
-                .serve()
                 .await;
+            } else {
+                GraphQLWebSocket::new(socket, live, protocol)
+                    .on_connection_init(
+                        move |payload: serde_json::Value| async move { init(payload) },
+                    )
+                    .keepalive_timeout(KEEPALIVE)
+                    .serve()
+                    .await;
+            }
         })
+}
+
+/// A WebSocket client silent this long is disconnected (clients ping; the web UI every 15 s).
+const KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// A WebSocket connection's data once `connection_init` arrived: the caller (a token may come in
+/// the upgrade request or, as browsers must, in the init payload) and the loaders.
+fn connection_data(
+    keys: &TokenKeys,
+    read: &ReadModel,
+    mut who: Caller,
+    payload: &serde_json::Value,
+) -> async_graphql::Result<async_graphql::Data> {
+    let authorization = payload
+        .get("authorization")
+        .or_else(|| payload.get("Authorization"))
+        .and_then(serde_json::Value::as_str);
+    if authenticate(keys, authorization, &mut who).is_err() {
+        return Err(async_graphql::Error::new("invalid or expired access token")
+            .extend_with(|_, e| e.set("code", "UNAUTHENTICATED")));
+    }
+    let mut data = async_graphql::Data::default();
+    data.insert(who);
+    schema::add_loaders(&mut data, read);
+    Ok(data)
 }
 
 /// Runs a gateway on `listener` until `cancel`: `/graphql`, `/metrics`, `/healthz`, `/readyz`,
