@@ -5,7 +5,8 @@
 #      acknowledgement-to-receipt p50/p99, gateway memory per idle subscription
 #   2. the post page query (a post and its first 20 comments) from 50 concurrent clients
 # Results: target/bench/gateway.jsonl and stdout. BENCH_SUBSCRIBERS, BENCH_RATE, BENCH_COMMENTS,
-# BENCH_CLIENTS and BENCH_SECONDS override the defaults.
+# BENCH_CLIENTS and BENCH_SECONDS override the defaults; BENCH_NO_BUILD=1 uses the release binary
+# as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/inkwire-target}

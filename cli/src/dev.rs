@@ -33,6 +33,9 @@ pub struct DevArgs {
     /// The built web UI (`npm --prefix web run build` writes it), served at `/`.
     #[arg(long, env = "INKWIRE_WEB_DIR", default_value = "web/build")]
     pub web_dir: PathBuf,
+    /// Mutations per minute per signed-in user (comments, posts); raise it for load tests.
+    #[arg(long, env = "INKWIRE_MUTATIONS_PER_MINUTE", default_value_t = 600)]
+    pub mutations_per_minute: u32,
 }
 
 /// The one-process stack, wired but not yet serving.
@@ -55,9 +58,10 @@ impl Stack {
         db: Db,
         log: LogConfig,
         group: &str,
-        keys: TokenKeys,
+        gateway: &query_gateway::GatewayConfig,
         cancel: &CancellationToken,
     ) -> anyhow::Result<Self> {
+        let keys = gateway.keys.clone();
         db.migrate().await?;
         log.ensure_topic().await?;
         let registry = Registry::new();
@@ -81,7 +85,7 @@ impl Stack {
             db.clone(),
             query_gateway::commands::CommandClient::InProcess(app.router.clone()),
             &registry,
-            &query_gateway::GatewayConfig::new(keys),
+            gateway,
         );
         gateway.spawn_live(log.clone(), &mut tasks, cancel);
         let router = app
@@ -158,7 +162,18 @@ pub async fn run(args: DevArgs, cancel: CancellationToken) -> anyhow::Result<()>
         &secret(&args.data_dir)?,
         std::time::Duration::from_secs(24 * 3600),
     );
-    let mut stack = Stack::start(db, log, projection_service::DEFAULT_GROUP, keys, &cancel).await?;
+    let gateway = query_gateway::GatewayConfig {
+        mutations_per_minute: args.mutations_per_minute,
+        ..query_gateway::GatewayConfig::new(keys)
+    };
+    let mut stack = Stack::start(
+        db,
+        log,
+        projection_service::DEFAULT_GROUP,
+        &gateway,
+        &cancel,
+    )
+    .await?;
     stack.router = match query_gateway::web::WebUi::at(&args.web_dir) {
         Some(ui) => ui.serve_beside(stack.router),
         None => {

@@ -317,10 +317,15 @@ impl TestStack {
         let db = Db::open_data_dir(&dir.0).await.expect("sqlite");
         let log = infra::log::embedded(db.clone(), "inkwire.posts", 1);
         let cancel = CancellationToken::new();
-        let stack =
-            inkwire::dev::Stack::start(db.clone(), log, "inkwire-projection", keys(), &cancel)
-                .await
-                .expect("stack starts");
+        let stack = inkwire::dev::Stack::start(
+            db.clone(),
+            log,
+            "inkwire-projection",
+            &query_gateway::GatewayConfig::new(keys()),
+            &cancel,
+        )
+        .await
+        .expect("stack starts");
         ensure_author(&db).await;
         let (l, addr) = listener().await;
         let task = tokio::spawn(stack.serve(l, cancel.clone()));
