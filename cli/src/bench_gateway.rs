@@ -245,6 +245,9 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
     let ready = Arc::new(AtomicU64::new(0));
     let delivered = Arc::new(AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
+    let half = args.subscribers / 2;
+    let mut rss_half = None;
+    let connected = ready.clone();
     let subscription = json!({
         "query": "subscription($p: ID!) { commentEvents(postId: $p) { kind cursor comment { id } } }",
         "variables": { "p": post },
@@ -297,6 +300,14 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
         // Do not stampede the listener's accept queue.
         if s % 200 == 199 {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Memory is read at half and at all subscribers: the difference is what one more idle
+        // subscription costs, without the one-off growth the first ones cause (database pool,
+        // allocator arenas, runtime buffers).
+        if s + 1 == half {
+            wait_connected(&connected, half, Duration::from_secs(120)).await?;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            rss_half = args.gateway_pid.and_then(rss_kib);
         }
     }
     wait_connected(&ready, args.subscribers, Duration::from_secs(120)).await?;
@@ -372,8 +383,13 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
         "elapsed_s": elapsed.as_secs_f64(),
         "ack_to_receipt": percentiles(&latency),
         "gateway_rss_kib_before": rss_before,
+        "gateway_rss_kib_half": rss_half,
         "gateway_rss_kib_idle": rss_idle,
-        "kib_per_idle_subscription": match (rss_before, rss_idle) {
+        "kib_per_idle_subscription": match (rss_half, rss_idle) {
+            (Some(h), Some(i)) if args.subscribers > half => Some(((i as f64 - h as f64) / (args.subscribers - half) as f64 * 100.0).round() / 100.0),
+            _ => None,
+        },
+        "kib_per_idle_subscription_from_start": match (rss_before, rss_idle) {
             (Some(b), Some(i)) => Some(((i.saturating_sub(b)) as f64 / args.subscribers as f64 * 100.0).round() / 100.0),
             _ => None,
         },

@@ -483,26 +483,30 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
     let read = state.read.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_message_size(WS_MESSAGE_LIMIT)
         .max_frame_size(WS_MESSAGE_LIMIT)
         .on_upgrade(move |socket| async move {
             let init =
                 move |payload: serde_json::Value| connection_data(&keys, &read, who, &payload);
+            // Boxed: this task lives as long as the connection, and unboxed its state would
+            // reserve room for the larger of the two protocol loops, used or not.
             if transport_ws {
-                ws::serve(socket, live, KEEPALIVE, |payload| {
+                Box::pin(ws::serve(socket, live, KEEPALIVE, |payload| {
                     init(payload).map_err(|e| e.message)
-                })
+                }))
                 .await;
             } else {
-                GraphQLWebSocket::new(socket, live, protocol)
-                    .on_connection_init(
-                        move |payload: serde_json::Value| async move { init(payload) },
-                    )
-                    .keepalive_timeout(KEEPALIVE)
-                    .serve()
-                    .await;
+                Box::pin(
+                    GraphQLWebSocket::new(socket, live, protocol)
+                        .on_connection_init(move |payload: serde_json::Value| async move {
+                            init(payload)
+                        })
+                        .keepalive_timeout(KEEPALIVE)
+                        .serve(),
+                )
+                .await;
             }
         })
 }
