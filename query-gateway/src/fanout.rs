@@ -168,13 +168,7 @@ impl LiveExecutor {
             armed: armed_tx,
             versions: Mutex::default(),
         });
-        let execution = Request::new(request.query.clone())
-            .variables(request.variables.clone())
-            .data(tap.clone());
-        let execution = match &request.operation_name {
-            Some(name) => execution.operation_name(name.clone()),
-            None => execution,
-        };
+        let execution = same_operation(request).data(tap.clone());
         let mut responses = self
             .schema
             .execute_stream_with_session_data(execution, data.clone());
@@ -358,6 +352,16 @@ impl Joined {
     }
 }
 
+/// A new request for the same document, operation and variables (requests are not `Clone`:
+/// they carry their own data).
+fn same_operation(request: &Request) -> Request {
+    let copy = Request::new(request.query.clone()).variables(request.variables.clone());
+    match &request.operation_name {
+        Some(name) => copy.operation_name(name.clone()),
+        None => copy,
+    }
+}
+
 /// The group key of `request` on a connection with `data`: the document, the operation, the
 /// variables but the one holding the `after` cursor, and who is asking; `None` unless it is
 /// exactly one `commentEvents` subscription.
@@ -422,11 +426,7 @@ impl LiveExecutor {
         let this = self.clone();
         futures::stream::once(async move {
             let schema = this.schema.clone();
-            let fallback = Request::new(request.query.clone()).variables(request.variables.clone());
-            let fallback = match &request.operation_name {
-                Some(name) => fallback.operation_name(name.clone()),
-                None => fallback,
-            };
+            let fallback = same_operation(&request);
             match this.join(group, request, data.clone()).await {
                 Some(stream) => stream,
                 // The group could not start: run it alone, which reports why.
