@@ -29,6 +29,7 @@ use async_graphql::parser::types::{
 };
 use axum::body::Bytes;
 use lru::LruCache;
+use prometheus::IntCounter;
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
@@ -127,6 +128,14 @@ struct Inner {
     max_bytes: usize,
     max_age: Duration,
     metrics: Metrics,
+    /// The lookup counters by result, resolved once (every anonymous read counts one).
+    lookups: Lookups,
+}
+
+struct Lookups {
+    hit: IntCounter,
+    miss: IntCounter,
+    stale: IntCounter,
 }
 
 /// The per-instance page cache. Cloning shares it.
@@ -150,6 +159,11 @@ impl PageCache {
                 enabled: AtomicBool::new(false),
                 max_bytes,
                 max_age,
+                lookups: Lookups {
+                    hit: metrics.page_cache.with_label_values(&["hit"]),
+                    miss: metrics.page_cache.with_label_values(&["miss"]),
+                    stale: metrics.page_cache.with_label_values(&["stale"]),
+                },
                 metrics,
             }),
         }
@@ -212,26 +226,14 @@ impl PageCache {
             entries.map.get(body).cloned()
         };
         let Some(entry) = entry else {
-            self.inner
-                .metrics
-                .page_cache
-                .with_label_values(&["miss"])
-                .inc();
+            self.inner.lookups.miss.inc();
             return None;
         };
         if self.fresh(&entry) {
-            self.inner
-                .metrics
-                .page_cache
-                .with_label_values(&["hit"])
-                .inc();
+            self.inner.lookups.hit.inc();
             Some(entry.response.clone())
         } else {
-            self.inner
-                .metrics
-                .page_cache
-                .with_label_values(&["stale"])
-                .inc();
+            self.inner.lookups.stale.inc();
             None
         }
     }

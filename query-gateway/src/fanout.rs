@@ -31,6 +31,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::commands::Caller;
+use crate::live::OpenGuard;
 use crate::metrics::Metrics;
 use crate::schema::InkwireSchema;
 
@@ -121,15 +122,6 @@ struct Group {
     ended: CancellationToken,
     /// Stops the execution when the last subscriber leaves.
     _stop: DropGuard,
-}
-
-/// Decrements the open-subscriptions gauge when a shared subscriber goes away.
-struct OpenGuard(Metrics);
-
-impl Drop for OpenGuard {
-    fn drop(&mut self) {
-        self.0.subscriptions_open.dec();
-    }
 }
 
 /// The executor of the WebSocket protocols: shares `commentEvents` executions, delegates the
@@ -239,8 +231,7 @@ impl LiveExecutor {
         let own = self
             .schema
             .execute_stream_with_session_data(request.data(tap.clone()), data);
-        self.metrics.subscriptions_open.inc();
-        let open = OpenGuard(self.metrics.clone());
+        let open = OpenGuard::open(&self.metrics);
         let state = Joined::CatchingUp {
             own,
             tap,

@@ -383,9 +383,8 @@ async fn graphql_post(State(state): State<HttpState>, request: Request) -> Respo
         }
     };
     // Anonymous reads of a post page are answered from the page cache when it has them: no
-    // parsing, no execution, no database.
-    // A client that must not get a stored answer says so the standard way (a browser's reload
-    // does); its fresh answer is stored for the others.
+    // parsing, no execution, no database. A client that must not get a stored answer says so the
+    // standard way (a browser's reload does); its fresh answer is stored for the others.
     let anonymous = !parts.headers.contains_key(header::AUTHORIZATION);
     let revalidate = parts
         .headers

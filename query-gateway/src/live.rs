@@ -106,8 +106,16 @@ pub struct Hub {
     inner: Arc<Inner>,
 }
 
-/// Decrements the open-subscriptions gauge when a subscription's stream is dropped.
-struct OpenGuard(Metrics);
+/// Counts a client's subscription in the open-subscriptions gauge while it lives.
+pub(crate) struct OpenGuard(Metrics);
+
+impl OpenGuard {
+    /// Counts one more open subscription until the guard is dropped.
+    pub(crate) fn open(metrics: &Metrics) -> Self {
+        metrics.subscriptions_open.inc();
+        Self(metrics.clone())
+    }
+}
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
@@ -194,8 +202,17 @@ impl Hub {
         after: Option<i64>,
     ) -> Result<(Vec<Arc<LiveEvent>>, i64), sqlx::Error> {
         let (channel, _rx) = self.channel(post);
-        let pushed = self.pushed(&channel, post).await?;
-        drop(channel);
+        self.catch_up_on(&channel, post, after).await
+    }
+
+    /// [`Hub::catch_up`] on `post`'s channel, already in hand.
+    async fn catch_up_on(
+        &self,
+        channel: &Channel,
+        post: Uuid,
+        after: Option<i64>,
+    ) -> Result<(Vec<Arc<LiveEvent>>, i64), sqlx::Error> {
+        let pushed = self.pushed(channel, post).await?;
         let missed = match after {
             Some(after) if after < pushed => {
                 self.inner
@@ -233,13 +250,11 @@ impl Hub {
         after: Option<i64>,
         counted: bool,
     ) -> Result<impl Stream<Item = Result<Arc<LiveEvent>, LiveError>> + use<>, sqlx::Error> {
-        let (_, rx) = self.channel(post);
-        let (missed, start) = self.catch_up(post, after).await?;
+        let (channel, rx) = self.channel(post);
+        let (missed, start) = self.catch_up_on(&channel, post, after).await?;
+        drop(channel);
         let metrics = self.inner.metrics.clone();
-        let guard = counted.then(|| {
-            metrics.subscriptions_open.inc();
-            OpenGuard(metrics.clone())
-        });
+        let guard = counted.then(|| OpenGuard::open(&metrics));
         let live = futures::stream::unfold(
             (rx, Some(guard), start, metrics),
             |(mut rx, guard, mut last, metrics)| async move {

@@ -10,7 +10,6 @@
 //! where the protocol suggests 4400); a client
 //! silent for the keep-alive timeout is closed with 3008.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,10 +37,8 @@ pub async fn serve(
     let (mut sink, mut incoming) = socket.split();
     let mut init = Some(init);
     let mut data: Option<Arc<Data>> = None;
-    // Per subscription: the `next` frame's opening (`{"type":"next","id":…,"payload":`).
-    let mut prefixes: HashMap<String, String> = HashMap::new();
-    // `None` marks the end of a subscription's stream (StreamMap drops ended streams silently).
-    let mut streams: StreamMap<String, BoxStream<'static, Option<Outgoing>>> = StreamMap::new();
+    // Per subscription, the messages to send: its `next` frames, then its `complete`.
+    let mut streams: StreamMap<String, BoxStream<'static, String>> = StreamMap::new();
     let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
     tokio::pin!(init_deadline);
     let idle = tokio::time::sleep(keepalive);
@@ -79,24 +76,24 @@ pub async fn serve(
                         let Some(data) = &data else {
                             return close(&mut sink, 4401, "Unauthorized").await;
                         };
-                        if prefixes.contains_key(&id) {
+                        if streams.contains_key(&id) {
                             let reason = format!("Subscriber for {id} already exists");
                             return close(&mut sink, 4409, &reason).await;
                         }
-                        let stream = live
-                            .execute_outgoing(payload, data.clone())
-                            .map(Some)
-                            .chain(futures::stream::once(async { None }))
-                            .boxed();
+                        // The `next` frame's opening (`{"type":"next","id":…,"payload":`), once.
                         let prefix = format!(
                             "{{\"type\":\"next\",\"id\":{},\"payload\":",
                             serde_json::Value::String(id.clone())
                         );
-                        prefixes.insert(id.clone(), prefix);
+                        let complete = json!({ "type": "complete", "id": id }).to_string();
+                        let stream = live
+                            .execute_outgoing(payload, data.clone())
+                            .map(move |outgoing| next_frame(&prefix, &outgoing))
+                            .chain(futures::stream::once(async move { complete }))
+                            .boxed();
                         streams.insert(id, stream);
                     }
                     ClientMessage::Stop { id } => {
-                        prefixes.remove(&id);
                         streams.remove(&id);
                     }
                     ClientMessage::ConnectionTerminate => return,
@@ -112,17 +109,7 @@ pub async fn serve(
                     ClientMessage::Pong { .. } => {}
                 }
             }
-            Some((id, item)) = streams.next(), if !streams.is_empty() => {
-                let text = match item {
-                    Some(outgoing) => {
-                        let Some(prefix) = prefixes.get(&id) else { continue };
-                        next_frame(prefix, &outgoing)
-                    }
-                    None => {
-                        prefixes.remove(&id);
-                        json!({ "type": "complete", "id": id }).to_string()
-                    }
-                };
+            Some((_, text)) = streams.next(), if !streams.is_empty() => {
                 if send(&mut sink, text).await.is_err() {
                     return;
                 }
