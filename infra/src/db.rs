@@ -121,6 +121,32 @@ impl Db {
             .await?)
     }
 
+    /// A pool for readers that should not queue behind writers: for SQLite, its own connection
+    /// to the same file (WAL lets readers work while the one writer writes; a reader sees every
+    /// transaction committed before its statement began), opened on first use; for PostgreSQL
+    /// the same pool, which already has several connections. An in-memory SQLite database is
+    /// private to its connection, so it gets the same pool too.
+    #[must_use]
+    pub fn reader(&self) -> Db {
+        match self {
+            Db::Postgres(_) => self.clone(),
+            Db::Sqlite(pool) => {
+                let options = pool.connect_options();
+                let file = options.get_filename().to_string_lossy();
+                if file.contains(":memory:") || file.contains("sqlx-in-memory") {
+                    return self.clone();
+                }
+                let options = (*options).clone();
+                Db::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .acquire_timeout(Duration::from_secs(30))
+                        .connect_lazy_with(options),
+                )
+            }
+        }
+    }
+
     /// Whether this is the embedded backend.
     #[must_use]
     pub fn is_sqlite(&self) -> bool {

@@ -11,7 +11,9 @@ use infra::with_db;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::projections::{BatchOutcome, View, apply_batch, stored_offsets};
+use crate::projections::{
+    BatchOutcome, PreparedBatch, Target, View, apply_prepared, stored_offsets,
+};
 
 /// Most records applied in one transaction.
 pub const BATCH_MAX: usize = 5000;
@@ -42,39 +44,53 @@ pub async fn run(
     ));
     tracing::info!(group, topic, "projector started");
     let assigned = metrics.partitions_assigned.with_label_values(&[&group]);
+    let target = Target::live(&group);
+    // The next batch, read and rendered while the previous one was being written.
+    let mut ahead: Option<PreparedBatch> = None;
     while !cancel.is_cancelled() {
         assigned.set(i64::try_from(consumer.assigned()).unwrap_or(i64::MAX));
         if let Err(e) = position(&db, &group, &topic, &mut consumer).await {
             // Keep consuming the positioned partitions; the rest are retried next round.
             tracing::debug!(error = %e, "not every partition is positioned yet");
         }
-        let batch = tokio::select! {
-            () = cancel.cancelled() => break,
-            batch = consumer.next_batch(BATCH_MAX, POLL) => batch,
+        let batch = match ahead.take() {
+            Some(batch) => batch,
+            None => match read(&mut consumer, &target, &cancel).await {
+                Some(batch) => batch,
+                None => continue,
+            },
         };
-        let batch = match batch {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "log read failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        if !batch.is_empty() {
+        // Write this batch while the next one is read and rendered: the database and the CPU
+        // work side by side.
+        let write = async {
             let timer = metrics.batch_seconds.start_timer();
-            match apply_batch(&db, &group, &batch).await {
-                Ok(outcome) => {
-                    timer.observe_duration();
-                    record(&metrics, outcome);
-                    consumer.ack(&batch);
-                }
-                Err(e) => {
-                    // Nothing was written: read these partitions again from the database's offsets.
-                    tracing::error!(error = %e, records = batch.len(), "batch failed; re-reading");
-                    let partitions: Vec<i32> = batch.iter().map(|r| r.partition).collect();
-                    consumer.unposition(&partitions);
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
+            let written = apply_prepared(&db, &target, &batch).await;
+            if written.is_ok() {
+                timer.observe_duration();
+            } else {
+                timer.stop_and_discard();
+            }
+            written
+        };
+        let (written, next) = tokio::join!(write, read(&mut consumer, &target, &cancel));
+        match written {
+            Ok(outcome) => {
+                record(&metrics, outcome);
+                consumer.ack(batch.records());
+                ahead = next;
+            }
+            Err(e) => {
+                // Nothing was written: read these partitions again from the database's offsets
+                // (the batch read ahead is dropped: it follows the failed one).
+                tracing::error!(error = %e, records = batch.records().len(), "batch failed; re-reading");
+                let partitions: Vec<i32> = batch
+                    .records()
+                    .iter()
+                    .chain(next.as_ref().map_or(&[][..], PreparedBatch::records))
+                    .map(|r| r.partition)
+                    .collect();
+                consumer.unposition(&partitions);
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
     }
@@ -83,6 +99,29 @@ pub async fn run(
     lag.abort();
     tracing::info!(group, "projector stopped");
     Ok(())
+}
+
+/// Reads the next batch (waiting up to [`POLL`] for a first record) and prepares it on a
+/// blocking thread; `None` when nothing came, on cancellation, or when the read failed (logged;
+/// the loop tries again).
+async fn read(
+    consumer: &mut Consumer,
+    target: &Target,
+    cancel: &CancellationToken,
+) -> Option<PreparedBatch> {
+    let batch = tokio::select! {
+        () = cancel.cancelled() => return None,
+        batch = consumer.next_batch(BATCH_MAX, POLL) => batch,
+    };
+    match batch {
+        Ok(records) if records.is_empty() => None,
+        Ok(records) => Some(PreparedBatch::spawn(records, target).await),
+        Err(e) => {
+            tracing::warn!(error = %e, "log read failed; retrying");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            None
+        }
+    }
 }
 
 /// Positions every newly assigned partition at the database's offset + 1. A partition whose

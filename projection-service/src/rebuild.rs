@@ -5,7 +5,7 @@
 //! transaction renames live → `__old` and next → live, and the old tables are dropped.
 //!
 //! Why it is safe:
-//! - The next generation's rows and its offsets commit together ([`apply_batch_to`]), and every
+//! - The next generation's rows and its offsets commit together ([`apply_prepared`]), and every
 //!   batch renews the rebuild's lease in the same transaction, so a rebuild that lost its lease
 //!   (it was killed, or stalled past the expiry and someone took over) cannot write. A rebuild
 //!   that was killed resumes from its own offsets.
@@ -26,14 +26,14 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use infra::db::Db;
-use infra::log::{LogConfig, LogError};
+use infra::log::{Consumer, LogConfig, LogError};
 use infra::with_db;
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
 use crate::projections::{
-    BatchOutcome, Lease, NEXT_SUFFIX, ProjectionError, Target, View, apply_batch_to, replace_table,
-    stored_offsets,
+    BatchOutcome, Lease, NEXT_SUFFIX, PreparedBatch, ProjectionError, Target, View, apply_prepared,
+    replace_table, stored_offsets,
 };
 
 /// Suffix of the tables a switch retires, dropped right after it.
@@ -219,6 +219,8 @@ pub async fn rebuild(
     let mut last_renewal = Instant::now();
     let mut indexed = false;
     let mut first_record: Option<Instant> = None;
+    // The next batch, read and rendered while the previous one was being written.
+    let mut ahead: Option<PreparedBatch> = None;
     let generation = loop {
         if cancel.is_cancelled() {
             consumer.close();
@@ -231,13 +233,19 @@ pub async fn rebuild(
                 tracing::debug!(error = %e, partition, "seek refused; retrying");
             }
         }
-        let batch = tokio::select! {
-            () = cancel.cancelled() => continue,
-            batch = consumer.next_batch(options.batch, POLL) => batch?,
+        let batch = match ahead.take() {
+            Some(batch) => batch,
+            None => read(&mut consumer, options.batch, &target, cancel).await?,
         };
         if !batch.is_empty() {
             first_record.get_or_insert_with(Instant::now);
-            let done = apply_batch_to(db, &target, &batch).await?;
+            // Write this batch while the next one is read and rendered.
+            let (done, next) = tokio::join!(
+                apply_prepared(db, &target, &batch),
+                read(&mut consumer, options.batch, &target, cancel)
+            );
+            let done = done?;
+            ahead = Some(next?).filter(|b| !b.is_empty());
             last_renewal = Instant::now();
             for (field, n) in [
                 (&mut outcome.applied, done.applied),
@@ -246,12 +254,13 @@ pub async fn rebuild(
             ] {
                 *field += n;
             }
+            let batch = batch.records();
             events += batch.len() as u64;
-            for record in &batch {
+            for record in batch {
                 let next = positions.entry(record.partition).or_insert(0);
                 *next = (*next).max(record.offset + 1);
             }
-            consumer.ack(&batch);
+            consumer.ack(batch);
             if let Some(rate) = options.max_rate.filter(|r| *r > 0) {
                 let due = Duration::from_secs_f64(events as f64 / f64::from(rate));
                 if let Some(ahead) = due.checked_sub(started.elapsed()) {
@@ -276,7 +285,14 @@ pub async fn rebuild(
         }
         if !indexed {
             // Caught up with the log as it was: index now, then read what came meanwhile.
+            let indexing = Instant::now();
             create_next_indexes(db, view, cockroach).await?;
+            tracing::info!(
+                view = view.name(),
+                events,
+                seconds = indexing.elapsed().as_secs_f64(),
+                "next generation caught up and indexed"
+            );
             renew(db, &lease).await?;
             last_renewal = Instant::now();
             indexed = true;
@@ -292,7 +308,13 @@ pub async fn rebuild(
         ends = log.high_watermarks().await?.into_iter().collect();
     };
     consumer.close();
+    let dropping = Instant::now();
     drop_tables(db, view, OLD_SUFFIX).await?;
+    tracing::info!(
+        view = view.name(),
+        seconds = dropping.elapsed().as_secs_f64(),
+        "retired generation dropped"
+    );
     let seconds = started.elapsed().as_secs_f64();
     record_completion(db, view, events + resumed_from, seconds).await?;
     Ok(Summary {
@@ -305,6 +327,21 @@ pub async fn rebuild(
         reading_seconds: first_record.map_or(0.0, |t| t.elapsed().as_secs_f64()),
         generation,
     })
+}
+
+/// Reads the next batch (up to `max` records, waiting up to [`POLL`] for a first one) and
+/// prepares it on a blocking thread; empty when nothing came or on cancellation.
+async fn read(
+    consumer: &mut Consumer,
+    max: usize,
+    target: &Target,
+    cancel: &CancellationToken,
+) -> Result<PreparedBatch, RebuildError> {
+    let records = tokio::select! {
+        () = cancel.cancelled() => Vec::new(),
+        batch = consumer.next_batch(max, POLL) => batch?,
+    };
+    Ok(PreparedBatch::spawn(records, target).await)
 }
 
 /// Takes the view's lease: free, expired, or already ours. Returns whether an interrupted

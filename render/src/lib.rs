@@ -33,6 +33,34 @@ pub fn post_html(markdown: &str) -> String {
 /// The HTML of a comment body: markdown without raw HTML (shown as text), sanitised.
 #[must_use]
 pub fn comment_html(markdown: &str) -> String {
+    if let Some(html) = plain_comment_html(markdown) {
+        return html;
+    }
+    full_comment_html(markdown)
+}
+
+/// The HTML of a comment that is one line of plain words (most comments are), without the
+/// parser and the sanitiser: no character in it means anything to markdown or HTML, so both
+/// would give back one paragraph of the same text. `None` for anything else. A test checks it
+/// against [`full_comment_html`] on generated lines.
+fn plain_comment_html(text: &str) -> Option<String> {
+    let plain =
+        |c: char| c.is_alphanumeric() || matches!(c, ' ' | '.' | ',' | ';' | ':' | '?' | '\'');
+    let first = text.chars().next()?;
+    // A line starting with a digit may be an ordered list ("1. "); leading or trailing spaces
+    // are trimmed by the parser, and a run of them can be a code block.
+    if first.is_numeric() || first == ' ' || text.ends_with(' ') || !text.chars().all(plain) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    out.push_str("<p>");
+    out.push_str(text);
+    out.push_str("</p>\n");
+    Some(out)
+}
+
+/// [`comment_html`] through the parser and the sanitiser, for any input.
+fn full_comment_html(markdown: &str) -> String {
     let parser = Parser::new_ext(markdown, options()).map(|event| match event {
         Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
         other => other,
@@ -127,7 +155,7 @@ pub fn find_active_content(html: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{comment_html, post_html};
+    use super::{comment_html, full_comment_html, plain_comment_html, post_html};
 
     #[test]
     fn comment_html_shows_tags_as_text_and_drops_script_urls() {
@@ -165,6 +193,40 @@ mod tests {
         assert!(find("<a href=\"jara/scjavascript:b\">a</a>").is_none());
         assert!(find("<p><a rel=\"nofollow\">javascript:alert(1)</a></p>").is_none());
         assert!(find("<svg><circle/></svg>").is_some());
+    }
+
+    #[test]
+    fn the_plain_comment_shortcut_renders_what_the_parser_and_sanitiser_render() {
+        // Lines of words, digits, spaces and the punctuation the shortcut takes, in every
+        // position, plus characters it must refuse; a small deterministic generator.
+        let plain: Vec<char> = "ab Zé9 .,;:?'日".chars().collect();
+        let all: Vec<char> = "ab Zé9 .,;:?'\"*_#<>&[]()!-+~|`\\1日\n".chars().collect();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % 1_000_003).unwrap_or(0)
+        };
+        let mut taken = 0;
+        for _ in 0..20_000 {
+            let alphabet = if next() % 4 == 0 { &all } else { &plain };
+            let len = next() % 24;
+            let text: String = (0..len)
+                .map(|_| alphabet[next() % alphabet.len()])
+                .collect();
+            if let Some(fast) = plain_comment_html(&text) {
+                taken += 1;
+                assert_eq!(fast, full_comment_html(&text), "for {text:?}");
+            }
+        }
+        assert!(taken > 1_000, "the shortcut was taken only {taken} times");
+        assert_eq!(
+            comment_html("Nice post, thanks!"),
+            full_comment_html("Nice post, thanks!")
+        );
+        assert_eq!(plain_comment_html("1. a list"), None);
+        assert_eq!(plain_comment_html("see <b>"), None);
     }
 
     #[test]

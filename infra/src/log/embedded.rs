@@ -24,6 +24,8 @@ pub struct EmbeddedLog {
 #[derive(Debug)]
 struct Inner {
     db: Db,
+    /// Consumers read on their own connection, beside the writer ([`Db::reader`]).
+    reader: Db,
     topic: String,
     partitions: i32,
     appended: Notify,
@@ -39,6 +41,7 @@ impl EmbeddedLog {
     pub fn new(db: Db, topic: &str, partitions: i32) -> Self {
         Self {
             inner: Arc::new(Inner {
+                reader: db.reader(),
                 db,
                 topic: topic.to_owned(),
                 partitions: partitions.max(1),
@@ -127,7 +130,7 @@ impl EmbeddedLog {
         offset: i64,
     ) -> Result<Option<DateTime<Utc>>, LogError> {
         let topic = self.inner.topic.as_str();
-        let at: Option<Option<DateTime<Utc>>> = with_db!(&self.inner.db, |pool| {
+        let at: Option<Option<DateTime<Utc>>> = with_db!(&self.inner.reader, |pool| {
             sqlx::query_scalar(
                 "SELECT appended_at FROM log_messages WHERE topic = $1 AND partition = $2 AND log_offset = $3",
             )
@@ -142,7 +145,7 @@ impl EmbeddedLog {
 
     pub(crate) async fn high_watermarks(&self) -> Result<Vec<(i32, i64)>, LogError> {
         let topic = self.inner.topic.as_str();
-        let rows: Vec<(i64, i64)> = with_db!(&self.inner.db, |pool| {
+        let rows: Vec<(i64, i64)> = with_db!(&self.inner.reader, |pool| {
             sqlx::query_as(
                 "SELECT partition, MAX(log_offset) + 1 FROM log_messages WHERE topic = $1 GROUP BY partition",
             )
@@ -223,7 +226,7 @@ impl EmbeddedConsumer {
                 break;
             }
             let limit = i64::try_from(remaining).unwrap_or(i64::MAX);
-            let rows = with_db!(&self.log.inner.db, |pool| {
+            let rows = with_db!(&self.log.inner.reader, |pool| {
                 sqlx::query(
                     "SELECT log_offset, msg_key, payload, appended_at FROM log_messages \
                      WHERE topic = $1 AND partition = $2 AND log_offset >= $3 \

@@ -98,6 +98,9 @@ impl View {
     }
 }
 
+/// Posts per multi-row version update (4 parameters each).
+const POST_UPDATE_CHUNK: usize = 500;
+
 /// Suffix of the tables a rebuild fills beside the live ones.
 pub const NEXT_SUFFIX: &str = "__next";
 
@@ -236,29 +239,129 @@ pub async fn apply_batch_to(
     target: &Target,
     records: &[LogRecord],
 ) -> Result<BatchOutcome, ProjectionError> {
+    apply_prepared(db, target, &PreparedBatch::new(records.to_vec(), target)).await
+}
+
+/// One decoded event with the HTML of the body it carries, rendered ahead of the transaction.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The event.
+    pub envelope: Envelope,
+    /// The rendered body of a post or comment event that carries one.
+    html: Option<String>,
+}
+
+impl Prepared {
+    fn new(envelope: Envelope, target: &Target) -> Self {
+        use events::PostEvent as E;
+        let html = if target.writes(View::of(&envelope.event)) {
+            match &envelope.event {
+                E::PostDrafted(e) => Some(render::post_html(&e.body_markdown)),
+                E::PostEdited(e) => e.body_markdown.as_deref().map(render::post_html),
+                E::CommentAdded(e) => Some(render::comment_html(&e.body)),
+                E::CommentEdited(e) => Some(render::comment_html(&e.body)),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        Self { envelope, html }
+    }
+
+    /// The HTML rendered ahead, or `render` now (the same function the prepare step uses).
+    #[must_use]
+    pub fn html_or(&self, render: impl FnOnce() -> String) -> Cow<'_, str> {
+        match &self.html {
+            Some(html) => Cow::Borrowed(html.as_str()),
+            None => Cow::Owned(render()),
+        }
+    }
+}
+
+/// A batch of records decoded and rendered: the CPU-bound half of applying it, done before its
+/// transaction opens (and, in the consumer loops, while the previous batch is being written).
+#[derive(Debug)]
+pub struct PreparedBatch {
+    records: Vec<LogRecord>,
+    events: Vec<Result<Prepared, String>>,
+    /// Each traced event's span in its request's trace, lasting until the batch commits.
+    _spans: Vec<tracing::Span>,
+}
+
+impl PreparedBatch {
+    /// Decodes and renders `records` for `target`. Pure CPU: no I/O, so it may run on a blocking
+    /// thread beside a write.
+    #[must_use]
+    pub fn new(records: Vec<LogRecord>, target: &Target) -> Self {
+        let events: Vec<Result<Prepared, String>> = records
+            .iter()
+            .map(|r| {
+                Envelope::decode(&r.payload)
+                    .map(|e| Prepared::new(e, target))
+                    .map_err(|e| e.to_string())
+            })
+            .collect();
+        // Rebuilds replay history: they are not part of any request's journey.
+        let spans = events
+            .iter()
+            .filter(|_| target.rebuild.is_none())
+            .filter_map(|e| {
+                let envelope = &e.as_ref().ok()?.envelope;
+                let traceparent = envelope.meta.traceparent.as_deref()?;
+                let span = tracing::info_span!(
+                    "projection.apply",
+                    stream_id = %envelope.meta.stream_id.0,
+                    version = envelope.meta.stream_version,
+                    event_type = envelope.event.event_type()
+                );
+                infra::telemetry::set_parent(&span, Some(traceparent));
+                Some(span)
+            })
+            .collect();
+        Self {
+            records,
+            events,
+            _spans: spans,
+        }
+    }
+
+    /// [`PreparedBatch::new`] on a blocking thread, so that rendering does not hold up the
+    /// runtime (and runs on the other core while this one writes the previous batch).
+    pub async fn spawn(records: Vec<LogRecord>, target: &Target) -> Self {
+        let target = target.clone();
+        tokio::task::spawn_blocking(move || Self::new(records, &target))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+
+    /// The records, in log order.
+    #[must_use]
+    pub fn records(&self) -> &[LogRecord] {
+        &self.records
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+/// Writes a [`PreparedBatch`] for `target`: every record above the stored offset of its
+/// partition is projected, and the offsets move to the batch's last records, all in one
+/// transaction (retried on serialization conflicts).
+///
+/// # Errors
+/// [`ProjectionError`] when the database fails or a rebuild's lease was lost; nothing is
+/// written then.
+pub async fn apply_prepared(
+    db: &Db,
+    target: &Target,
+    batch: &PreparedBatch,
+) -> Result<BatchOutcome, ProjectionError> {
     let group = target.group.as_str();
-    let decoded: Vec<Result<Envelope, String>> = records
-        .iter()
-        .map(|r| Envelope::decode(&r.payload).map_err(|e| e.to_string()))
-        .collect();
-    // Each traced event gets a span in its request's trace, lasting until the batch commits
-    // (rebuilds replay history: they are not part of any request's journey).
-    let _spans: Vec<tracing::Span> = decoded
-        .iter()
-        .filter(|_| target.rebuild.is_none())
-        .filter_map(|e| {
-            let envelope = e.as_ref().ok()?;
-            let traceparent = envelope.meta.traceparent.as_deref()?;
-            let span = tracing::info_span!(
-                "projection.apply",
-                stream_id = %envelope.meta.stream_id.0,
-                version = envelope.meta.stream_version,
-                event_type = envelope.event.event_type()
-            );
-            infra::telemetry::set_parent(&span, Some(traceparent));
-            Some(span)
-        })
-        .collect();
+    let records = batch.records.as_slice();
+    let decoded = batch.events.as_slice();
     retry_tx(|| async {
         let mut outcome = BatchOutcome::default();
         with_db!(db, |pool| {
@@ -267,7 +370,7 @@ pub async fn apply_batch_to(
             // The projected version of every post in the batch, in one query.
             let streams: BTreeSet<Uuid> = decoded
                 .iter()
-                .filter_map(|e| e.as_ref().ok().map(|e| e.meta.stream_id.0))
+                .filter_map(|e| e.as_ref().ok().map(|e| e.envelope.meta.stream_id.0))
                 .collect();
             let mut versions: HashMap<Uuid, i64> = HashMap::new();
             for chunk in streams.iter().copied().collect::<Vec<_>>().chunks(500) {
@@ -300,7 +403,7 @@ pub async fn apply_batch_to(
             // Per user stream: (new version, last change).
             let mut users: HashMap<Uuid, (i64, DateTime<Utc>)> = HashMap::new();
             let mut pending: Vec<posts::PendingComment> = Vec::new();
-            for (record, event) in records.iter().zip(&decoded) {
+            for (record, event) in records.iter().zip(decoded) {
                 let key = (record.topic.clone(), record.partition);
                 if !applied.contains_key(&key) {
                     let row = sqlx::query(
@@ -346,11 +449,12 @@ pub async fn apply_batch_to(
                         outcome.dead_letters += 1;
                         record.timestamp.unwrap_or_else(Utc::now)
                     }
-                    Ok(envelope) if !target.writes(View::of(&envelope.event)) => {
+                    Ok(prepared) if !target.writes(View::of(&prepared.envelope.event)) => {
                         outcome.other_views += 1;
-                        record.timestamp.unwrap_or(envelope.meta.occurred_at)
+                        record.timestamp.unwrap_or(prepared.envelope.meta.occurred_at)
                     }
-                    Ok(envelope) => {
+                    Ok(prepared) => {
+                        let envelope = &prepared.envelope;
                         let stream = envelope.meta.stream_id.0;
                         let current = versions.get(&stream).copied().unwrap_or(0);
                         let version = envelope.meta.stream_version;
@@ -363,7 +467,7 @@ pub async fn apply_batch_to(
                             );
                             outcome.gaps += 1;
                         } else {
-                            let delta = match posts::PendingComment::from_envelope(envelope) {
+                            let delta = match posts::PendingComment::from_prepared(prepared) {
                                 Some(comment) => {
                                     pending.push(comment);
                                     1
@@ -371,7 +475,7 @@ pub async fn apply_batch_to(
                                 None => {
                                     // Anything else may read rows the pending inserts create.
                                     posts::flush_comments!(&mut *tx, target, &mut pending);
-                                    posts::project!(&mut *tx, target, envelope)
+                                    posts::project!(&mut *tx, target, prepared)
                                 }
                             };
                             versions.insert(stream, version);
@@ -393,16 +497,21 @@ pub async fn apply_batch_to(
                 applied.insert(key, (record.offset, event_at));
             }
             posts::flush_comments!(&mut *tx, target, &mut pending);
-            for (post, (version, at, delta)) in &touched {
-                sqlx::query(target.sql(
-                    "UPDATE rm_posts SET version = $1, updated_at = $2, comment_count = comment_count + $3 WHERE id = $4",
-                ))
-                .bind(*version)
-                .bind(*at)
-                .bind(*delta)
-                .bind(*post)
-                .execute(&mut *tx)
-                .await?;
+            // Every touched post's version, last change and count, in multi-row statements.
+            let touched: Vec<_> = touched.into_iter().collect();
+            for chunk in touched.chunks(POST_UPDATE_CHUNK) {
+                let mut q = sqlx::QueryBuilder::new(target.sql(
+                    "UPDATE rm_posts SET version = v.column2, updated_at = v.column3, \
+                     comment_count = comment_count + v.column4 FROM (",
+                ).0);
+                q.push_values(chunk, |mut row, (post, (version, at, delta))| {
+                    row.push_bind(*post)
+                        .push_bind(*version)
+                        .push_bind(*at)
+                        .push_bind(*delta);
+                });
+                q.push(target.sql(") AS v WHERE rm_posts.id = v.column1").0);
+                q.build().execute(&mut *tx).await?;
             }
             for (user, (version, at)) in &users {
                 sqlx::query(target.sql("UPDATE rm_users SET version = $1, updated_at = $2 WHERE id = $3"))

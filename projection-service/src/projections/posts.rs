@@ -19,11 +19,12 @@ pub fn path_segment(version: i64) -> String {
 /// change of the post's visible-comment count; the caller applies it, with the post's new version,
 /// once per post and batch (see [`super::apply_batch`]).
 macro_rules! project {
-    ($tx:expr, $target:expr, $envelope:expr) => {{
+    ($tx:expr, $target:expr, $prepared:expr) => {{
         let target: &$crate::projections::Target = $target;
         use events::PostEvent as E;
         use sqlx::types::Json;
-        let envelope: &events::Envelope = $envelope;
+        let prepared: &$crate::projections::Prepared = $prepared;
+        let envelope: &events::Envelope = &prepared.envelope;
         let post = envelope.meta.stream_id.0;
         let version = envelope.meta.stream_version;
         let at = envelope.meta.occurred_at;
@@ -44,7 +45,7 @@ macro_rules! project {
                 .bind(version)
                 .bind(at)
                 .bind(at)
-                .bind(render::post_html(&e.body_markdown))
+                .bind(prepared.html_or(|| render::post_html(&e.body_markdown)))
                 .execute(&mut *$tx)
                 .await?;
                 for tag in &e.tags {
@@ -66,7 +67,7 @@ macro_rules! project {
                 .bind(e.tags.as_ref().map(Json))
                 .bind(e.allow_anonymous_comments)
                 .bind(post)
-                .bind(e.body_markdown.as_deref().map(render::post_html))
+                .bind(e.body_markdown.as_deref().map(|body| prepared.html_or(|| render::post_html(body))))
                 .execute(&mut *$tx)
                 .await?;
                 if let Some(tags) = &e.tags {
@@ -143,7 +144,7 @@ macro_rules! project {
                 .bind(version)
                 .bind(at)
                 .bind(at)
-                .bind(render::comment_html(&e.body))
+                .bind(prepared.html_or(|| render::comment_html(&e.body)))
                 .execute(&mut *$tx)
                 .await?
                 .rows_affected();
@@ -163,7 +164,7 @@ macro_rules! project {
                     .bind(e.body.as_str())
                     .bind(at)
                     .bind(e.comment_id.0)
-                    .bind(render::comment_html(&e.body))
+                    .bind(prepared.html_or(|| render::comment_html(&e.body)))
                     .bind(version)
                     .execute(&mut *$tx)
                     .await?;
@@ -277,8 +278,9 @@ macro_rules! project {
 
 pub(crate) use project;
 
-/// A top-level comment waiting to be inserted with others in one multi-row statement.
-pub struct PendingComment {
+/// A top-level comment waiting to be inserted with others in one multi-row statement; it
+/// borrows from its prepared event.
+pub struct PendingComment<'a> {
     /// Comment id.
     pub id: uuid::Uuid,
     /// Post id.
@@ -286,39 +288,37 @@ pub struct PendingComment {
     /// Signed-in author.
     pub author_id: Option<uuid::Uuid>,
     /// Shown name.
-    pub author_name: String,
+    pub author_name: &'a str,
     /// Text.
-    pub body: String,
+    pub body: &'a str,
+    /// Rendered text.
+    pub html: std::borrow::Cow<'a, str>,
     /// Stream version of `comment.added`.
     pub version: i64,
     /// When it was accepted.
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
-impl PendingComment {
+impl<'a> PendingComment<'a> {
     /// The pending row for a top-level `comment.added`, or `None` for any other event (which
     /// must then be projected on its own, after the pending rows are flushed).
     #[must_use]
-    pub fn from_envelope(envelope: &events::Envelope) -> Option<Self> {
+    pub fn from_prepared(prepared: &'a super::Prepared) -> Option<Self> {
+        let envelope = &prepared.envelope;
         match &envelope.event {
             events::PostEvent::CommentAdded(e) if e.parent_id.is_none() => Some(Self {
                 id: e.comment_id.0,
                 post: envelope.meta.stream_id.0,
                 author_id: e.author_id.map(|a| a.0),
-                author_name: e.author_name.clone(),
-                body: e.body.clone(),
+                author_name: &e.author_name,
+                body: &e.body,
+                html: prepared.html_or(|| render::comment_html(&e.body)),
                 version: envelope.meta.stream_version,
                 at: envelope.meta.occurred_at,
             }),
             _ => None,
         }
     }
-}
-
-/// The rendered HTML of a pending comment.
-#[must_use]
-pub fn comment_html_of(c: &PendingComment) -> String {
-    render::comment_html(&c.body)
 }
 
 /// Rows per multi-row INSERT (12 parameters each; well under both drivers' limits).
@@ -328,7 +328,7 @@ pub const INSERT_CHUNK: usize = 2000;
 macro_rules! flush_comments {
     ($tx:expr, $target:expr, $pending:expr) => {{
         let target: &$crate::projections::Target = $target;
-        let pending: &mut Vec<$crate::projections::posts::PendingComment> = $pending;
+        let pending: &mut Vec<$crate::projections::posts::PendingComment<'_>> = $pending;
         for chunk in pending.chunks($crate::projections::posts::INSERT_CHUNK) {
             let mut q = sqlx::QueryBuilder::new(target.sql(
                 "INSERT INTO rm_comments (id, post_id, parent_id, depth, path, author_id, author_name, body, \
@@ -342,8 +342,8 @@ macro_rules! flush_comments {
                     .push_bind(0_i64)
                     .push_bind($crate::projections::posts::path_segment(c.version))
                     .push_bind(c.author_id)
-                    .push_bind(c.author_name.as_str())
-                    .push_bind(c.body.as_str())
+                    .push_bind(c.author_name)
+                    .push_bind(c.body)
                     .push("'visible'")
                     .push("NULL")
                     .push("0")
@@ -352,7 +352,7 @@ macro_rules! flush_comments {
                     .push_bind(c.at)
                     .push_bind(c.version)
                     .push("'added'")
-                    .push_bind($crate::projections::posts::comment_html_of(c));
+                    .push_bind(c.html.as_ref());
             });
             q.push(" ON CONFLICT (id) DO NOTHING");
             q.build().execute(&mut *$tx).await?;
