@@ -321,7 +321,7 @@ impl<'a> PendingComment<'a> {
     }
 }
 
-/// Rows per multi-row INSERT (12 parameters each; well under both drivers' limits).
+/// Rows per multi-row INSERT (9 parameters each; well under both drivers' limits).
 pub const INSERT_CHUNK: usize = 2000;
 
 /// Inserts the pending top-level comments on `$tx` in multi-row statements and empties `$pending`.
@@ -330,31 +330,27 @@ macro_rules! flush_comments {
         let target: &$crate::projections::Target = $target;
         let pending: &mut Vec<$crate::projections::posts::PendingComment<'_>> = $pending;
         for chunk in pending.chunks($crate::projections::posts::INSERT_CHUNK) {
+            // Values repeated in a row (time, version) are bound once and picked out by the
+            // SELECT; `parent_id` and `hidden_reason` default to NULL, `reply_count` to 0.
+            // (`WHERE true` tells SQLite's parser that `ON CONFLICT` is not a join's `ON`.)
             let mut q = sqlx::QueryBuilder::new(target.sql(
-                "INSERT INTO rm_comments (id, post_id, parent_id, depth, path, author_id, author_name, body, \
-                 status, hidden_reason, reply_count, post_version, created_at, updated_at, \
-                 changed_version, last_change, body_html) ",
+                "INSERT INTO rm_comments (id, post_id, depth, path, author_id, author_name, body, \
+                 status, post_version, created_at, updated_at, changed_version, last_change, body_html) \
+                 SELECT column1, column2, 0, column3, column4, column5, column6, 'visible', column7, \
+                 column8, column8, column7, 'added', column9 FROM (",
             ).0);
             q.push_values(chunk, |mut row, c| {
                 row.push_bind(c.id)
                     .push_bind(c.post)
-                    .push_bind(None::<uuid::Uuid>)
-                    .push_bind(0_i64)
                     .push_bind($crate::projections::posts::path_segment(c.version))
                     .push_bind(c.author_id)
                     .push_bind(c.author_name)
                     .push_bind(c.body)
-                    .push("'visible'")
-                    .push("NULL")
-                    .push("0")
                     .push_bind(c.version)
                     .push_bind(c.at)
-                    .push_bind(c.at)
-                    .push_bind(c.version)
-                    .push("'added'")
                     .push_bind(c.html.as_ref());
             });
-            q.push(" ON CONFLICT (id) DO NOTHING");
+            q.push(") AS v WHERE true ON CONFLICT (id) DO NOTHING");
             q.build().execute(&mut *$tx).await?;
         }
         pending.clear();
