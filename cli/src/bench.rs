@@ -100,6 +100,9 @@ pub struct CatchupArgs {
     /// Skip writing the backlog (it is already on the topic).
     #[arg(long)]
     pub no_fill: bool,
+    /// Most records per transaction in `bench replay` (`inkwire replay --batch`).
+    #[arg(long, default_value_t = 5000)]
+    pub batch: usize,
 }
 
 /// Arguments of `inkwire bench consume`.
@@ -434,7 +437,7 @@ async fn replay(args: CatchupArgs, cancel: CancellationToken) -> anyhow::Result<
         view: projection_service::projections::View::Posts,
         live_group: format!("bench-live-{}", Uuid::now_v7().simple()),
         lease_ttl: Duration::from_secs(30),
-        batch: 5000,
+        batch: args.batch.max(1),
         restart: true,
         max_rate: None,
     };
