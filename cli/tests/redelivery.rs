@@ -1,6 +1,7 @@
 //! The projector's two guards, exercised directly on both backends: a redelivered record (same
 //! offset) and a re-published event (same stream version, new offset) change nothing, and an
-//! event that arrives ahead of its predecessor is held back until the in-order re-send.
+//! event that arrives ahead of its predecessor is held back until the in-order re-send. And the
+//! consumer loop, which reads the next batch while it writes one, loses nothing when a write fails.
 
 mod common;
 
@@ -156,4 +157,108 @@ async fn redelivery_duplicates_and_gaps_on_postgres() {
         Db::connect(&other, 4).await.expect("postgres"),
     )
     .await;
+}
+
+/// The consumer writes one batch while it reads the next: when the write fails, the batch read
+/// ahead must be dropped and both read again from the database's offsets (applying the one read
+/// ahead would skip the failed one's events). Against PostgreSQL and the broker, the first write
+/// to `rm_comments` is refused (a trigger) while a backlog of several batches waits; every event
+/// must still be applied exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_and_the_batch_read_ahead_are_applied_once_after_recovery() {
+    let url = common::fresh_database().await;
+    let db = Db::connect(&url, 4).await.expect("postgres");
+    db.migrate().await.expect("migrations");
+    let Db::Postgres(pool) = &db else {
+        unreachable!("PostgreSQL")
+    };
+    sqlx::raw_sql(
+        "CREATE SEQUENCE comment_writes;
+         CREATE FUNCTION refuse_comments() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           -- A sequence is not rolled back with the failed transaction: only the first fails.
+           IF nextval('comment_writes') = 1 THEN RAISE EXCEPTION 'refused by the test'; END IF;
+           RETURN NULL;
+         END $$;
+         CREATE TRIGGER refuse_comments BEFORE INSERT ON rm_comments
+           FOR EACH STATEMENT EXECUTE FUNCTION refuse_comments();",
+    )
+    .execute(pool)
+    .await
+    .expect("trigger");
+
+    // 20 posts with 600 comments each: 12,040 events, more than two batches of 5,000.
+    let posts: Vec<Vec<Envelope>> = (0..20)
+        .map(|_| {
+            let mut events = history();
+            events.truncate(2);
+            let post = PostId(events[0].meta.stream_id.0);
+            for v in 3..=602 {
+                events.push(envelope(
+                    post,
+                    v,
+                    PostEvent::CommentAdded(CommentAdded {
+                        comment_id: CommentId::new(),
+                        parent_id: None,
+                        author_id: None,
+                        author_name: "reader".into(),
+                        body: format!("comment {v}"),
+                    }),
+                ));
+            }
+            events
+        })
+        .collect();
+    // One partition, so that the batch read ahead continues the refused one.
+    let mut settings = common::kafka(&common::unique("refused"), &common::brokers());
+    settings.partitions = 1;
+    let log = infra::log::LogConfig::Kafka(settings);
+    log.ensure_topic().await.expect("topic");
+    let producer = log.producer().expect("producer");
+    let messages: Vec<infra::log::OutgoingMessage> = posts
+        .iter()
+        .flatten()
+        .map(|e| infra::log::OutgoingMessage {
+            key: e.meta.stream_id.to_string().into_bytes(),
+            payload: e.encode(),
+            headers: Vec::new(),
+        })
+        .collect();
+    for chunk in messages.chunks(1000) {
+        let (sent, error) = producer.publish(chunk).await;
+        assert_eq!(sent, chunk.len(), "{error:?}");
+    }
+
+    let registry = prometheus::Registry::new();
+    let metrics = projection_service::metrics::Metrics::new(&registry);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let group = common::unique("g");
+    let projector = tokio::spawn(projection_service::consumer::run(
+        db.clone(),
+        log.clone(),
+        group.clone(),
+        metrics.clone(),
+        cancel.clone(),
+    ));
+    common::eventually(std::time::Duration::from_secs(60), || async {
+        common::count(&db, "rm_comments").await == 12_000
+    })
+    .await;
+    // Exactly once: every post counts its 600 comments once and stands at its last version.
+    let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT comment_count, version FROM rm_posts")
+        .fetch_all(pool)
+        .await
+        .expect("posts");
+    assert_eq!(rows.len(), 20);
+    assert!(rows.iter().all(|r| *r == (600, 602)), "{rows:?}");
+    let writes: i64 = sqlx::query_scalar("SELECT last_value FROM comment_writes")
+        .fetch_one(pool)
+        .await
+        .expect("sequence");
+    assert!(
+        writes > 1,
+        "the refused write happened, and others after it"
+    );
+    cancel.cancel();
+    projector.await.expect("join").expect("projector");
 }
