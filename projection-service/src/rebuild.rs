@@ -255,7 +255,9 @@ pub async fn rebuild(
                 *field += n;
             }
             let batch = batch.records();
-            events += batch.len() as u64;
+            // Records at or below the stored offsets (a partition the log served from before its
+            // seek took effect) were read again, not new: the summary counts each event once.
+            events += (batch.len() as u64).saturating_sub(done.redelivered);
             for record in batch {
                 let next = positions.entry(record.partition).or_insert(0);
                 *next = (*next).max(record.offset + 1);
