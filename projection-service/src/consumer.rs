@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use infra::db::Db;
-use infra::log::{Consumer, LogConfig};
+use infra::log::{Consumer, LogConfig, LogError};
 use infra::with_db;
 use tokio_util::sync::CancellationToken;
 
@@ -101,21 +101,32 @@ pub async fn run(
     Ok(())
 }
 
-/// Reads the next batch (waiting up to [`POLL`] for a first record) and prepares it on a
-/// blocking thread; `None` when nothing came, on cancellation, or when the read failed (logged;
-/// the loop tries again).
+/// Reads the next batch (up to `max` records, waiting up to `wait` for a first one) and prepares
+/// it on a blocking thread; empty when nothing came or on cancellation. Shared with rebuilds.
+pub(crate) async fn read_prepared(
+    consumer: &mut Consumer,
+    max: usize,
+    wait: Duration,
+    target: &Target,
+    cancel: &CancellationToken,
+) -> Result<PreparedBatch, LogError> {
+    let records = tokio::select! {
+        () = cancel.cancelled() => Vec::new(),
+        batch = consumer.next_batch(max, wait) => batch?,
+    };
+    Ok(PreparedBatch::spawn(records, target).await)
+}
+
+/// The projector's next batch: `None` when nothing came, on cancellation, or when the read
+/// failed (logged; the loop tries again after a pause).
 async fn read(
     consumer: &mut Consumer,
     target: &Target,
     cancel: &CancellationToken,
 ) -> Option<PreparedBatch> {
-    let batch = tokio::select! {
-        () = cancel.cancelled() => return None,
-        batch = consumer.next_batch(BATCH_MAX, POLL) => batch,
-    };
-    match batch {
-        Ok(records) if records.is_empty() => None,
-        Ok(records) => Some(PreparedBatch::spawn(records, target).await),
+    match read_prepared(consumer, BATCH_MAX, POLL, target, cancel).await {
+        Ok(batch) if batch.is_empty() => None,
+        Ok(batch) => Some(batch),
         Err(e) => {
             tracing::warn!(error = %e, "log read failed; retrying");
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -26,11 +26,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use infra::db::Db;
-use infra::log::{Consumer, LogConfig, LogError};
+use infra::log::{LogConfig, LogError};
 use infra::with_db;
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
+use crate::consumer::read_prepared;
 use crate::projections::{
     BatchOutcome, Lease, NEXT_SUFFIX, PreparedBatch, ProjectionError, Target, View, apply_prepared,
     replace_table, stored_offsets,
@@ -235,14 +236,14 @@ pub async fn rebuild(
         }
         let batch = match ahead.take() {
             Some(batch) => batch,
-            None => read(&mut consumer, options.batch, &target, cancel).await?,
+            None => read_prepared(&mut consumer, options.batch, POLL, &target, cancel).await?,
         };
         if !batch.is_empty() {
             first_record.get_or_insert_with(Instant::now);
             // Write this batch while the next one is read and rendered.
             let (done, next) = tokio::join!(
                 apply_prepared(db, &target, &batch),
-                read(&mut consumer, options.batch, &target, cancel)
+                read_prepared(&mut consumer, options.batch, POLL, &target, cancel)
             );
             let done = done?;
             ahead = Some(next?).filter(|b| !b.is_empty());
@@ -329,21 +330,6 @@ pub async fn rebuild(
         reading_seconds: first_record.map_or(0.0, |t| t.elapsed().as_secs_f64()),
         generation,
     })
-}
-
-/// Reads the next batch (up to `max` records, waiting up to [`POLL`] for a first one) and
-/// prepares it on a blocking thread; empty when nothing came or on cancellation.
-async fn read(
-    consumer: &mut Consumer,
-    max: usize,
-    target: &Target,
-    cancel: &CancellationToken,
-) -> Result<PreparedBatch, RebuildError> {
-    let records = tokio::select! {
-        () = cancel.cancelled() => Vec::new(),
-        batch = consumer.next_batch(max, POLL) => batch?,
-    };
-    Ok(PreparedBatch::spawn(records, target).await)
 }
 
 /// Takes the view's lease: free, expired, or already ours. Returns whether an interrupted

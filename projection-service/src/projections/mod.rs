@@ -251,29 +251,35 @@ pub struct Prepared {
     html: Option<String>,
 }
 
+/// The HTML of the body `event` carries (a post's or a comment's), or `None` when it carries none.
+fn rendered_body(event: &events::PostEvent) -> Option<String> {
+    use events::PostEvent as E;
+    match event {
+        E::PostDrafted(e) => Some(render::post_html(&e.body_markdown)),
+        E::PostEdited(e) => e.body_markdown.as_deref().map(render::post_html),
+        E::CommentAdded(e) => Some(render::comment_html(&e.body)),
+        E::CommentEdited(e) => Some(render::comment_html(&e.body)),
+        _ => None,
+    }
+}
+
 impl Prepared {
     fn new(envelope: Envelope, target: &Target) -> Self {
-        use events::PostEvent as E;
         let html = if target.writes(View::of(&envelope.event)) {
-            match &envelope.event {
-                E::PostDrafted(e) => Some(render::post_html(&e.body_markdown)),
-                E::PostEdited(e) => e.body_markdown.as_deref().map(render::post_html),
-                E::CommentAdded(e) => Some(render::comment_html(&e.body)),
-                E::CommentEdited(e) => Some(render::comment_html(&e.body)),
-                _ => None,
-            }
+            rendered_body(&envelope.event)
         } else {
             None
         };
         Self { envelope, html }
     }
 
-    /// The HTML rendered ahead, or `render` now (the same function the prepare step uses).
+    /// The HTML of the body the event carries, rendered ahead (or now, for an event of a view
+    /// the batch was not prepared for); `None` when it carries none.
     #[must_use]
-    pub fn html_or(&self, render: impl FnOnce() -> String) -> Cow<'_, str> {
+    pub fn html(&self) -> Option<Cow<'_, str>> {
         match &self.html {
-            Some(html) => Cow::Borrowed(html.as_str()),
-            None => Cow::Owned(render()),
+            Some(html) => Some(Cow::Borrowed(html.as_str())),
+            None => rendered_body(&self.envelope.event).map(Cow::Owned),
         }
     }
 }
@@ -328,6 +334,9 @@ impl PreparedBatch {
     /// [`PreparedBatch::new`] on a blocking thread, so that rendering does not hold up the
     /// runtime (and runs on the other core while this one writes the previous batch).
     pub async fn spawn(records: Vec<LogRecord>, target: &Target) -> Self {
+        if records.is_empty() {
+            return Self::new(records, target);
+        }
         let target = target.clone();
         tokio::task::spawn_blocking(move || Self::new(records, &target))
             .await

@@ -45,7 +45,7 @@ macro_rules! project {
                 .bind(version)
                 .bind(at)
                 .bind(at)
-                .bind(prepared.html_or(|| render::post_html(&e.body_markdown)))
+                .bind(prepared.html())
                 .execute(&mut *$tx)
                 .await?;
                 for tag in &e.tags {
@@ -67,7 +67,7 @@ macro_rules! project {
                 .bind(e.tags.as_ref().map(Json))
                 .bind(e.allow_anonymous_comments)
                 .bind(post)
-                .bind(e.body_markdown.as_deref().map(|body| prepared.html_or(|| render::post_html(body))))
+                .bind(prepared.html())
                 .execute(&mut *$tx)
                 .await?;
                 if let Some(tags) = &e.tags {
@@ -144,7 +144,7 @@ macro_rules! project {
                 .bind(version)
                 .bind(at)
                 .bind(at)
-                .bind(prepared.html_or(|| render::comment_html(&e.body)))
+                .bind(prepared.html())
                 .execute(&mut *$tx)
                 .await?
                 .rows_affected();
@@ -164,7 +164,7 @@ macro_rules! project {
                     .bind(e.body.as_str())
                     .bind(at)
                     .bind(e.comment_id.0)
-                    .bind(prepared.html_or(|| render::comment_html(&e.body)))
+                    .bind(prepared.html())
                     .bind(version)
                     .execute(&mut *$tx)
                     .await?;
@@ -307,12 +307,12 @@ impl<'a> PendingComment<'a> {
         let envelope = &prepared.envelope;
         match &envelope.event {
             events::PostEvent::CommentAdded(e) if e.parent_id.is_none() => Some(Self {
+                html: prepared.html()?,
                 id: e.comment_id.0,
                 post: envelope.meta.stream_id.0,
                 author_id: e.author_id.map(|a| a.0),
                 author_name: &e.author_name,
                 body: &e.body,
-                html: prepared.html_or(|| render::comment_html(&e.body)),
                 version: envelope.meta.stream_version,
                 at: envelope.meta.occurred_at,
             }),
