@@ -112,7 +112,7 @@ impl Stack {
     ) -> anyhow::Result<()> {
         let shutdown = cancel.clone();
         let served = axum::serve(
-            listener,
+            infra::net::no_delay(listener),
             self.router
                 .into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )

@@ -102,7 +102,7 @@ pub async fn serve(
     let relay = tokio::spawn(app.relay.run(cancel.clone()));
     tracing::info!(addr = %listener.local_addr()?, "command service listening");
     let shutdown = cancel.clone();
-    axum::serve(listener, router)
+    axum::serve(infra::net::no_delay(listener), router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     cancel.cancel();

@@ -6,5 +6,6 @@
 pub mod auth;
 pub mod db;
 pub mod log;
+pub mod net;
 pub mod shutdown;
 pub mod telemetry;

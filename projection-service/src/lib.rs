@@ -43,7 +43,7 @@ pub async fn serve(
     let router = http::router(db.clone()).merge(infra::telemetry::ops_router(registry, db));
     tracing::info!(addr = %listener.local_addr()?, "projection service listening");
     let shutdown = cancel.clone();
-    axum::serve(listener, router)
+    axum::serve(infra::net::no_delay(listener), router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     cancel.cancel();

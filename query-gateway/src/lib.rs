@@ -565,7 +565,7 @@ pub async fn serve(
     tracing::info!(addr = %listener.local_addr()?, commands = %commands_url, "gateway listening");
     let shutdown = cancel.clone();
     axum::serve(
-        listener,
+        infra::net::no_delay(listener),
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
