@@ -65,20 +65,26 @@ pub async fn measure(
     groups: &[String],
 ) -> anyhow::Result<Vec<PartitionLag>> {
     let topic = log.topic().to_owned();
-    let rows: Vec<(String, i64, i64)> = with_db!(db, |pool| {
-        sqlx::query("SELECT consumer_group, partition, applied_offset FROM projection_offsets WHERE topic = $1")
-            .bind(topic.as_str())
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .collect::<Result<Vec<_>, _>>()
+    let rows: Vec<(String, i64, i64, DateTime<Utc>)> = with_db!(db, |pool| {
+        sqlx::query(
+            "SELECT consumer_group, partition, applied_offset, last_event_at FROM projection_offsets \
+             WHERE topic = $1",
+        )
+        .bind(topic.as_str())
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))
+        })
+        .collect::<Result<Vec<_>, _>>()
     })?;
-    let mut applied: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    for (group, partition, offset) in rows {
+    // Per group and partition: the last applied offset and its event's time.
+    let mut applied: BTreeMap<(String, i32), (i64, DateTime<Utc>)> = BTreeMap::new();
+    for (group, partition, offset, at) in rows {
         applied.insert(
             (group, i32::try_from(partition).unwrap_or(i32::MAX)),
-            offset,
+            (offset, at),
         );
     }
     let mut wanted: Vec<String> = if groups.is_empty() {
@@ -92,17 +98,25 @@ pub async fn measure(
     let mut out = Vec::new();
     for group in &wanted {
         for (partition, high) in &marks {
-            let committed = applied
-                .get(&(group.clone(), *partition))
-                .copied()
-                .unwrap_or(-1);
+            let (committed, last_applied_at) = match applied.get(&(group.clone(), *partition)) {
+                Some((offset, at)) => (*offset, Some(*at)),
+                None => (-1, None),
+            };
             let lag_events = (high - (committed + 1)).max(0);
             let lag_seconds = if lag_events > 0 {
-                log.timestamp_at(*partition, committed + 1)
-                    .await?
-                    .map_or(0.0, |at: DateTime<Utc>| {
-                        (now - at).num_milliseconds().max(0) as f64 / 1000.0
-                    })
+                let oldest = match log.timestamp_at(*partition, committed + 1).await? {
+                    Some(at) => Some(at),
+                    // The probe read nothing in time (a busy broker): once more, then the time
+                    // of the newest applied event, which bounds the oldest unapplied one from
+                    // below, so the lag errs on the side of more, never reads 0.
+                    None => log
+                        .timestamp_at(*partition, committed + 1)
+                        .await?
+                        .or(last_applied_at),
+                };
+                oldest.map_or(0.0, |at: DateTime<Utc>| {
+                    (now - at).num_milliseconds().max(0) as f64 / 1000.0
+                })
             } else {
                 0.0
             };
