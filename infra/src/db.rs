@@ -247,3 +247,29 @@ impl TxError for sqlx::Error {
         is_retryable(self)
     }
 }
+
+/// Runs `f` on `conn`'s own SQLite handle through rusqlite, inside whatever transaction `conn`
+/// has open. SQLite runs in process: a statement stepped in place costs no round trip, where
+/// sqlx's driver copies every value and hands every statement and row to its worker thread and
+/// back, which made it the embedded projector's largest cost. For the hot loops only (comment
+/// inserts, log reads); `f` blocks its thread, so callers keep each call to a bounded amount
+/// of work.
+///
+/// # Errors
+/// The outer error when sqlx cannot hand the connection over; the inner one is `f`'s.
+pub async fn sqlite_in_place<T>(
+    conn: &mut sqlx::SqliteConnection,
+    f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+) -> Result<rusqlite::Result<T>, sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: the handle is an open connection that sqlx's worker leaves alone while `handle`
+    // is held; `from_handle` never closes it, and `db` is dropped before `handle`.
+    let db = match unsafe { rusqlite::Connection::from_handle(handle.as_raw_handle().as_ptr()) } {
+        Ok(db) => db,
+        Err(e) => return Ok(Err(e)),
+    };
+    let out = f(&db);
+    drop(db);
+    drop(handle);
+    Ok(out)
+}

@@ -53,6 +53,9 @@ pub enum LogError {
     /// The embedded log's database failed.
     #[error("embedded log: {0}")]
     Db(#[from] sqlx::Error),
+    /// The embedded log's SQLite database failed on the in-place read path.
+    #[error("embedded log: {0}")]
+    Sqlite(#[from] rusqlite::Error),
 }
 
 /// Which log to use, and how to reach it.

@@ -11,9 +11,7 @@ use infra::with_db;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::projections::{
-    BatchOutcome, PreparedBatch, Target, View, apply_prepared, stored_offsets,
-};
+use crate::projections::{BatchOutcome, PreparedBatch, Target, View, apply_beside, stored_offsets};
 
 /// Most records applied in one transaction.
 pub const BATCH_MAX: usize = 5000;
@@ -62,19 +60,12 @@ pub async fn run(
         };
         // Write this batch while the next one is read and rendered: the database and the CPU
         // work side by side.
-        let write = async {
-            let timer = metrics.batch_seconds.start_timer();
-            let written = apply_prepared(&db, &target, &batch).await;
-            if written.is_ok() {
-                timer.observe_duration();
-            } else {
-                timer.stop_and_discard();
-            }
-            written
-        };
-        let (written, next) = tokio::join!(write, read(&mut consumer, &target, &cancel));
-        match written {
+        let (written, next) =
+            apply_beside(&db, &target, batch, read(&mut consumer, &target, &cancel)).await;
+        let batch = written.batch;
+        match written.outcome {
             Ok(outcome) => {
+                metrics.batch_seconds.observe(written.took.as_secs_f64());
                 record(&metrics, outcome);
                 consumer.ack(batch.records());
                 ahead = next;

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::consumer::read_prepared;
 use crate::projections::{
-    BatchOutcome, Lease, NEXT_SUFFIX, PreparedBatch, ProjectionError, Target, View, apply_prepared,
+    BatchOutcome, Lease, NEXT_SUFFIX, PreparedBatch, ProjectionError, Target, View, apply_beside,
     replace_table, stored_offsets,
 };
 
@@ -130,6 +130,9 @@ pub enum RebuildError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    /// The embedded database failed on the fast insert path.
+    #[error(transparent)]
+    Sqlite(rusqlite::Error),
     /// The log failed.
     #[error(transparent)]
     Log(#[from] LogError),
@@ -139,6 +142,7 @@ impl From<ProjectionError> for RebuildError {
     fn from(e: ProjectionError) -> Self {
         match e {
             ProjectionError::Db(e) => Self::Db(e),
+            ProjectionError::Sqlite(e) => Self::Sqlite(e),
             ProjectionError::LeaseLost(view) => Self::LeaseLost(view),
         }
     }
@@ -238,13 +242,18 @@ pub async fn rebuild(
             Some(batch) => batch,
             None => read_prepared(&mut consumer, options.batch, POLL, &target, cancel).await?,
         };
-        if !batch.is_empty() {
+        let wrote = !batch.is_empty();
+        if wrote {
             first_record.get_or_insert_with(Instant::now);
             // Write this batch while the next one is read and rendered.
-            let (done, next) = tokio::join!(
-                apply_prepared(db, &target, &batch),
-                read_prepared(&mut consumer, options.batch, POLL, &target, cancel)
-            );
+            let (written, next) = apply_beside(
+                db,
+                &target,
+                batch,
+                read_prepared(&mut consumer, options.batch, POLL, &target, cancel),
+            )
+            .await;
+            let (batch, done) = (written.batch, written.outcome);
             let done = done?;
             ahead = Some(next?).filter(|b| !b.is_empty());
             last_renewal = Instant::now();
@@ -271,7 +280,7 @@ pub async fn rebuild(
                 }
             }
         }
-        if batch.is_empty() && last_renewal.elapsed() > options.lease_ttl / 3 {
+        if !wrote && last_renewal.elapsed() > options.lease_ttl / 3 {
             renew(db, &lease).await?;
             last_renewal = Instant::now();
         }

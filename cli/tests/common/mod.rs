@@ -541,7 +541,7 @@ pub async fn read_model_dump(db: &Db) -> Vec<String> {
     let comments = with_db!(db, |pool| {
         sqlx::query(
             "SELECT id, post_id, parent_id, depth, path, author_id, author_name, body, status, hidden_reason, \
-             reply_count, post_version, created_at, updated_at FROM rm_comments ORDER BY id",
+             reply_count, post_version, created_at, updated_at, body_html FROM rm_comments ORDER BY id",
         )
         .fetch_all(pool)
         .await
@@ -549,11 +549,12 @@ pub async fn read_model_dump(db: &Db) -> Vec<String> {
         .into_iter()
         .map(|r| {
             format!(
-                "comment {} {} {:?} {} {} {:?} {:?} {:?} {} {:?} {} {} {:?} {:?}",
+                "comment {} {} {:?} {} {} {:?} {:?} {:?} {} {:?} {} {} {:?} {:?} {:?}",
                 r.get::<Uuid, _>(0), r.get::<Uuid, _>(1), r.get::<Option<Uuid>, _>(2), r.get::<i64, _>(3),
                 r.get::<String, _>(4), r.get::<Option<Uuid>, _>(5), r.get::<String, _>(6), r.get::<String, _>(7),
                 r.get::<String, _>(8), r.get::<Option<String>, _>(9), r.get::<i64, _>(10), r.get::<i64, _>(11),
-                r.get::<chrono::DateTime<chrono::Utc>, _>(12), r.get::<chrono::DateTime<chrono::Utc>, _>(13)
+                r.get::<chrono::DateTime<chrono::Utc>, _>(12), r.get::<chrono::DateTime<chrono::Utc>, _>(13),
+                r.get::<Option<String>, _>(14)
             )
         })
         .collect::<Vec<_>>()

@@ -226,8 +226,9 @@ impl EmbeddedConsumer {
                 break;
             }
             let limit = i64::try_from(remaining).unwrap_or(i64::MAX);
-            let rows = with_db!(&self.log.inner.reader, |pool| {
-                sqlx::query(
+            let rows = match &self.log.inner.reader {
+                Db::Sqlite(pool) => read_sqlite(pool, &topic, partition, from, remaining).await?,
+                Db::Postgres(pool) => sqlx::query(
                     "SELECT log_offset, msg_key, payload, appended_at FROM log_messages \
                      WHERE topic = $1 AND partition = $2 AND log_offset >= $3 \
                      ORDER BY log_offset LIMIT $4",
@@ -249,8 +250,8 @@ impl EmbeddedConsumer {
                         timestamp: row.try_get::<Option<DateTime<Utc>>, _>(3)?,
                     })
                 })
-                .collect::<Result<Vec<_>, _>>()
-            })?;
+                .collect::<Result<Vec<_>, _>>()?,
+            };
             if let Some(last) = rows.last() {
                 self.positions.insert(partition, last.offset + 1);
             }
@@ -258,4 +259,71 @@ impl EmbeddedConsumer {
         }
         Ok(out)
     }
+}
+
+/// Rows read per lock of the reader connection; the task yields between them.
+const SQLITE_READ_CHUNK: usize = 1000;
+
+/// Up to `max` records of `partition` from offset `from`, stepped in place on the reader
+/// connection ([`crate::db::sqlite_in_place`]): through sqlx's driver, reading cost a rebuild
+/// more than SQLite's own work did.
+async fn read_sqlite(
+    pool: &sqlx::SqlitePool,
+    topic: &str,
+    partition: i32,
+    from: i64,
+    max: usize,
+) -> Result<Vec<LogRecord>, LogError> {
+    let mut conn = pool.acquire().await?;
+    let mut out: Vec<LogRecord> = Vec::with_capacity(max.min(SQLITE_READ_CHUNK * 5));
+    let mut next = from;
+    while out.len() < max {
+        if !out.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let want = (max - out.len()).min(SQLITE_READ_CHUNK);
+        let before = out.len();
+        crate::db::sqlite_in_place(&mut conn, |db| {
+            let mut select = db.prepare(
+                "SELECT log_offset, msg_key, payload, appended_at FROM log_messages \
+                 WHERE topic = ?1 AND partition = ?2 AND log_offset >= ?3 \
+                 ORDER BY log_offset LIMIT ?4",
+            )?;
+            let mut rows = select.query(rusqlite::params![
+                topic,
+                partition,
+                next,
+                i64::try_from(want).unwrap_or(i64::MAX)
+            ])?;
+            while let Some(row) = rows.next()? {
+                out.push(LogRecord {
+                    topic: topic.to_owned(),
+                    partition,
+                    offset: row.get(0)?,
+                    key: row.get(1)?,
+                    payload: row.get(2)?,
+                    timestamp: row.get_ref(3)?.as_str().ok().and_then(appended_at),
+                });
+            }
+            Ok(())
+        })
+        .await??;
+        let got = out.len() - before;
+        if got < want {
+            break;
+        }
+        next = out.last().map_or(next, |r| r.offset + 1);
+    }
+    Ok(out)
+}
+
+/// An `appended_at` as sqlx's encoding of a `DateTime<Utc>` stores it (RFC 3339), or as
+/// SQLite's own `datetime()` does.
+fn appended_at(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").map(|t| t.and_utc())
+        })
+        .ok()
 }

@@ -38,6 +38,10 @@ pub enum ProjectionError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    /// The embedded database failed on the fast insert path (see
+    /// [`posts::InsertComments`]).
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
     /// A rebuild's lease is held by someone else now; nothing of the batch was written.
     #[error("the rebuild lease of view {0} is no longer ours")]
     LeaseLost(&'static str),
@@ -45,7 +49,14 @@ pub enum ProjectionError {
 
 impl TxError for ProjectionError {
     fn is_retryable(&self) -> bool {
-        matches!(self, Self::Db(e) if e.is_retryable())
+        match self {
+            Self::Db(e) => e.is_retryable(),
+            Self::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            Self::LeaseLost(_) => false,
+        }
     }
 }
 
@@ -354,6 +365,48 @@ impl PreparedBatch {
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
+}
+
+/// A batch written by [`apply_beside`], handed back with what the write did.
+pub struct Written {
+    /// The batch.
+    pub batch: PreparedBatch,
+    /// What [`apply_prepared`] returned.
+    pub outcome: Result<BatchOutcome, ProjectionError>,
+    /// How long the write took.
+    pub took: std::time::Duration,
+}
+
+/// Writes `batch` on a task of its own while `read` (the reading and preparing of the next
+/// batch) runs here. On a multi-threaded runtime the two then run on two threads; interleaved
+/// on one, the read's row handling waited between the write's statements, and the projector
+/// ran at the pace of that one thread.
+pub async fn apply_beside<R: Future>(
+    db: &Db,
+    target: &Target,
+    batch: PreparedBatch,
+    read: R,
+) -> (Written, R::Output) {
+    let write = tokio::spawn({
+        let (db, target) = (db.clone(), target.clone());
+        async move {
+            let started = std::time::Instant::now();
+            let outcome = apply_prepared(&db, &target, &batch).await;
+            Written {
+                batch,
+                outcome,
+                took: started.elapsed(),
+            }
+        }
+    });
+    let next = read.await;
+    let written = match write.await {
+        Ok(written) => written,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only a runtime shutting down cancels the task, and it drops this future too.
+        Err(_) => std::future::pending().await,
+    };
+    (written, next)
 }
 
 /// Writes a [`PreparedBatch`] for `target`: every record above the stored offset of its

@@ -5,6 +5,8 @@
 //! drivers inside [`infra::with_db!`]: it expands to an async block over the concrete
 //! transaction. It only copies facts from events into rows; decisions were made on the write side.
 
+use super::{ProjectionError, Target};
+
 /// Width of one path segment: a zero-padded stream version, so paths sort as text.
 pub const PATH_SEGMENT_WIDTH: usize = 12;
 
@@ -324,25 +326,56 @@ impl<'a> PendingComment<'a> {
 /// Rows per multi-row INSERT (9 parameters each; well under both drivers' limits).
 pub const INSERT_CHUNK: usize = 2000;
 
-/// Inserts the pending top-level comments on `$tx` in multi-row statements and empties `$pending`.
+/// Inserts the pending top-level comments on `$tx` and empties `$pending`.
 macro_rules! flush_comments {
     ($tx:expr, $target:expr, $pending:expr) => {{
-        let target: &$crate::projections::Target = $target;
         let pending: &mut Vec<$crate::projections::posts::PendingComment<'_>> = $pending;
-        for chunk in pending.chunks($crate::projections::posts::INSERT_CHUNK) {
+        if !pending.is_empty() {
+            $crate::projections::posts::InsertComments::insert_comments($tx, $target, pending)
+                .await?;
+            pending.clear();
+        }
+    }};
+}
+
+pub(crate) use flush_comments;
+
+/// The insert of a batch's top-level comments, the bulk of a projector's writes, done the way
+/// each backend does fastest.
+pub(crate) trait InsertComments {
+    /// Inserts `pending` (a comment already there is left as it is).
+    async fn insert_comments(
+        &mut self,
+        target: &Target,
+        pending: &[PendingComment<'_>],
+    ) -> Result<(), ProjectionError>;
+}
+
+/// The columns every inserted comment sets; `parent_id` and `hidden_reason` default to NULL,
+/// `reply_count` to 0.
+const COMMENT_COLUMNS: &str = "INSERT INTO rm_comments (id, post_id, depth, path, author_id, \
+    author_name, body, status, post_version, created_at, updated_at, changed_version, last_change, \
+    body_html) ";
+
+impl InsertComments for sqlx::PgConnection {
+    /// Multi-row statements: one round trip per [`INSERT_CHUNK`] comments.
+    async fn insert_comments(
+        &mut self,
+        target: &Target,
+        pending: &[PendingComment<'_>],
+    ) -> Result<(), ProjectionError> {
+        for chunk in pending.chunks(INSERT_CHUNK) {
             // Values repeated in a row (time, version) are bound once and picked out by the
-            // SELECT; `parent_id` and `hidden_reason` default to NULL, `reply_count` to 0.
-            // (`WHERE true` tells SQLite's parser that `ON CONFLICT` is not a join's `ON`.)
-            let mut q = sqlx::QueryBuilder::new(target.sql(
-                "INSERT INTO rm_comments (id, post_id, depth, path, author_id, author_name, body, \
-                 status, post_version, created_at, updated_at, changed_version, last_change, body_html) \
-                 SELECT column1, column2, 0, column3, column4, column5, column6, 'visible', column7, \
-                 column8, column8, column7, 'added', column9 FROM (",
-            ).0);
+            // SELECT.
+            let mut q = sqlx::QueryBuilder::new(target.sql(COMMENT_COLUMNS).0);
+            q.push(
+                "SELECT column1, column2, 0, column3, column4, column5, column6, 'visible', \
+                 column7, column8, column8, column7, 'added', column9 FROM (",
+            );
             q.push_values(chunk, |mut row, c| {
                 row.push_bind(c.id)
                     .push_bind(c.post)
-                    .push_bind($crate::projections::posts::path_segment(c.version))
+                    .push_bind(path_segment(c.version))
                     .push_bind(c.author_id)
                     .push_bind(c.author_name)
                     .push_bind(c.body)
@@ -351,13 +384,56 @@ macro_rules! flush_comments {
                     .push_bind(c.html.as_ref());
             });
             q.push(") AS v WHERE true ON CONFLICT (id) DO NOTHING");
-            q.build().execute(&mut *$tx).await?;
+            q.build().execute(&mut *self).await?;
         }
-        pending.clear();
-    }};
+        Ok(())
+    }
 }
 
-pub(crate) use flush_comments;
+/// Comments stepped through one prepared statement per lock of the connection.
+const SQLITE_STEP_CHUNK: usize = 500;
+
+impl InsertComments for sqlx::SqliteConnection {
+    /// One prepared single-row statement, stepped in place ([`infra::db::sqlite_in_place`])
+    /// for [`SQLITE_STEP_CHUNK`] rows at a time; the task yields in between, so a large
+    /// catch-up never holds its thread for long.
+    async fn insert_comments(
+        &mut self,
+        target: &Target,
+        pending: &[PendingComment<'_>],
+    ) -> Result<(), ProjectionError> {
+        let sql = format!(
+            "{}VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, 'visible', ?7, ?8, ?8, ?7, 'added', ?9) \
+             ON CONFLICT (id) DO NOTHING",
+            target.sql(COMMENT_COLUMNS).0
+        );
+        for (i, chunk) in pending.chunks(SQLITE_STEP_CHUNK).enumerate() {
+            if i > 0 {
+                tokio::task::yield_now().await;
+            }
+            infra::db::sqlite_in_place(self, |db| {
+                let mut insert = db.prepare(&sql)?;
+                for c in chunk {
+                    insert.execute(rusqlite::params![
+                        &c.id.as_bytes()[..],
+                        &c.post.as_bytes()[..],
+                        path_segment(c.version),
+                        c.author_id.as_ref().map(|a| &a.as_bytes()[..]),
+                        c.author_name,
+                        c.body,
+                        c.version,
+                        // What sqlx's encoding of a `DateTime<Utc>` stores, so reads decode it.
+                        c.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+                        c.html.as_ref(),
+                    ])?;
+                }
+                Ok(())
+            })
+            .await??;
+        }
+        Ok(())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,172 @@
+//! One log, two backends: the embedded backend writes comments through SQLite's own handle
+//! (not sqlx's driver), so the same events projected on SQLite and on PostgreSQL must still
+//! give the same read model, value for value: ids, authors (signed in or anonymous), paths,
+//! times, bodies and their HTML, replies, edits and hidden comments, across batches larger
+//! than one lock of the SQLite connection.
+
+mod common;
+
+use chrono::{DurationRound, TimeDelta, Utc};
+use events::{
+    Actor, CommentAdded, CommentEdited, CommentHidden, CommentId, Envelope, PostDrafted, PostEvent,
+    PostId, PostPublished, StoredMeta, UserId,
+};
+use infra::db::Db;
+use infra::log::LogRecord;
+use projection_service::projections::apply_batch;
+use uuid::Uuid;
+
+fn envelope(post: PostId, version: i64, event: PostEvent) -> Envelope {
+    Envelope {
+        meta: StoredMeta {
+            event_id: Uuid::now_v7(),
+            stream_id: post.into(),
+            stream_version: version,
+            // PostgreSQL keeps microseconds; so do the events the services write.
+            occurred_at: Utc::now()
+                .duration_trunc(TimeDelta::microseconds(1))
+                .expect("time"),
+            actor: Actor::default(),
+            correlation_id: Uuid::now_v7(),
+            causation_id: None,
+            traceparent: None,
+        },
+        event,
+    }
+}
+
+/// A post with `comments` top-level comments of every kind of body and author, a reply, an
+/// edit and a hidden comment in the middle of them.
+fn post_history(comments: i64) -> Vec<Envelope> {
+    let post = PostId::new();
+    let author = UserId::new();
+    let mut out = vec![
+        envelope(
+            post,
+            1,
+            PostEvent::PostDrafted(PostDrafted {
+                author_id: author,
+                title: "Backends".into(),
+                slug: format!("backends-{}", Uuid::now_v7()),
+                body_markdown: "*both*".into(),
+                tags: vec!["sqlite".into(), "postgres".into()],
+                allow_anonymous_comments: true,
+            }),
+        ),
+        envelope(post, 2, PostEvent::PostPublished(PostPublished {})),
+    ];
+    let bodies = [
+        "plain words",
+        "**bold** and a [link](https://example.com)",
+        "<script>alert(1)</script> stays text",
+        "two\n\nparagraphs",
+        "unicode: héllo 世界 🎉",
+        "1. a list",
+    ];
+    let mut ids = Vec::new();
+    let mut version = 2;
+    for i in 0..comments {
+        version += 1;
+        let id = CommentId::new();
+        ids.push(id);
+        let index = usize::try_from(i).expect("index");
+        out.push(envelope(
+            post,
+            version,
+            PostEvent::CommentAdded(CommentAdded {
+                comment_id: id,
+                parent_id: None,
+                author_id: (i % 3 != 0).then_some(author),
+                author_name: format!("reader {i}"),
+                body: format!("{} #{i}", bodies[index % bodies.len()]),
+            }),
+        ));
+        if i == comments / 2 {
+            version += 1;
+            out.push(envelope(
+                post,
+                version,
+                PostEvent::CommentAdded(CommentAdded {
+                    comment_id: CommentId::new(),
+                    parent_id: Some(ids[3]),
+                    author_id: Some(author),
+                    author_name: "author".into(),
+                    body: "a reply".into(),
+                }),
+            ));
+            version += 1;
+            out.push(envelope(
+                post,
+                version,
+                PostEvent::CommentEdited(CommentEdited {
+                    comment_id: ids[5],
+                    body: "edited _later_".into(),
+                }),
+            ));
+            version += 1;
+            out.push(envelope(
+                post,
+                version,
+                PostEvent::CommentHidden(CommentHidden {
+                    comment_id: ids[7],
+                    reason: "spam".into(),
+                }),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn sqlite_and_postgres_project_the_same_read_model() {
+    let mut history = post_history(1_300);
+    history.extend(post_history(40));
+    let records: Vec<LogRecord> = history
+        .iter()
+        .enumerate()
+        .map(|(offset, e)| LogRecord {
+            topic: "posts".into(),
+            partition: 0,
+            offset: i64::try_from(offset).expect("offset"),
+            key: e.meta.stream_id.to_string().into_bytes(),
+            payload: e.encode(),
+            timestamp: Some(e.meta.occurred_at),
+        })
+        .collect();
+
+    let dir = common::TempDir::new();
+    let sqlite = Db::open_data_dir(&dir.0).await.expect("sqlite");
+    let postgres = Db::connect(&common::fresh_database().await, 4)
+        .await
+        .expect("postgres");
+    for db in [&sqlite, &postgres] {
+        db.migrate().await.expect("migrations");
+        // Two batches, the first ending in the middle of the first post's comments.
+        let (first, second) = records.split_at(900);
+        let a = apply_batch(db, "g", first).await.expect("batch");
+        let b = apply_batch(db, "g", second).await.expect("batch");
+        assert_eq!(
+            a.applied + b.applied,
+            u64::try_from(records.len()).expect("count")
+        );
+    }
+    let (on_sqlite, on_postgres) = (
+        common::read_model_dump(&sqlite).await,
+        common::read_model_dump(&postgres).await,
+    );
+    let only_sqlite: Vec<_> = on_sqlite
+        .iter()
+        .filter(|l| !on_postgres.contains(l))
+        .collect();
+    let only_postgres: Vec<_> = on_postgres
+        .iter()
+        .filter(|l| !on_sqlite.contains(l))
+        .collect();
+    assert!(
+        only_sqlite.is_empty() && only_postgres.is_empty(),
+        "only on SQLite: {only_sqlite:#?}\nonly on PostgreSQL: {only_postgres:#?}"
+    );
+    // Two posts; 1,340 top-level comments and a reply in each post.
+    assert_eq!(on_sqlite.len(), 2 + 1_340 + 2);
+    assert_eq!(on_sqlite, on_postgres);
+}
