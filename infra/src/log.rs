@@ -140,6 +140,20 @@ impl LogConfig {
             Self::Embedded(e) => Consumer::Embedded(e.consumer()),
         })
     }
+
+    /// A reader of every partition, for a caller that is the only reader of its positions (a
+    /// rebuild): on Kafka it joins no group, and every partition is handed out unpositioned at
+    /// once, to be positioned with [`Consumer::seek`]; the embedded log's consumers are readers
+    /// already. `group` names the client only.
+    ///
+    /// # Errors
+    /// [`LogError`] when the Kafka client cannot be created.
+    pub fn reader(&self, group: &str) -> Result<Consumer, LogError> {
+        Ok(match self {
+            Self::Kafka(k) => Consumer::Kafka(k.reader(group)?),
+            Self::Embedded(e) => Consumer::Embedded(e.consumer()),
+        })
+    }
 }
 
 /// Publishes batches to the log.
@@ -188,7 +202,7 @@ impl Consumer {
     /// its database says to resume and calls [`Consumer::seek`] for each.
     pub async fn take_unpositioned(&mut self) -> Result<BTreeSet<i32>, LogError> {
         match self {
-            Self::Kafka(k) => Ok(k.take_unpositioned()),
+            Self::Kafka(k) => k.take_unpositioned().await,
             Self::Embedded(e) => e.take_unpositioned().await,
         }
     }

@@ -215,10 +215,10 @@ pub async fn rebuild(
         group: group.clone(),
         rebuild: Some(lease.clone()),
     };
-    // A Kafka group of this run's own: it is the only member, and a killed run's member would
-    // otherwise hold the partitions until the broker gives up on it. The offsets that matter are
-    // the database's.
-    let mut consumer = log.consumer(&format!("{group}.{}", uuid::Uuid::now_v7()))?;
+    // A reader in no Kafka group: the rebuild is the only reader of its offsets, which are the
+    // database's; it starts reading without a group join, and a killed run leaves no member
+    // behind to hold the partitions until the broker gives up on it.
+    let mut consumer = log.reader(&format!("{group}.{}", uuid::Uuid::now_v7()))?;
     let mut outcome = BatchOutcome::default();
     let mut events: u64 = 0;
     let mut last_renewal = Instant::now();
@@ -805,7 +805,7 @@ pub async fn read_rate(
     limit: u64,
     within: Duration,
 ) -> Result<f64, RebuildError> {
-    let mut consumer = log.consumer(group)?;
+    let mut consumer = log.reader(group)?;
     let start = Instant::now();
     let mut read = 0_u64;
     let mut first: Option<Instant> = None;

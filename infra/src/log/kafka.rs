@@ -160,6 +160,21 @@ impl KafkaSettings {
     }
 
     pub(super) fn consumer(&self, group: &str) -> Result<KafkaConsumer, LogError> {
+        let consumer = self.consumer_client(group, true)?;
+        consumer.consumer.subscribe(&[&self.topic])?;
+        Ok(consumer)
+    }
+
+    /// A reader of every partition that joins no group: its partitions are assigned by its
+    /// seeks. For a rebuild, which is the only reader of its offsets (kept in the database) and
+    /// so has no use for a group, whose join costs a second or more before the first record.
+    pub(super) fn reader(&self, group: &str) -> Result<KafkaConsumer, LogError> {
+        let mut reader = self.consumer_client(group, false)?;
+        reader.manual = Some(ManualAssignment::default());
+        Ok(reader)
+    }
+
+    fn consumer_client(&self, group: &str, commit: bool) -> Result<KafkaConsumer, LogError> {
         let context = RebalanceTracker::default();
         let shared = context.state.clone();
         let mut config = self.client_config();
@@ -176,7 +191,7 @@ impl KafkaSettings {
         }
         let consumer: StreamConsumer<RebalanceTracker> = config
             .set("group.id", group)
-            .set("enable.auto.commit", "true")
+            .set("enable.auto.commit", commit.to_string())
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", self.session_timeout_ms.to_string())
@@ -185,12 +200,12 @@ impl KafkaSettings {
                 (self.session_timeout_ms / 10).max(100).to_string(),
             )
             .create_with_context(context)?;
-        consumer.subscribe(&[&self.topic])?;
         Ok(KafkaConsumer {
             consumer: Arc::new(consumer),
             topic: self.topic.clone(),
             rebalance: shared,
             positioned: HashSet::new(),
+            manual: None,
         })
     }
 }
@@ -287,16 +302,56 @@ impl ConsumerContext for RebalanceTracker {
     }
 }
 
-/// A consumer-group member.
+/// A consumer-group member, or a reader that assigns itself every partition.
 pub struct KafkaConsumer {
     consumer: Arc<StreamConsumer<RebalanceTracker>>,
     topic: String,
     rebalance: Arc<Mutex<RebalanceState>>,
     positioned: HashSet<i32>,
+    /// Set for a reader ([`KafkaSettings::reader`]).
+    manual: Option<ManualAssignment>,
+}
+
+/// A reader's own assignment.
+#[derive(Default)]
+struct ManualAssignment {
+    /// The topic's partitions were listed (and handed out as unpositioned).
+    listed: bool,
+    /// Partitions assigned to the client, so fetching: a seek moves them.
+    fetching: HashSet<i32>,
 }
 
 impl KafkaConsumer {
-    pub(super) fn take_unpositioned(&mut self) -> BTreeSet<i32> {
+    pub(super) async fn take_unpositioned(&mut self) -> Result<BTreeSet<i32>, LogError> {
+        if let Some(manual) = &mut self.manual
+            && !manual.listed
+        {
+            let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
+            let partitions = tokio::task::spawn_blocking(move || {
+                consumer
+                    .fetch_metadata(Some(&topic), Duration::from_secs(10))
+                    .map(|m| {
+                        m.topics()
+                            .iter()
+                            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                            .collect::<BTreeSet<i32>>()
+                    })
+            })
+            .await
+            .unwrap_or(Err(KafkaError::Canceled))?;
+            // None yet: the topic is being created; asked again next round.
+            if !partitions.is_empty() {
+                manual.listed = true;
+                if let Ok(mut s) = self.rebalance.lock() {
+                    s.assigned.clone_from(&partitions);
+                    s.fresh = partitions;
+                }
+            }
+        }
+        Ok(self.take_fresh())
+    }
+
+    fn take_fresh(&mut self) -> BTreeSet<i32> {
         let (fresh, assigned) = match self.rebalance.lock() {
             Ok(mut s) => (std::mem::take(&mut s.fresh), s.assigned.clone()),
             Err(_) => return BTreeSet::new(),
@@ -323,6 +378,17 @@ impl KafkaConsumer {
 
     pub(super) async fn seek(&mut self, partition: i32, next: Option<i64>) -> Result<(), LogError> {
         let offset = next.map_or(Offset::Beginning, Offset::Offset);
+        if let Some(manual) = &mut self.manual
+            && !manual.fetching.contains(&partition)
+        {
+            // A reader's first position for a partition is its assignment.
+            let mut assignment = rdkafka::TopicPartitionList::new();
+            assignment.add_partition_offset(&self.topic, partition, offset)?;
+            self.consumer.incremental_assign(&assignment)?;
+            manual.fetching.insert(partition);
+            self.positioned.insert(partition);
+            return Ok(());
+        }
         let consumer = self.consumer.clone();
         let topic = self.topic.clone();
         let result = tokio::task::spawn_blocking(move || {
@@ -401,6 +467,11 @@ impl KafkaConsumer {
     }
 
     pub(super) fn close(&mut self) {
+        if self.manual.is_some() {
+            // No group: nothing to commit or leave.
+            let _ = self.consumer.unassign();
+            return;
+        }
         if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(error = %e, "final offset commit skipped");
         }
