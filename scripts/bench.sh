@@ -6,6 +6,8 @@
 #   3. acknowledgement latency p50/p99 at half that rate
 #   4. projection catch-up on a 100,000-event backlog, beside a bare consumer on the same topic
 #   5. projection catch-up on the embedded backend (SQLite + embedded log)
+#   6. blue/green rebuild (`inkwire replay`) on PostgreSQL + the broker, beside a bare consumer
+#   7. blue/green rebuild of 1,000,000 events on the embedded backend
 # Results: target/bench/results.jsonl (one JSON object per measurement) and a summary on stdout.
 # Everything runs on loopback and stops by itself.
 set -euo pipefail
@@ -54,6 +56,11 @@ rate=$(tail -n 1 "$out/results.jsonl" | python3 -c 'import json,sys; print(round
 echo "bench: comments at half that rate ($rate/s)" >&2
 "$bin" bench comments --command-url http://127.0.0.1:18181 --read-url http://127.0.0.1:18182 \
   --comments $((rate * 20)) --posts 50 --concurrency 256 --rate "$rate" | tee -a "$out/results.jsonl"
+# The services are done: left running, the idle projector's 10 ms fetches (which the broker answers
+# from PostgreSQL) and the relay's polls would take CPU from every benchmark after this one.
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+wait "${pids[@]}" 2>/dev/null || true
+pids=()
 
 echo "bench: projection catch-up, PostgreSQL + broker" >&2
 "$bin" bench catchup --database-url "$base/catchup" --kafka-brokers "$KAFKA_BROKERS" --topic catchup \
