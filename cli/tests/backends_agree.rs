@@ -6,34 +6,14 @@
 
 mod common;
 
-use chrono::{DurationRound, TimeDelta, Utc};
 use events::{
-    Actor, CommentAdded, CommentEdited, CommentHidden, CommentId, Envelope, PostDrafted, PostEvent,
-    PostId, PostPublished, StoredMeta, UserId,
+    CommentAdded, CommentEdited, CommentHidden, CommentId, Envelope, PostDrafted, PostEvent,
+    PostId, PostPublished, UserId,
 };
 use infra::db::Db;
 use infra::log::LogRecord;
 use projection_service::projections::apply_batch;
 use uuid::Uuid;
-
-fn envelope(post: PostId, version: i64, event: PostEvent) -> Envelope {
-    Envelope {
-        meta: StoredMeta {
-            event_id: Uuid::now_v7(),
-            stream_id: post.into(),
-            stream_version: version,
-            // PostgreSQL keeps microseconds; so do the events the services write.
-            occurred_at: Utc::now()
-                .duration_trunc(TimeDelta::microseconds(1))
-                .expect("time"),
-            actor: Actor::default(),
-            correlation_id: Uuid::now_v7(),
-            causation_id: None,
-            traceparent: None,
-        },
-        event,
-    }
-}
 
 /// A post with `comments` top-level comments of every kind of body and author, a reply, an
 /// edit and a hidden comment in the middle of them.
@@ -41,7 +21,7 @@ fn post_history(comments: i64) -> Vec<Envelope> {
     let post = PostId::new();
     let author = UserId::new();
     let mut out = vec![
-        envelope(
+        common::envelope(
             post,
             1,
             PostEvent::PostDrafted(PostDrafted {
@@ -53,7 +33,7 @@ fn post_history(comments: i64) -> Vec<Envelope> {
                 allow_anonymous_comments: true,
             }),
         ),
-        envelope(post, 2, PostEvent::PostPublished(PostPublished {})),
+        common::envelope(post, 2, PostEvent::PostPublished(PostPublished {})),
     ];
     let bodies = [
         "plain words",
@@ -70,7 +50,7 @@ fn post_history(comments: i64) -> Vec<Envelope> {
         let id = CommentId::new();
         ids.push(id);
         let index = usize::try_from(i).expect("index");
-        out.push(envelope(
+        out.push(common::envelope(
             post,
             version,
             PostEvent::CommentAdded(CommentAdded {
@@ -83,7 +63,7 @@ fn post_history(comments: i64) -> Vec<Envelope> {
         ));
         if i == comments / 2 {
             version += 1;
-            out.push(envelope(
+            out.push(common::envelope(
                 post,
                 version,
                 PostEvent::CommentAdded(CommentAdded {
@@ -95,7 +75,7 @@ fn post_history(comments: i64) -> Vec<Envelope> {
                 }),
             ));
             version += 1;
-            out.push(envelope(
+            out.push(common::envelope(
                 post,
                 version,
                 PostEvent::CommentEdited(CommentEdited {
@@ -104,7 +84,7 @@ fn post_history(comments: i64) -> Vec<Envelope> {
                 }),
             ));
             version += 1;
-            out.push(envelope(
+            out.push(common::envelope(
                 post,
                 version,
                 PostEvent::CommentHidden(CommentHidden {
@@ -124,14 +104,7 @@ async fn sqlite_and_postgres_project_the_same_read_model() {
     let records: Vec<LogRecord> = history
         .iter()
         .enumerate()
-        .map(|(offset, e)| LogRecord {
-            topic: "posts".into(),
-            partition: 0,
-            offset: i64::try_from(offset).expect("offset"),
-            key: e.meta.stream_id.to_string().into_bytes(),
-            payload: e.encode(),
-            timestamp: Some(e.meta.occurred_at),
-        })
+        .map(|(offset, e)| common::log_record(i64::try_from(offset).expect("offset"), e))
         .collect();
 
     let dir = common::TempDir::new();

@@ -5,48 +5,18 @@
 
 mod common;
 
-use chrono::Utc;
 use events::{
-    Actor, CommentAdded, CommentId, Envelope, PostDrafted, PostEvent, PostId, PostPublished,
-    StoredMeta, UserId,
+    CommentAdded, CommentId, Envelope, PostDrafted, PostEvent, PostId, PostPublished, UserId,
 };
 use infra::db::Db;
 use infra::log::LogRecord;
 use projection_service::projections::{BatchOutcome, apply_batch};
-use uuid::Uuid;
-
-fn envelope(post: PostId, version: i64, event: PostEvent) -> Envelope {
-    Envelope {
-        meta: StoredMeta {
-            event_id: Uuid::now_v7(),
-            stream_id: post.into(),
-            stream_version: version,
-            occurred_at: Utc::now(),
-            actor: Actor::default(),
-            correlation_id: Uuid::now_v7(),
-            causation_id: None,
-            traceparent: None,
-        },
-        event,
-    }
-}
-
-fn record(offset: i64, envelope: &Envelope) -> LogRecord {
-    LogRecord {
-        topic: "posts".into(),
-        partition: 0,
-        offset,
-        key: envelope.meta.stream_id.to_string().into_bytes(),
-        payload: envelope.encode(),
-        timestamp: Some(envelope.meta.occurred_at),
-    }
-}
 
 fn history() -> Vec<Envelope> {
     let post = PostId::new();
     let author = UserId::new();
     let mut out = vec![
-        envelope(
+        common::envelope(
             post,
             1,
             PostEvent::PostDrafted(PostDrafted {
@@ -58,10 +28,10 @@ fn history() -> Vec<Envelope> {
                 allow_anonymous_comments: false,
             }),
         ),
-        envelope(post, 2, PostEvent::PostPublished(PostPublished {})),
+        common::envelope(post, 2, PostEvent::PostPublished(PostPublished {})),
     ];
     for v in 3..=6 {
-        out.push(envelope(
+        out.push(common::envelope(
             post,
             v,
             PostEvent::CommentAdded(CommentAdded {
@@ -80,7 +50,11 @@ async fn scenario(db: Db, reference: Db) {
     db.migrate().await.expect("migrations");
     reference.migrate().await.expect("migrations");
     let events = history();
-    let records: Vec<LogRecord> = events.iter().zip(0..).map(|(e, o)| record(o, e)).collect();
+    let records: Vec<LogRecord> = events
+        .iter()
+        .zip(0..)
+        .map(|(e, o)| common::log_record(o, e))
+        .collect();
 
     // Versions 1 to 4, in order (offsets 0 to 3).
     let first = apply_batch(&db, "g", &records[..4]).await.expect("batch");
@@ -99,7 +73,7 @@ async fn scenario(db: Db, reference: Db) {
     assert_eq!(common::read_model_dump(&db).await, after_first);
 
     // The relay published version 4 a second time (new offset): skipped by version.
-    let duplicate = record(4, &events[3]);
+    let duplicate = common::log_record(4, &events[3]);
     let dup = apply_batch(&db, "g", &[duplicate]).await.expect("batch");
     assert_eq!(
         dup,
@@ -111,7 +85,7 @@ async fn scenario(db: Db, reference: Db) {
     assert_eq!(common::read_model_dump(&db).await, after_first);
 
     // Version 6 arrives at offset 5 but version 5 never did: held back, not applied.
-    let ahead = record(5, &events[5]);
+    let ahead = common::log_record(5, &events[5]);
     let gap = apply_batch(&db, "g", &[ahead]).await.expect("batch");
     assert_eq!(
         gap,
@@ -123,7 +97,10 @@ async fn scenario(db: Db, reference: Db) {
     assert_eq!(common::count(&db, "rm_comments").await, 2);
 
     // The relay re-sends from the first unacknowledged event: 5 then 6, in order.
-    let resend = [record(6, &events[4]), record(7, &events[5])];
+    let resend = [
+        common::log_record(6, &events[4]),
+        common::log_record(7, &events[5]),
+    ];
     let done = apply_batch(&db, "g", &resend).await.expect("batch");
     assert_eq!(done.applied, 2);
     assert_eq!(common::count(&db, "rm_comments").await, 4);
@@ -194,7 +171,7 @@ async fn a_failed_batch_and_the_batch_read_ahead_are_applied_once_after_recovery
             events.truncate(2);
             let post = PostId(events[0].meta.stream_id.0);
             for v in 3..=602 {
-                events.push(envelope(
+                events.push(common::envelope(
                     post,
                     v,
                     PostEvent::CommentAdded(CommentAdded {

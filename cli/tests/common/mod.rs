@@ -641,3 +641,36 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> Value {
         .await
         .expect("json")
 }
+
+/// An event of `post` at `version`, stamped now (to the microsecond, as PostgreSQL keeps it and
+/// as the services' events are).
+pub fn envelope(post: events::PostId, version: i64, event: events::PostEvent) -> events::Envelope {
+    use chrono::{DurationRound, TimeDelta};
+    events::Envelope {
+        meta: events::StoredMeta {
+            event_id: Uuid::now_v7(),
+            stream_id: post.into(),
+            stream_version: version,
+            occurred_at: chrono::Utc::now()
+                .duration_trunc(TimeDelta::microseconds(1))
+                .expect("time"),
+            actor: events::Actor::default(),
+            correlation_id: Uuid::now_v7(),
+            causation_id: None,
+            traceparent: None,
+        },
+        event,
+    }
+}
+
+/// `envelope` as the log hands it over at `offset` of partition 0 of `posts`.
+pub fn log_record(offset: i64, envelope: &events::Envelope) -> infra::log::LogRecord {
+    infra::log::LogRecord {
+        topic: "posts".into(),
+        partition: 0,
+        offset,
+        key: envelope.meta.stream_id.to_string().into_bytes(),
+        payload: envelope.encode(),
+        timestamp: Some(envelope.meta.occurred_at),
+    }
+}
