@@ -750,7 +750,8 @@ async fn bad_graphql_gets_stable_codes_and_the_gateway_stays_up(stack: &TestStac
     }
 
     let (id, _) = add_comment(&stack.http, &stack.graphql_url, &post, "still here", false).await;
-    match bystander.next(Duration::from_secs(10)).await {
+    // Generous: the suite shares its broker with tests that flood it.
+    match bystander.next(Duration::from_secs(30)).await {
         Some(WsEvent::Next(_, payload)) => assert_eq!(comment_event(&payload).1, id),
         other => panic!("the bystander lost its subscription: {other:?}"),
     }
