@@ -253,8 +253,8 @@ pub async fn rebuild(
                 read_prepared(&mut consumer, options.batch, POLL, &target, cancel),
             )
             .await;
-            let (batch, done) = (written.batch, written.outcome);
-            let done = done?;
+            let batch = written.batch;
+            let done = written.outcome?;
             ahead = Some(next?).filter(|b| !b.is_empty());
             last_renewal = Instant::now();
             for (field, n) in [

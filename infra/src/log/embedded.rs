@@ -225,7 +225,6 @@ impl EmbeddedConsumer {
             if remaining == 0 {
                 break;
             }
-            let limit = i64::try_from(remaining).unwrap_or(i64::MAX);
             let rows = match &self.log.inner.reader {
                 Db::Sqlite(pool) => read_sqlite(pool, &topic, partition, from, remaining).await?,
                 Db::Postgres(pool) => sqlx::query(
@@ -236,7 +235,7 @@ impl EmbeddedConsumer {
                 .bind(topic.as_str())
                 .bind(i64::from(partition))
                 .bind(from)
-                .bind(limit)
+                .bind(i64::try_from(remaining).unwrap_or(i64::MAX))
                 .fetch_all(pool)
                 .await?
                 .into_iter()

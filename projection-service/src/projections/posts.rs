@@ -323,7 +323,7 @@ impl<'a> PendingComment<'a> {
     }
 }
 
-/// Rows per multi-row INSERT (9 parameters each; well under both drivers' limits).
+/// Rows per multi-row INSERT on PostgreSQL (9 parameters each; well under its limit of 65,535).
 pub const INSERT_CHUNK: usize = 2000;
 
 /// Inserts the pending top-level comments on `$tx` and empties `$pending`.
@@ -383,7 +383,7 @@ impl InsertComments for sqlx::PgConnection {
                     .push_bind(c.at)
                     .push_bind(c.html.as_ref());
             });
-            q.push(") AS v WHERE true ON CONFLICT (id) DO NOTHING");
+            q.push(") AS v ON CONFLICT (id) DO NOTHING");
             q.build().execute(&mut *self).await?;
         }
         Ok(())
