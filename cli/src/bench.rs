@@ -375,6 +375,7 @@ async fn catchup(
         log.clone(),
         group.clone(),
         metrics.clone(),
+        None,
         stop.clone(),
     ));
     let progress = indicatif::ProgressBar::new(args.events);

@@ -69,6 +69,8 @@ impl Stack {
         let (bus, users) = (app.bus.clone(), app.users.clone());
         let metrics = projection_service::metrics::Metrics::new(&registry);
         let mut tasks = JoinSet::new();
+        // The gateway hears the projector's commits directly, instead of polling for them.
+        let bell = infra::bell::CommitBell::new();
         let relay_cancel = cancel.clone();
         tasks.spawn(async move {
             app.relay.run(relay_cancel).await;
@@ -79,13 +81,17 @@ impl Stack {
             log.clone(),
             group.to_owned(),
             metrics,
+            Some(bell.clone()),
             cancel.clone(),
         ));
         let gateway = query_gateway::Gateway::new(
             db.clone(),
             query_gateway::commands::CommandClient::InProcess(app.router.clone()),
             &registry,
-            gateway,
+            &query_gateway::GatewayConfig {
+                projection_bell: Some(bell),
+                ..gateway.clone()
+            },
         );
         gateway.spawn_live(log.clone(), &mut tasks, cancel);
         let router = app

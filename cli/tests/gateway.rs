@@ -769,7 +769,7 @@ async fn a_subscriber_that_falls_behind_gets_slow_consumer_with_a_cursor_and_nev
         query_gateway::read::ReadModel::new(stack.db.clone(), metrics.sql_statements.clone());
     // Eight events of slack per subscriber.
     let cache = query_gateway::cache::PageCache::new(0, std::time::Duration::ZERO, metrics.clone());
-    let hub = Hub::new(read, metrics.clone(), 8, cache);
+    let hub = Hub::new(read, metrics.clone(), 8, cache, None);
     let cancel = tokio_util::sync::CancellationToken::new();
     tokio::spawn(hub.clone().broadcast(cancel.clone()));
     let post = published_post(&stack.http, &stack.graphql_url).await;

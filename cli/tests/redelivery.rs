@@ -215,6 +215,7 @@ async fn a_failed_batch_and_the_batch_read_ahead_are_applied_once_after_recovery
         log.clone(),
         group.clone(),
         metrics.clone(),
+        None,
         cancel.clone(),
     ));
     common::eventually(std::time::Duration::from_secs(60), || async {

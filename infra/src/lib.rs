@@ -4,6 +4,7 @@
 //! No business rules live here.
 
 pub mod auth;
+pub mod bell;
 pub mod db;
 pub mod log;
 pub mod net;

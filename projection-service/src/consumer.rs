@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use infra::bell::CommitBell;
 use infra::db::Db;
 use infra::log::{Consumer, LogConfig, LogError};
 use infra::with_db;
@@ -20,7 +21,8 @@ const POLL: Duration = Duration::from_millis(100);
 /// How often lag gauges are refreshed.
 const LAG_EVERY: Duration = Duration::from_secs(2);
 
-/// Runs the projector for `group` until `cancel`.
+/// Runs the projector for `group` until `cancel`, ringing `bell` (when given) after every
+/// committed batch for readers in the same process.
 ///
 /// # Errors
 /// When the consumer cannot be created; failures after start are logged and retried.
@@ -29,6 +31,7 @@ pub async fn run(
     log: LogConfig,
     group: String,
     metrics: Metrics,
+    bell: Option<CommitBell>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let topic = log.topic().to_owned();
@@ -60,8 +63,14 @@ pub async fn run(
         };
         // Write this batch while the next one is read and rendered: the database and the CPU
         // work side by side.
-        let (written, next) =
-            apply_beside(&db, &target, batch, read(&mut consumer, &target, &cancel)).await;
+        let (written, next) = apply_beside(
+            &db,
+            &target,
+            batch,
+            read(&mut consumer, &target, &cancel),
+            bell.as_ref(),
+        )
+        .await;
         let batch = written.batch;
         match written.outcome {
             Ok(outcome) => {

@@ -38,6 +38,7 @@ pub async fn serve(
         log,
         group,
         metrics,
+        None,
         cancel.clone(),
     ));
     let router = http::router(db.clone()).merge(infra::telemetry::ops_router(registry, db));

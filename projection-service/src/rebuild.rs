@@ -251,6 +251,8 @@ pub async fn rebuild(
                 &target,
                 batch,
                 read_prepared(&mut consumer, options.batch, POLL, &target, cancel),
+                // The next generation is read by nobody until the switch.
+                None,
             )
             .await;
             let batch = written.batch;

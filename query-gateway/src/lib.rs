@@ -78,6 +78,9 @@ pub struct GatewayConfig {
     pub page_cache_bytes: usize,
     /// Longest a page-cache entry is served, even when no event made it stale.
     pub page_cache_max_age: Duration,
+    /// The projector's commit bell when it runs in the same process (`inkwire dev`): live
+    /// pushes and `waitForProjection` then go out at its commit instead of at their next poll.
+    pub projection_bell: Option<infra::bell::CommitBell>,
 }
 
 impl GatewayConfig {
@@ -96,6 +99,7 @@ impl GatewayConfig {
             anonymous_mutations_per_minute: 30,
             page_cache_bytes: 64 << 20,
             page_cache_max_age: Duration::from_secs(5),
+            projection_bell: None,
         }
     }
 }
@@ -183,6 +187,7 @@ impl Gateway {
             metrics.clone(),
             config.subscriber_buffer,
             cache.clone(),
+            config.projection_bell.clone(),
         );
         let shared = Arc::new(Shared {
             read: read.clone(),
@@ -191,6 +196,7 @@ impl Gateway {
             metrics: metrics.clone(),
             wait_timeout: config.wait_timeout,
             cache: cache.clone(),
+            bell: config.projection_bell.clone(),
         });
         let schema = build_schema(Some(shared), config, metrics.clone());
         let live = fanout::LiveExecutor::new(schema.clone(), metrics, config.subscriber_buffer);

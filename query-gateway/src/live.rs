@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+use infra::bell::{CommitBell, Ear};
 use infra::log::{LogConfig, StartAt};
 use serde::Deserialize;
 use tokio::sync::{Notify, broadcast};
@@ -98,6 +99,8 @@ struct Inner {
     /// change is pushed: the push joins the trace of the request that caused it.
     traces: Mutex<HashMap<Uuid, BTreeMap<i64, String>>>,
     wake: Notify,
+    /// The projector's commit bell, when it runs in this process.
+    bell: Option<CommitBell>,
 }
 
 /// The per-instance fan-out hub.
@@ -131,9 +134,16 @@ const CONCURRENT_REFRESHES: usize = 16;
 
 impl Hub {
     /// A hub reading from `read`, with `capacity` events of slack per subscriber, keeping
-    /// `cache` told of every version it learns.
+    /// `cache` told of every version it learns; with `bell`, posts waiting for the projector are
+    /// retried at its commits rather than only on a timer.
     #[must_use]
-    pub fn new(read: ReadModel, metrics: Metrics, capacity: usize, cache: PageCache) -> Self {
+    pub fn new(
+        read: ReadModel,
+        metrics: Metrics,
+        capacity: usize,
+        cache: PageCache,
+        bell: Option<CommitBell>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 read,
@@ -144,6 +154,7 @@ impl Hub {
                 dirty: Mutex::new(HashMap::new()),
                 traces: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
+                bell,
             }),
         }
     }
@@ -432,11 +443,13 @@ impl Hub {
         channels.keys().copied().collect()
     }
 
-    /// The broadcaster: refreshes posts the log marked, retrying (1 ms, doubling to 32 ms)
-    /// while the projector has not caught up, and sweeps every subscribed post each second.
+    /// The broadcaster: refreshes posts the log marked, retrying (at the projector's next commit
+    /// in this process, else after 1 ms, doubling to 32 ms) while the projector has not caught
+    /// up, and sweeps every subscribed post each second.
     pub async fn broadcast(self, cancel: CancellationToken) {
         let mut backoff = Duration::ZERO;
         let mut last_sweep = tokio::time::Instant::now();
+        let mut commits = Ear::of(self.inner.bell.as_ref());
         loop {
             let wait = if backoff.is_zero() {
                 SWEEP_EVERY
@@ -446,6 +459,7 @@ impl Hub {
             tokio::select! {
                 () = cancel.cancelled() => return,
                 () = self.inner.wake.notified() => {}
+                () = commits.rung() => {}
                 () = tokio::time::sleep(wait) => {}
             }
             let mut work: HashMap<Uuid, Option<i64>> = std::mem::take(

@@ -50,6 +50,8 @@ pub struct Shared {
     pub wait_timeout: Duration,
     /// Answers to anonymous post reads.
     pub cache: PageCache,
+    /// The projector's commit bell, when it runs in this process.
+    pub bell: Option<infra::bell::CommitBell>,
 }
 
 fn shared<'a>(ctx: &Context<'a>) -> &'a Shared {
@@ -873,6 +875,8 @@ impl Shared {
     async fn wait_for(&self, post: Uuid, version: i64) -> Result<(), GatewayError> {
         let deadline = tokio::time::Instant::now() + self.wait_timeout;
         let mut pause = Duration::from_millis(1);
+        // Listening before the first look: a commit between the look and the wait is heard.
+        let mut commits = infra::bell::Ear::of(self.bell.as_ref());
         loop {
             let projected = self.read.versions(&[post]).await?;
             if let Some(v) = projected.get(&post).copied().filter(|v| *v >= version) {
@@ -886,7 +890,10 @@ impl Shared {
                     position: cursor::position(post, version),
                 });
             }
-            tokio::time::sleep(pause).await;
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = commits.rung() => {}
+            }
             pause = (pause * 2).min(Duration::from_millis(25));
         }
     }

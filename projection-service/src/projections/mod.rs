@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use events::Envelope;
+use infra::bell::CommitBell;
 use infra::db::{Db, TxError, retry_tx};
 use infra::log::LogRecord;
 use infra::with_db;
@@ -380,18 +381,23 @@ pub struct Written {
 /// Writes `batch` on a task of its own while `read` (the reading and preparing of the next
 /// batch) runs here. On a multi-threaded runtime the two then run on two threads; interleaved
 /// on one, the read's row handling waited between the write's statements, and the projector
-/// ran at the pace of that one thread.
+/// ran at the pace of that one thread. `bell` is rung as soon as the batch is committed, not
+/// once the read is done too.
 pub async fn apply_beside<R: Future>(
     db: &Db,
     target: &Target,
     batch: PreparedBatch,
     read: R,
+    bell: Option<&CommitBell>,
 ) -> (Written, R::Output) {
     let write = tokio::spawn({
-        let (db, target) = (db.clone(), target.clone());
+        let (db, target, bell) = (db.clone(), target.clone(), bell.cloned());
         async move {
             let started = std::time::Instant::now();
             let outcome = apply_prepared(&db, &target, &batch).await;
+            if let (Ok(_), Some(bell)) = (&outcome, bell) {
+                bell.ring();
+            }
             Written {
                 batch,
                 outcome,
