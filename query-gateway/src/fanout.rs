@@ -88,9 +88,22 @@ pub struct Frame {
     version: i64,
     data: Value,
     payload: Bytes,
+    /// The last message of a group whose execution ended: its subscribers must resume
+    /// elsewhere. Sent through the channel rather than watched beside it, so a subscriber waits
+    /// on one thing per event.
+    ended: bool,
 }
 
 impl Frame {
+    fn ended() -> Self {
+        Self {
+            version: i64::MIN,
+            data: Value::Null,
+            payload: Bytes::new(),
+            ended: true,
+        }
+    }
+
     /// The response, serialised.
     #[must_use]
     pub fn payload(&self) -> &Bytes {
@@ -118,7 +131,7 @@ impl Outgoing {
 struct Group {
     tx: broadcast::Sender<Arc<Frame>>,
     armed: watch::Receiver<Option<bool>>,
-    /// Cancelled when the group's execution ended: its subscribers must resume elsewhere.
+    /// Cancelled when the group's execution ended, just before the [`Frame::ended`] message.
     ended: CancellationToken,
     /// Stops the execution when the last subscriber leaves.
     _stop: DropGuard,
@@ -194,6 +207,7 @@ impl LiveExecutor {
                     version,
                     data: response.data,
                     payload: Bytes::from(payload),
+                    ended: false,
                 }));
             }
             tap.armed.send_if_modified(|armed| {
@@ -203,7 +217,9 @@ impl LiveExecutor {
                 }
                 unset
             });
+            // Cancelled first: a subscriber that joins after the message sees the cancellation.
             ended.cancel();
+            let _ = tx.send(Arc::new(Frame::ended()));
             metrics.shared_executions.dec();
         });
         groups.insert(key, Arc::downgrade(&group));
@@ -218,6 +234,10 @@ impl LiveExecutor {
         data: Arc<Data>,
     ) -> Option<BoxStream<'static, Outgoing>> {
         let rx = group.tx.subscribe();
+        if group.ended.is_cancelled() {
+            // Ended before this receiver existed, so it will never hear of it: run alone.
+            return None;
+        }
         let mut armed = group.armed.clone();
         let ok = tokio::time::timeout(ARM_TIMEOUT, armed.wait_for(Option::is_some))
             .await
@@ -310,11 +330,10 @@ impl Joined {
         metrics: &Metrics,
     ) -> Option<(Outgoing, Self)> {
         loop {
-            let received = tokio::select! {
-                r = rx.recv() => r,
-                () = group.ended.cancelled() => Err(broadcast::error::RecvError::Closed),
-            };
-            match received {
+            match rx.recv().await {
+                Ok(frame) if frame.ended => {
+                    return Self::fail(broadcast::error::RecvError::Closed, last, open, metrics);
+                }
                 Ok(frame) if frame.version <= last => {}
                 Ok(frame) => {
                     let state = Self::Live {
@@ -325,21 +344,29 @@ impl Joined {
                     };
                     return Some((Outgoing::Shared(frame), state));
                 }
-                Err(e) => {
-                    if matches!(e, broadcast::error::RecvError::Lagged(_)) {
-                        metrics.slow_disconnects.inc();
-                    }
-                    drop(open);
-                    let mut error =
-                        crate::schema::slow_consumer(last).into_server_error(Pos::default());
-                    error.path = vec![async_graphql::PathSegment::Field("commentEvents".into())];
-                    return Some((
-                        Outgoing::Own(Box::new(Response::from_errors(vec![error]))),
-                        Self::Done,
-                    ));
-                }
+                Err(e) => return Self::fail(e, last, open, metrics),
             }
         }
+    }
+
+    /// The subscription's last message: it fell behind, or its group ended; either way it may
+    /// resume from `last`.
+    fn fail(
+        e: broadcast::error::RecvError,
+        last: i64,
+        open: OpenGuard,
+        metrics: &Metrics,
+    ) -> Option<(Outgoing, Self)> {
+        if matches!(e, broadcast::error::RecvError::Lagged(_)) {
+            metrics.slow_disconnects.inc();
+        }
+        drop(open);
+        let mut error = crate::schema::slow_consumer(last).into_server_error(Pos::default());
+        error.path = vec![async_graphql::PathSegment::Field("commentEvents".into())];
+        Some((
+            Outgoing::Own(Box::new(Response::from_errors(vec![error]))),
+            Self::Done,
+        ))
     }
 }
 

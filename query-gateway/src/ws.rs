@@ -16,8 +16,8 @@ use std::time::Duration;
 use async_graphql::Data;
 use async_graphql::http::ClientMessage;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures::stream::{BoxStream, SplitSink};
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use serde_json::json;
 use tokio_stream::StreamMap;
 
@@ -34,7 +34,9 @@ pub async fn serve(
     keepalive: Duration,
     init: impl FnOnce(serde_json::Value) -> Result<Data, String>,
 ) {
-    let (mut sink, mut incoming) = socket.split();
+    // Not split: each branch's future is dropped before its handler runs, so the handlers may
+    // send on the socket the `recv` branch was reading from, with no lock between the halves.
+    let mut sink = socket;
     let mut init = Some(init);
     let mut data: Option<Arc<Data>> = None;
     // Per subscription, the messages to send: its `next` frames, then its `complete`.
@@ -45,7 +47,15 @@ pub async fn serve(
     tokio::pin!(idle);
     loop {
         tokio::select! {
-            message = incoming.next() => {
+            // Outgoing frames first: a delivery wakes this task, and when its frame is ready the
+            // socket's read side is not polled for nothing.
+            biased;
+            Some((_, text)) = streams.next(), if !streams.is_empty() => {
+                if send(&mut sink, text).await.is_err() {
+                    return;
+                }
+            }
+            message = sink.recv() => {
                 let text = match message {
                     Some(Ok(Message::Text(t))) => t.as_str().to_owned(),
                     Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
@@ -109,11 +119,6 @@ pub async fn serve(
                     ClientMessage::Pong { .. } => {}
                 }
             }
-            Some((_, text)) = streams.next(), if !streams.is_empty() => {
-                if send(&mut sink, text).await.is_err() {
-                    return;
-                }
-            }
             () = &mut init_deadline, if data.is_none() => {
                 return close(&mut sink, 4408, "Connection initialisation timeout").await;
             }
@@ -140,11 +145,11 @@ fn next_frame(prefix: &str, outgoing: &Outgoing) -> String {
     text
 }
 
-async fn send(sink: &mut SplitSink<WebSocket, Message>, text: String) -> Result<(), axum::Error> {
+async fn send(sink: &mut WebSocket, text: String) -> Result<(), axum::Error> {
     sink.send(Message::Text(text.into())).await
 }
 
-async fn close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &str) {
+async fn close(sink: &mut WebSocket, code: u16, reason: &str) {
     let _ = sink
         .send(Message::Close(Some(CloseFrame {
             code,
