@@ -19,6 +19,27 @@ impl Drop for Proc {
     }
 }
 
+/// nginx's master process, stopped with SIGTERM when dropped: SIGKILL would leave its workers
+/// running, orphaned, still listening on the test's port.
+pub struct Nginx(Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if !matches!(self.0.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The running cluster.
 pub struct Cluster {
     /// PostgreSQL URL of its database.
@@ -36,6 +57,7 @@ pub struct Cluster {
     /// HTTP client.
     pub http: reqwest::Client,
     procs: Vec<Proc>,
+    nginx: Option<Nginx>,
     dir: TempDir,
 }
 
@@ -83,6 +105,7 @@ impl Cluster {
             nginx_port: free_port(),
             http: reqwest::Client::new(),
             procs: Vec::new(),
+            nginx: None,
             dir,
         };
         {
@@ -216,7 +239,7 @@ impl Cluster {
             .stderr(err)
             .spawn()
             .expect("nginx runs (scripts/test-deps.sh installs it)");
-        self.procs.push(Proc(child));
+        self.nginx = Some(Nginx(child));
         let url = format!("http://127.0.0.1:{}/healthz", self.nginx_port);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !self
