@@ -130,6 +130,12 @@ impl Relay {
                 // Rows from the first unacknowledged one on stay and are sent again, in order.
                 return Err(e.into());
             }
+            // A short batch emptied the outbox as it was: rows appended since have woken the
+            // relay again (or, from other instances, wait for the next poll), so reading once
+            // more would only find nothing, once per comment at low rates.
+            if rows.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) {
+                return Ok(());
+            }
         }
     }
 

@@ -443,9 +443,9 @@ impl Hub {
         channels.keys().copied().collect()
     }
 
-    /// The broadcaster: refreshes posts the log marked, retrying (at the projector's next commit
-    /// in this process, else after 1 ms, doubling to 32 ms) while the projector has not caught
-    /// up, and sweeps every subscribed post each second.
+    /// The broadcaster: refreshes posts the log marked, retrying while the projector has not
+    /// caught up (at its next commit when it runs in this process, with a 32 ms timer behind
+    /// that; else after 1 ms, doubling to 32 ms), and sweeps every subscribed post each second.
     pub async fn broadcast(self, cancel: CancellationToken) {
         let mut backoff = Duration::ZERO;
         let mut last_sweep = tokio::time::Instant::now();
@@ -499,7 +499,14 @@ impl Hub {
                     let entry = dirty.entry(post).or_insert(version);
                     *entry = (*entry).max(version);
                 }
-                backoff = (backoff * 2).clamp(Duration::from_millis(1), Duration::from_millis(32));
+                // With the projector's bell, its next commit retries at once: the timer is only
+                // a safety net, so it starts at its longest instead of querying every few ms.
+                let floor = if self.inner.bell.is_some() {
+                    Duration::from_millis(32)
+                } else {
+                    Duration::from_millis(1)
+                };
+                backoff = (backoff * 2).clamp(floor, Duration::from_millis(32));
             }
         }
     }
