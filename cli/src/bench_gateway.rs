@@ -370,7 +370,9 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();
-    let cpu_after = args.gateway_pid.and_then(cpu_seconds);
+    let gateway_cpu = cpu_before
+        .zip(args.gateway_pid.and_then(cpu_seconds))
+        .map(|(before, after)| after - before);
     cancel.cancel();
     while tasks.join_next().await.is_some() {}
     let acks = acks.lock().await;
@@ -402,14 +404,10 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
         "ack_to_receipt": percentiles(&latency),
         // What the gateway's process spent while the comments were written and delivered
         // (the command and projection work too, in the one-process stack).
-        "gateway_cpu_cores": match (cpu_before, cpu_after) {
-            (Some(b), Some(a)) => Some(((a - b) / elapsed.as_secs_f64() * 100.0).round() / 100.0),
-            _ => None,
-        },
-        "gateway_cpu_us_per_delivery": match (cpu_before, cpu_after) {
-            (Some(b), Some(a)) if delivered > 0 => Some(((a - b) * 1e6 / delivered as f64 * 10.0).round() / 10.0),
-            _ => None,
-        },
+        "gateway_cpu_cores": gateway_cpu.map(|s| (s / elapsed.as_secs_f64() * 100.0).round() / 100.0),
+        "gateway_cpu_us_per_delivery": gateway_cpu
+            .filter(|_| delivered > 0)
+            .map(|s| (s * 1e6 / delivered as f64 * 10.0).round() / 10.0),
         "gateway_rss_kib_before": rss_before,
         "gateway_rss_kib_half": rss_half,
         "gateway_rss_kib_idle": rss_idle,

@@ -43,16 +43,18 @@ fn post_history(comments: i64) -> Vec<Envelope> {
         "unicode: héllo 世界 🎉",
         "1. a list",
     ];
+    // Each event takes the stream's next version.
+    let push = |out: &mut Vec<Envelope>, event: PostEvent| {
+        let version = i64::try_from(out.len()).expect("version") + 1;
+        out.push(common::envelope(post, version, event));
+    };
     let mut ids = Vec::new();
-    let mut version = 2;
     for i in 0..comments {
-        version += 1;
         let id = CommentId::new();
         ids.push(id);
         let index = usize::try_from(i).expect("index");
-        out.push(common::envelope(
-            post,
-            version,
+        push(
+            &mut out,
             PostEvent::CommentAdded(CommentAdded {
                 comment_id: id,
                 parent_id: None,
@@ -60,12 +62,10 @@ fn post_history(comments: i64) -> Vec<Envelope> {
                 author_name: format!("reader {i}"),
                 body: format!("{} #{i}", bodies[index % bodies.len()]),
             }),
-        ));
+        );
         if i == comments / 2 {
-            version += 1;
-            out.push(common::envelope(
-                post,
-                version,
+            push(
+                &mut out,
                 PostEvent::CommentAdded(CommentAdded {
                     comment_id: CommentId::new(),
                     parent_id: Some(ids[3]),
@@ -73,25 +73,21 @@ fn post_history(comments: i64) -> Vec<Envelope> {
                     author_name: "author".into(),
                     body: "a reply".into(),
                 }),
-            ));
-            version += 1;
-            out.push(common::envelope(
-                post,
-                version,
+            );
+            push(
+                &mut out,
                 PostEvent::CommentEdited(CommentEdited {
                     comment_id: ids[5],
                     body: "edited _later_".into(),
                 }),
-            ));
-            version += 1;
-            out.push(common::envelope(
-                post,
-                version,
+            );
+            push(
+                &mut out,
                 PostEvent::CommentHidden(CommentHidden {
                     comment_id: ids[7],
                     reason: "spam".into(),
                 }),
-            ));
+            );
         }
     }
     out

@@ -27,12 +27,6 @@ impl CommitBell {
     pub fn ring(&self) {
         self.0.send_modify(|rung| *rung = rung.wrapping_add(1));
     }
-
-    /// A listener that has heard every ring so far.
-    #[must_use]
-    pub fn listen(&self) -> Ear {
-        Ear(Some(self.0.subscribe()))
-    }
 }
 
 /// A listener of a bell, or of none (then it never hears anything).
@@ -40,7 +34,7 @@ impl CommitBell {
 pub struct Ear(Option<watch::Receiver<u64>>);
 
 impl Ear {
-    /// Listens to `bell` when there is one.
+    /// Listens to `bell` when there is one, having heard every ring so far.
     #[must_use]
     pub fn of(bell: Option<&CommitBell>) -> Self {
         Self(bell.map(|b| b.0.subscribe()))
@@ -69,7 +63,7 @@ mod tests {
     #[tokio::test]
     async fn a_listener_hears_a_ring_made_while_it_was_busy() {
         let bell = CommitBell::new();
-        let mut ear = bell.listen();
+        let mut ear = Ear::of(Some(&bell));
         bell.ring();
         tokio::time::timeout(Duration::from_secs(1), ear.rung())
             .await

@@ -29,14 +29,13 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serves one connection until either side closes it. `init` turns the `connection_init`
 /// payload into the connection's data, or the reason to refuse it.
 pub async fn serve(
-    socket: WebSocket,
+    mut socket: WebSocket,
     live: LiveExecutor,
     keepalive: Duration,
     init: impl FnOnce(serde_json::Value) -> Result<Data, String>,
 ) {
     // Not split: each branch's future is dropped before its handler runs, so the handlers may
-    // send on the socket the `recv` branch was reading from, with no lock between the halves.
-    let mut sink = socket;
+    // send on the socket the `recv` branch was reading from, with no lock between two halves.
     let mut init = Some(init);
     let mut data: Option<Arc<Data>> = None;
     // Per subscription, the messages to send: its `next` frames, then its `complete`.
@@ -51,11 +50,11 @@ pub async fn serve(
             // socket's read side is not polled for nothing.
             biased;
             Some((_, text)) = streams.next(), if !streams.is_empty() => {
-                if send(&mut sink, text).await.is_err() {
+                if send(&mut socket, text).await.is_err() {
                     return;
                 }
             }
-            message = sink.recv() => {
+            message = socket.recv() => {
                 let text = match message {
                     Some(Ok(Message::Text(t))) => t.as_str().to_owned(),
                     Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
@@ -65,30 +64,30 @@ pub async fn serve(
                 idle.as_mut().reset(tokio::time::Instant::now() + keepalive);
                 let message: ClientMessage = match serde_json::from_str(&text) {
                     Ok(m) => m,
-                    Err(e) => return close(&mut sink, 1002, &e.to_string()).await,
+                    Err(e) => return close(&mut socket, 1002, &e.to_string()).await,
                 };
                 match message {
                     ClientMessage::ConnectionInit { payload } => {
                         let Some(init) = init.take() else {
-                            return close(&mut sink, 4429, "Too many initialisation requests.").await;
+                            return close(&mut socket, 4429, "Too many initialisation requests.").await;
                         };
                         match init(payload.unwrap_or_default()) {
                             Ok(d) => {
                                 data = Some(Arc::new(d));
-                                if send(&mut sink, json!({ "type": "connection_ack" }).to_string()).await.is_err() {
+                                if send(&mut socket, json!({ "type": "connection_ack" }).to_string()).await.is_err() {
                                     return;
                                 }
                             }
-                            Err(reason) => return close(&mut sink, 1002, &reason).await,
+                            Err(reason) => return close(&mut socket, 1002, &reason).await,
                         }
                     }
                     ClientMessage::Start { id, payload } => {
                         let Some(data) = &data else {
-                            return close(&mut sink, 4401, "Unauthorized").await;
+                            return close(&mut socket, 4401, "Unauthorized").await;
                         };
                         if streams.contains_key(&id) {
                             let reason = format!("Subscriber for {id} already exists");
-                            return close(&mut sink, 4409, &reason).await;
+                            return close(&mut socket, 4409, &reason).await;
                         }
                         // The `next` frame's opening (`{"type":"next","id":…,"payload":`), once.
                         let prefix = format!(
@@ -112,7 +111,7 @@ pub async fn serve(
                             Some(p) => json!({ "type": "pong", "payload": p }),
                             None => json!({ "type": "pong" }),
                         };
-                        if send(&mut sink, pong.to_string()).await.is_err() {
+                        if send(&mut socket, pong.to_string()).await.is_err() {
                             return;
                         }
                     }
@@ -120,9 +119,9 @@ pub async fn serve(
                 }
             }
             () = &mut init_deadline, if data.is_none() => {
-                return close(&mut sink, 4408, "Connection initialisation timeout").await;
+                return close(&mut socket, 4408, "Connection initialisation timeout").await;
             }
-            () = &mut idle => return close(&mut sink, 3008, "timeout").await,
+            () = &mut idle => return close(&mut socket, 3008, "timeout").await,
         }
     }
 }
@@ -145,12 +144,12 @@ fn next_frame(prefix: &str, outgoing: &Outgoing) -> String {
     text
 }
 
-async fn send(sink: &mut WebSocket, text: String) -> Result<(), axum::Error> {
-    sink.send(Message::Text(text.into())).await
+async fn send(socket: &mut WebSocket, text: String) -> Result<(), axum::Error> {
+    socket.send(Message::Text(text.into())).await
 }
 
-async fn close(sink: &mut WebSocket, code: u16, reason: &str) {
-    let _ = sink
+async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+    let _ = socket
         .send(Message::Close(Some(CloseFrame {
             code,
             reason: reason.into(),
