@@ -138,25 +138,37 @@ struct Group {
 }
 
 /// The executor of the WebSocket protocols: shares `commentEvents` executions, delegates the
-/// rest to the schema.
+/// rest to the schema. A clone is one reference count (every connection and subscription holds
+/// one).
 #[derive(Clone)]
-pub struct LiveExecutor {
+pub struct LiveExecutor(Arc<LiveInner>);
+
+/// What every clone of a [`LiveExecutor`] shares.
+pub struct LiveInner {
     schema: InkwireSchema,
     metrics: Metrics,
     capacity: usize,
-    groups: Arc<Mutex<HashMap<String, Weak<Group>>>>,
+    groups: Mutex<HashMap<String, Weak<Group>>>,
+}
+
+impl std::ops::Deref for LiveExecutor {
+    type Target = LiveInner;
+
+    fn deref(&self) -> &LiveInner {
+        &self.0
+    }
 }
 
 impl LiveExecutor {
     /// Runs on `schema`, with `capacity` events of slack per subscriber.
     #[must_use]
     pub fn new(schema: InkwireSchema, metrics: Metrics, capacity: usize) -> Self {
-        Self {
+        Self(Arc::new(LiveInner {
             schema,
             metrics,
             capacity: capacity.max(1),
-            groups: Arc::default(),
-        }
+            groups: Mutex::default(),
+        }))
     }
 
     /// The running group for `key`, or a new one executing `request`.
@@ -259,11 +271,10 @@ impl LiveExecutor {
             group,
             open,
         };
-        let metrics = Arc::new(self.metrics);
         Some(
             futures::stream::unfold(state, move |state| {
-                let metrics = metrics.clone();
-                async move { state.next(&metrics).await }
+                let live = self.clone();
+                async move { state.next(&live.metrics).await }
             })
             .boxed(),
         )
@@ -442,7 +453,10 @@ impl LiveExecutor {
         };
         let group = self.group(key, &request, &data);
         let this = self.clone();
-        futures::stream::once(async move {
+        // The joining future boxed on its own: `once` drops it when it is done, where inline it
+        // would keep its room in this stream for the whole subscription (kilobytes per idle
+        // subscriber).
+        futures::stream::once(Box::pin(async move {
             let schema = this.schema.clone();
             let fallback = same_operation(&request);
             match this.join(group, request, data.clone()).await {
@@ -453,7 +467,7 @@ impl LiveExecutor {
                     .map(|r| Outgoing::Own(Box::new(r)))
                     .boxed(),
             }
-        })
+        }))
         .flatten()
         .boxed()
     }

@@ -30,6 +30,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::future::BoxFuture;
 use infra::auth::TokenKeys;
 use infra::db::Db;
 use infra::log::LogConfig;
@@ -133,7 +134,7 @@ pub fn build_schema(
         builder = builder.disable_introspection();
     }
     if let Some(shared) = shared {
-        builder = builder.data(shared);
+        builder = schema::with_shared_loaders(builder, &shared.read).data(shared);
     }
     builder.finish()
 }
@@ -156,7 +157,6 @@ pub struct Gateway {
     pub cache: PageCache,
 }
 
-#[derive(Clone)]
 struct HttpState {
     schema: InkwireSchema,
     read: ReadModel,
@@ -202,13 +202,14 @@ impl Gateway {
         let live = fanout::LiveExecutor::new(schema.clone(), metrics, config.subscriber_buffer);
         let router = Router::new()
             .route("/graphql", get(graphql_get).post(graphql_post))
-            .with_state(HttpState {
+            // Behind one `Arc`: axum clones the state for every request.
+            .with_state(Arc::new(HttpState {
                 schema,
                 read,
                 keys: config.keys.clone(),
                 cache: cache.clone(),
                 live,
-            });
+            }));
         let router = with_edge_protections(router, &config.cors_origins);
         Self { router, hub, cache }
     }
@@ -362,7 +363,7 @@ fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-async fn graphql_post(State(state): State<HttpState>, request: Request) -> Response {
+async fn graphql_post(State(state): State<Arc<HttpState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, BODY_LIMIT + 1).await else {
         return error_response(
@@ -442,7 +443,7 @@ fn json_bytes(body: axum::body::Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn graphql_get(State(state): State<HttpState>, request: Request) -> Response {
+async fn graphql_get(State(state): State<Arc<HttpState>>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
     let upgrade = parts
         .headers
@@ -483,25 +484,24 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
     let Ok(who) = authenticated_caller(&state.keys, &parts) else {
         return unauthenticated();
     };
-    let live = state.live.clone();
-    let keys = state.keys.clone();
-    let read = state.read.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .read_buffer_size(1024)
+        // Clients send little (pings, a subscribe); the buffer grows for a longer message.
+        .read_buffer_size(256)
         .write_buffer_size(0)
         .max_message_size(WS_MESSAGE_LIMIT)
         .max_frame_size(WS_MESSAGE_LIMIT)
-        .on_upgrade(move |socket| async move {
+        // The connection's task lives as long as the connection, with this future in it: boxed
+        // here, not in an `async` block, its size is a pointer's rather than the socket's and
+        // every capture's again (an idle subscriber costs less; docs/benchmarks.md).
+        .on_upgrade(move |socket| -> BoxFuture<'static, ()> {
+            let live = state.live.clone();
             let init =
-                move |payload: serde_json::Value| connection_data(&keys, &read, who, &payload);
-            // Boxed: this task lives as long as the connection, and unboxed its state would
-            // reserve room for the larger of the two protocol loops, used or not.
+                move |payload: serde_json::Value| connection_data(&state.keys, who, &payload);
             if transport_ws {
-                Box::pin(ws::serve(socket, live, KEEPALIVE, |payload| {
+                Box::pin(ws::serve(socket, live, KEEPALIVE, move |payload| {
                     init(payload).map_err(|e| e.message)
                 }))
-                .await;
             } else {
                 Box::pin(
                     GraphQLWebSocket::new(socket, live, protocol)
@@ -511,7 +511,6 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
                         .keepalive_timeout(KEEPALIVE)
                         .serve(),
                 )
-                .await;
             }
         })
 }
@@ -520,10 +519,9 @@ async fn graphql_get(State(state): State<HttpState>, request: Request) -> Respon
 const KEEPALIVE: Duration = Duration::from_secs(30);
 
 /// A WebSocket connection's data once `connection_init` arrived: the caller (a token may come in
-/// the upgrade request or, as browsers must, in the init payload) and the loaders.
+/// the upgrade request or, as browsers must, in the init payload). Its loaders are the schema's.
 fn connection_data(
     keys: &TokenKeys,
-    read: &ReadModel,
     mut who: Caller,
     payload: &serde_json::Value,
 ) -> async_graphql::Result<async_graphql::Data> {
@@ -537,7 +535,6 @@ fn connection_data(
     }
     let mut data = async_graphql::Data::default();
     data.insert(who);
-    schema::add_loaders(&mut data, read);
     Ok(data)
 }
 

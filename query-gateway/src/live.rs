@@ -19,6 +19,7 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use infra::bell::{CommitBell, Ear};
 use infra::log::{LogConfig, StartAt};
+use prometheus::IntGauge;
 use serde::Deserialize;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
@@ -110,19 +111,19 @@ pub struct Hub {
 }
 
 /// Counts a client's subscription in the open-subscriptions gauge while it lives.
-pub(crate) struct OpenGuard(Metrics);
+pub(crate) struct OpenGuard(IntGauge);
 
 impl OpenGuard {
     /// Counts one more open subscription until the guard is dropped.
     pub(crate) fn open(metrics: &Metrics) -> Self {
         metrics.subscriptions_open.inc();
-        Self(metrics.clone())
+        Self(metrics.subscriptions_open.clone())
     }
 }
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
-        self.0.subscriptions_open.dec();
+        self.0.dec();
     }
 }
 

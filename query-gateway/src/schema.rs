@@ -187,12 +187,18 @@ pub fn with_loaders(request: async_graphql::Request, read: &ReadModel) -> async_
         .data(DataLoader::new(UsersById(read.clone()), tokio::spawn))
 }
 
-/// Adds the loaders to a WebSocket connection's data (they do not cache, so sharing them across
-/// the connection's events never serves stale rows).
-pub fn add_loaders(data: &mut async_graphql::Data, read: &ReadModel) {
-    data.insert(DataLoader::new(CommentsById(read.clone()), tokio::spawn));
-    data.insert(DataLoader::new(FirstComments(read.clone()), tokio::spawn));
-    data.insert(DataLoader::new(UsersById(read.clone()), tokio::spawn));
+/// Adds loaders to the schema's own data, for what runs without per-request ones: WebSocket
+/// operations (thousands of connections, mostly idle, need not carry a set each) and live
+/// events. They do not cache, so sharing them across connections and events never serves a stale
+/// row; they only batch loads that happen at the same time.
+pub fn with_shared_loaders<Q, M, S>(
+    builder: async_graphql::SchemaBuilder<Q, M, S>,
+    read: &ReadModel,
+) -> async_graphql::SchemaBuilder<Q, M, S> {
+    builder
+        .data(DataLoader::new(CommentsById(read.clone()), tokio::spawn))
+        .data(DataLoader::new(FirstComments(read.clone()), tokio::spawn))
+        .data(DataLoader::new(UsersById(read.clone()), tokio::spawn))
 }
 
 async fn load_user(ctx: &Context<'_>, id: Uuid) -> Result<Option<Arc<UserRow>>> {

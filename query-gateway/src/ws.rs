@@ -28,100 +28,150 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves one connection until either side closes it. `init` turns the `connection_init`
 /// payload into the connection's data, or the reason to refuse it.
-pub async fn serve(
-    mut socket: WebSocket,
-    live: LiveExecutor,
-    keepalive: Duration,
-    init: impl FnOnce(serde_json::Value) -> Result<Data, String>,
-) {
+///
+/// This future lives as long as the connection, once per subscriber: what happens to a client's
+/// message is decided in [`Connection::on_message`], a plain function, so the parsed message and
+/// its temporaries never take room in the state kept across waits.
+pub async fn serve<I>(mut socket: WebSocket, live: LiveExecutor, keepalive: Duration, init: I)
+where
+    I: FnOnce(serde_json::Value) -> Result<Data, String>,
+{
     // Not split: each branch's future is dropped before its handler runs, so the handlers may
     // send on the socket the `recv` branch was reading from, with no lock between two halves.
-    let mut init = Some(init);
-    let mut data: Option<Arc<Data>> = None;
-    // Per subscription, the messages to send: its `next` frames, then its `complete`.
-    let mut streams: StreamMap<String, BoxStream<'static, String>> = StreamMap::new();
-    let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
-    tokio::pin!(init_deadline);
-    let idle = tokio::time::sleep(keepalive);
-    tokio::pin!(idle);
+    let mut connection = Connection {
+        live,
+        init: Some(init),
+        data: None,
+        streams: StreamMap::new(),
+    };
+    // One timer: until `connection_init`, its deadline; then the keep-alive.
+    let deadline = tokio::time::sleep(INIT_TIMEOUT.min(keepalive));
+    tokio::pin!(deadline);
     loop {
-        tokio::select! {
+        let step = tokio::select! {
             // Outgoing frames first: a delivery wakes this task, and when its frame is ready the
             // socket's read side is not polled for nothing.
             biased;
-            Some((_, text)) = streams.next(), if !streams.is_empty() => {
-                if send(&mut socket, text).await.is_err() {
+            Some((_, text)) = connection.streams.next(), if !connection.streams.is_empty() => {
+                Step::Send(text)
+            }
+            message = socket.recv() => {
+                // Any message but a WebSocket ping or pong shows the client is alive.
+                let alive = matches!(message, Some(Ok(Message::Text(_) | Message::Binary(_))));
+                let step = connection.on_message(message);
+                if alive && connection.data.is_some() {
+                    deadline.as_mut().reset(tokio::time::Instant::now() + keepalive);
+                }
+                step
+            }
+            () = &mut deadline => match connection.data {
+                None => Step::Close(4408, "Connection initialisation timeout".into()),
+                Some(_) => Step::Close(3008, "timeout".into()),
+            },
+        };
+        match step {
+            Step::Send(text) => {
+                if socket.send(Message::Text(text.into())).await.is_err() {
                     return;
                 }
             }
-            message = socket.recv() => {
-                let text = match message {
-                    Some(Ok(Message::Text(t))) => t.as_str().to_owned(),
-                    Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+            Step::Nothing => {}
+            Step::Close(code, reason) => {
+                let _ = socket
+                    .send(Message::Close(Some(CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    })))
+                    .await;
+                return;
+            }
+            Step::Quit => return,
+        }
+    }
+}
+
+/// What the connection does next.
+enum Step {
+    Send(String),
+    Nothing,
+    /// Close with this code and reason.
+    Close(u16, String),
+    /// Stop without a word (the client closed, or asked to terminate).
+    Quit,
+}
+
+/// A connection's state between messages.
+struct Connection<I> {
+    live: LiveExecutor,
+    init: Option<I>,
+    data: Option<Arc<Data>>,
+    /// Per subscription, the messages to send: its `next` frames, then its `complete`.
+    streams: StreamMap<String, BoxStream<'static, String>>,
+}
+
+impl<I> Connection<I>
+where
+    I: FnOnce(serde_json::Value) -> Result<Data, String>,
+{
+    fn on_message(&mut self, message: Option<Result<Message, axum::Error>>) -> Step {
+        let parsed = match &message {
+            Some(Ok(Message::Text(t))) => serde_json::from_str(t.as_str()),
+            Some(Ok(Message::Binary(b))) => serde_json::from_str(&String::from_utf8_lossy(b)),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Step::Nothing,
+            Some(Ok(Message::Close(_)) | Err(_)) | None => return Step::Quit,
+        };
+        let message: ClientMessage = match parsed {
+            Ok(m) => m,
+            Err(e) => return Step::Close(1002, e.to_string()),
+        };
+        match message {
+            ClientMessage::ConnectionInit { payload } => {
+                let Some(init) = self.init.take() else {
+                    return Step::Close(4429, "Too many initialisation requests.".into());
                 };
-                idle.as_mut().reset(tokio::time::Instant::now() + keepalive);
-                let message: ClientMessage = match serde_json::from_str(&text) {
-                    Ok(m) => m,
-                    Err(e) => return close(&mut socket, 1002, &e.to_string()).await,
-                };
-                match message {
-                    ClientMessage::ConnectionInit { payload } => {
-                        let Some(init) = init.take() else {
-                            return close(&mut socket, 4429, "Too many initialisation requests.").await;
-                        };
-                        match init(payload.unwrap_or_default()) {
-                            Ok(d) => {
-                                data = Some(Arc::new(d));
-                                if send(&mut socket, json!({ "type": "connection_ack" }).to_string()).await.is_err() {
-                                    return;
-                                }
-                            }
-                            Err(reason) => return close(&mut socket, 1002, &reason).await,
-                        }
+                match init(payload.unwrap_or_default()) {
+                    Ok(d) => {
+                        self.data = Some(Arc::new(d));
+                        Step::Send(json!({ "type": "connection_ack" }).to_string())
                     }
-                    ClientMessage::Start { id, payload } => {
-                        let Some(data) = &data else {
-                            return close(&mut socket, 4401, "Unauthorized").await;
-                        };
-                        if streams.contains_key(&id) {
-                            let reason = format!("Subscriber for {id} already exists");
-                            return close(&mut socket, 4409, &reason).await;
-                        }
-                        // The `next` frame's opening (`{"type":"next","id":…,"payload":`), once.
-                        let prefix = format!(
-                            "{{\"type\":\"next\",\"id\":{},\"payload\":",
-                            serde_json::Value::String(id.clone())
-                        );
-                        let complete = json!({ "type": "complete", "id": id }).to_string();
-                        let stream = live
-                            .execute_outgoing(payload, data.clone())
-                            .map(move |outgoing| next_frame(&prefix, &outgoing))
-                            .chain(futures::stream::once(async move { complete }))
-                            .boxed();
-                        streams.insert(id, stream);
-                    }
-                    ClientMessage::Stop { id } => {
-                        streams.remove(&id);
-                    }
-                    ClientMessage::ConnectionTerminate => return,
-                    ClientMessage::Ping { payload } => {
-                        let pong = match payload {
-                            Some(p) => json!({ "type": "pong", "payload": p }),
-                            None => json!({ "type": "pong" }),
-                        };
-                        if send(&mut socket, pong.to_string()).await.is_err() {
-                            return;
-                        }
-                    }
-                    ClientMessage::Pong { .. } => {}
+                    Err(reason) => Step::Close(1002, reason),
                 }
             }
-            () = &mut init_deadline, if data.is_none() => {
-                return close(&mut socket, 4408, "Connection initialisation timeout").await;
+            ClientMessage::Start { id, payload } => {
+                let Some(data) = &self.data else {
+                    return Step::Close(4401, "Unauthorized".into());
+                };
+                if self.streams.contains_key(&id) {
+                    return Step::Close(4409, format!("Subscriber for {id} already exists"));
+                }
+                // The `next` frame's opening (`{"type":"next","id":…,"payload":`), once.
+                let prefix = format!(
+                    "{{\"type\":\"next\",\"id\":{},\"payload\":",
+                    serde_json::Value::String(id.clone())
+                );
+                let complete = json!({ "type": "complete", "id": id }).to_string();
+                let stream = self
+                    .live
+                    .execute_outgoing(payload, data.clone())
+                    .map(move |outgoing| next_frame(&prefix, &outgoing))
+                    .chain(futures::stream::once(async move { complete }))
+                    .boxed();
+                self.streams.insert(id, stream);
+                Step::Nothing
             }
-            () = &mut idle => return close(&mut socket, 3008, "timeout").await,
+            ClientMessage::Stop { id } => {
+                self.streams.remove(&id);
+                Step::Nothing
+            }
+            ClientMessage::ConnectionTerminate => Step::Quit,
+            ClientMessage::Ping { payload } => Step::Send(
+                match payload {
+                    Some(p) => json!({ "type": "pong", "payload": p }),
+                    None => json!({ "type": "pong" }),
+                }
+                .to_string(),
+            ),
+            ClientMessage::Pong { .. } => Step::Nothing,
         }
     }
 }
@@ -142,17 +192,4 @@ fn next_frame(prefix: &str, outgoing: &Outgoing) -> String {
     text.push_str(std::str::from_utf8(payload).unwrap_or("null"));
     text.push('}');
     text
-}
-
-async fn send(socket: &mut WebSocket, text: String) -> Result<(), axum::Error> {
-    socket.send(Message::Text(text.into())).await
-}
-
-async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
 }
