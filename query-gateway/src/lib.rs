@@ -488,7 +488,9 @@ async fn graphql_get(State(state): State<Arc<HttpState>>, request: Request) -> R
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         // Clients send little (pings, a subscribe); the buffer grows for a longer message.
         .read_buffer_size(256)
-        .write_buffer_size(0)
+        // Room for a batch of frames, written when the connection has no more ready; every
+        // batch is flushed, so nothing waits in it for more.
+        .write_buffer_size(ws::MAX_UNFLUSHED * 1024)
         .max_message_size(WS_MESSAGE_LIMIT)
         .max_frame_size(WS_MESSAGE_LIMIT)
         // The connection's task lives as long as the connection, with this future in it: boxed

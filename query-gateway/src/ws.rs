@@ -16,8 +16,8 @@ use std::time::Duration;
 use async_graphql::Data;
 use async_graphql::http::ClientMessage;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures::StreamExt;
 use futures::stream::BoxStream;
+use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_stream::StreamMap;
 
@@ -47,14 +47,18 @@ where
     // One timer: until `connection_init`, its deadline; then the keep-alive.
     let deadline = tokio::time::sleep(INIT_TIMEOUT.min(keepalive));
     tokio::pin!(deadline);
+    // Frames written to the socket's buffer but not yet to the socket.
+    let mut unflushed = 0;
     loop {
         let step = tokio::select! {
             // Outgoing frames first: a delivery wakes this task, and when its frame is ready the
             // socket's read side is not polled for nothing.
             biased;
             Some((_, text)) = connection.streams.next(), if !connection.streams.is_empty() => {
-                Step::Send(text)
+                Step::Deliver(text)
             }
+            // No other frame is ready: send what was buffered, in one write.
+            () = std::future::ready(()), if unflushed > 0 => Step::Flush,
             message = socket.recv() => {
                 // Any message but a WebSocket ping or pong shows the client is alive.
                 let alive = matches!(message, Some(Ok(Message::Text(_) | Message::Binary(_))));
@@ -70,7 +74,28 @@ where
             },
         };
         match step {
+            // A subscriber that fell a few events behind (a burst, a busy machine) catches up
+            // with one write and one packet for all of them rather than one each.
+            Step::Deliver(text) => {
+                if socket.feed(Message::Text(text.into())).await.is_err() {
+                    return;
+                }
+                unflushed += 1;
+                if unflushed == MAX_UNFLUSHED {
+                    unflushed = 0;
+                    if socket.flush().await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Step::Flush => {
+                unflushed = 0;
+                if socket.flush().await.is_err() {
+                    return;
+                }
+            }
             Step::Send(text) => {
+                unflushed = 0;
                 if socket.send(Message::Text(text.into())).await.is_err() {
                     return;
                 }
@@ -90,8 +115,16 @@ where
     }
 }
 
+/// Most frames buffered before a write: few, as the buffer keeps the room it grew to.
+pub const MAX_UNFLUSHED: usize = 4;
+
 /// What the connection does next.
 enum Step {
+    /// Buffer a subscription's frame; it goes out when no other is ready.
+    Deliver(String),
+    /// Write the buffered frames.
+    Flush,
+    /// Send this message now (with any buffered before it).
     Send(String),
     Nothing,
     /// Close with this code and reason.
