@@ -243,6 +243,19 @@ fn comment_id(text: &str) -> Option<u128> {
     uuid::Uuid::try_parse(id).ok().map(|u| u.as_u128())
 }
 
+/// The least-squares slope of `y` over `x`, when there are two distinct `x`.
+fn slope(points: &[(usize, u64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    let mean_x = points.iter().map(|&(x, _)| x as f64).sum::<f64>() / n;
+    let mean_y = points.iter().map(|&(_, y)| y as f64).sum::<f64>() / n;
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for &(x, y) in points {
+        sxy += (x as f64 - mean_x) * (y as f64 - mean_y);
+        sxx += (x as f64 - mean_x).powi(2);
+    }
+    (sxx > 0.0).then(|| sxy / sxx)
+}
+
 fn percentiles(h: &Histogram<u64>) -> Value {
     json!({
         "p50_ms": h.value_at_quantile(0.50) as f64 / 1000.0,
@@ -268,8 +281,12 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
     let ready = Arc::new(AtomicU64::new(0));
     let delivered = Arc::new(AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
-    let half = args.subscribers / 2;
-    let mut rss_half = None;
+    // RSS is sampled at each quarter of the subscribers (after they settle): the slope through
+    // those points is what one more idle subscription costs, without the one-off growth the
+    // first ones cause (database pool, allocator arenas, runtime buffers), and one sample caught
+    // before or after the allocator returns freed pages cannot swing it alone.
+    let quarters: Vec<usize> = (1..=4).map(|q| args.subscribers * q / 4).collect();
+    let mut rss_samples: Vec<(usize, u64)> = Vec::new();
     let connected = ready.clone();
     let subscription = json!({
         "query": "subscription($p: ID!) { commentEvents(postId: $p) { kind cursor comment { id } } }",
@@ -330,19 +347,17 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
         if s % 200 == 199 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        // Memory is read at half and at all subscribers: the difference is what one more idle
-        // subscription costs, without the one-off growth the first ones cause (database pool,
-        // allocator arenas, runtime buffers).
-        if s + 1 == half {
-            wait_connected(&connected, half, Duration::from_secs(120)).await?;
+        if quarters.contains(&(s + 1)) {
+            wait_connected(&connected, s + 1, Duration::from_secs(120)).await?;
+            // Let the subscribe messages land and the gateway settle before measuring memory.
             tokio::time::sleep(Duration::from_secs(2)).await;
-            rss_half = args.gateway_pid.and_then(rss_kib);
+            if let Some(rss) = args.gateway_pid.and_then(rss_kib) {
+                rss_samples.push((s + 1, rss));
+            }
         }
     }
     wait_connected(&ready, args.subscribers, Duration::from_secs(120)).await?;
-    // Let the subscribe messages land and the gateway settle before measuring memory.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_idle = args.gateway_pid.and_then(rss_kib);
+    let rss_idle = rss_samples.last().map(|&(_, rss)| rss);
 
     let acks: Arc<Mutex<HashMap<u128, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
@@ -423,12 +438,9 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
             .filter(|_| delivered > 0)
             .map(|s| (s * 1e6 / delivered as f64 * 10.0).round() / 10.0),
         "gateway_rss_kib_before": rss_before,
-        "gateway_rss_kib_half": rss_half,
+        "gateway_rss_kib_by_subscribers": rss_samples,
         "gateway_rss_kib_idle": rss_idle,
-        "kib_per_idle_subscription": match (rss_half, rss_idle) {
-            (Some(h), Some(i)) if args.subscribers > half => Some(((i as f64 - h as f64) / (args.subscribers - half) as f64 * 100.0).round() / 100.0),
-            _ => None,
-        },
+        "kib_per_idle_subscription": slope(&rss_samples).map(|k| (k * 100.0).round() / 100.0),
         "kib_per_idle_subscription_from_start": match (rss_before, rss_idle) {
             (Some(b), Some(i)) => Some(((i.saturating_sub(b)) as f64 / args.subscribers as f64 * 100.0).round() / 100.0),
             _ => None,
@@ -522,7 +534,18 @@ pub async fn page(args: PageArgs, cancel: CancellationToken) -> anyhow::Result<V
 
 #[cfg(test)]
 mod tests {
-    use super::comment_id;
+    use super::{comment_id, slope};
+
+    #[test]
+    fn the_memory_slope_follows_the_points_and_needs_two_distinct_counts() {
+        let line = [(500, 1_000), (1000, 4_000), (1500, 7_000), (2000, 10_000)];
+        assert_eq!(slope(&line), Some(6.0));
+        // One low sample (freed pages returned just then) bends the slope, not its sign.
+        let dip = [(500, 1_000), (1000, 4_000), (1500, 4_500), (2000, 10_000)];
+        assert!(slope(&dip).is_some_and(|k| k > 4.0 && k < 6.0));
+        assert_eq!(slope(&[(2000, 10_000)]), None);
+        assert_eq!(slope(&[]), None);
+    }
 
     #[test]
     fn comment_ids_are_read_from_next_messages_in_either_shape() {
