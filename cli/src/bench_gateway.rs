@@ -3,7 +3,8 @@
 //! - `fanout`: N WebSocket subscribers on one post, comments written through the gateway at a
 //!   steady rate; reports deliveries per second, latency from the command's acknowledgement to
 //!   each subscriber's receipt (p50/p99/max, HDR histogram), and the gateway's memory per idle
-//!   subscription (its RSS before and after opening them, with `--gateway-pid`).
+//!   subscription (with `--gateway-pid`: the slope of its RSS sampled at each quarter of the
+//!   subscribers, and the growth from before the first, per subscriber).
 //! - `page`: the post page query (a post and its first 20 comments) from C concurrent clients
 //!   for a fixed time; reports requests per second and latency percentiles.
 
