@@ -896,3 +896,70 @@ async fn the_legacy_graphql_ws_protocol_works_too() {
     }
     stack.stop().await;
 }
+
+/// A write whose projection does not come within the gateway's bounded wait: the mutation says
+/// `PROJECTION_TIMEOUT` with the write's position, after the wait and not long after; the write
+/// itself was accepted and shows once a projector runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_waited_for_past_its_projection_times_out_with_its_position_and_still_lands() {
+    let db_url = common::fresh_database().await;
+    let topic = common::unique("posts");
+    // No projector: nothing the command service accepts reaches the read tables yet.
+    let stack = TestStack::distributed_on(&db_url, &topic, &common::brokers(), false).await;
+    let slug = format!("late-{}", short_tag());
+    let started = std::time::Instant::now();
+    let r = q(
+        &stack,
+        Some(AUTHOR),
+        "mutation($input: CreatePostInput!) { createPost(input: $input, waitForProjection: true) { post { id } position } }",
+        json!({ "input": { "title": "Late", "body": "Projected later.", "slug": slug } }),
+    )
+    .await;
+    let waited = started.elapsed();
+    assert_eq!(error_code(&r), Some("PROJECTION_TIMEOUT"), "{r}");
+    assert!(
+        r["errors"][0]["extensions"]["position"]
+            .as_str()
+            .is_some_and(|p| !p.is_empty()),
+        "the error carries the write's position: {r}"
+    );
+    // The default wait is 5 s: answered after it, and not left hanging.
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_secs(15),
+        "answered after {waited:?}"
+    );
+
+    // The write was accepted: a projector started now makes it visible.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let projector = tokio::spawn(projection_service::serve(
+        listener,
+        stack.db.clone(),
+        infra::log::LogConfig::Kafka(common::kafka(&topic, &common::brokers())),
+        stack.group.clone(),
+        cancel.clone(),
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = q(
+            &stack,
+            Some(AUTHOR),
+            "query($slug: String) { post(slug: $slug) { title } }",
+            json!({ "slug": slug }),
+        )
+        .await;
+        if r["data"]["post"]["title"] == "Late" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never projected: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cancel.cancel();
+    projector
+        .await
+        .expect("projector joins")
+        .expect("projector stops cleanly");
+    stack.stop().await;
+}
