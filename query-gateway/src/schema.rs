@@ -208,7 +208,7 @@ async fn load_user(ctx: &Context<'_>, id: Uuid) -> Result<Option<Arc<UserRow>>> 
             depend(ctx, row.as_ref().map(|u| (u.id, u.version)));
             Ok(row)
         }
-        // Subscriptions have no per-request loaders: read directly.
+        // A schema built without the shared state (no loaders anywhere): read directly.
         None => Ok(shared(ctx)
             .read
             .users_by_ids(&[id])
