@@ -970,93 +970,52 @@ async fn a_write_waited_for_past_its_projection_times_out_with_its_position_and_
 /// same payload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphql_transport_ws_protocol_rules_close_with_their_codes() {
-    use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-    type Ws = tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >;
-    async fn open(url: &str) -> Ws {
-        let mut request = url.into_client_request().expect("request");
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().expect("header"),
-        );
-        tokio_tungstenite::connect_async(request)
-            .await
-            .expect("connects")
-            .0
-    }
-    async fn send(ws: &mut Ws, message: Value) {
-        ws.send(Message::Text(message.to_string().into()))
-            .await
-            .expect("sent");
-    }
-    /// The next text message, or the close code.
-    async fn next(ws: &mut Ws, within: Duration) -> Result<Value, Option<u16>> {
-        loop {
-            match tokio::time::timeout(within, ws.next()).await {
-                Err(_) => panic!("nothing within {within:?}"),
-                Ok(Some(Ok(Message::Text(t)))) => {
-                    return Ok(serde_json::from_str(&t).expect("JSON"));
-                }
-                Ok(Some(Ok(Message::Close(frame)))) => {
-                    return Err(frame.map(|f| u16::from(f.code)));
-                }
-                Ok(Some(Ok(_))) => {}
-                Ok(other) => panic!("the connection broke: {other:?}"),
-            }
-        }
-    }
-    let subscribe = |id: &str, post: &str| {
-        json!({ "id": id, "type": "subscribe", "payload": {
-            "query": common::graphql::COMMENT_EVENTS, "variables": { "postId": post } } })
-    };
-
     let stack = TestStack::boot(common::Backend::Embedded).await;
     let post = published_post(&stack.http, &stack.graphql_url).await;
     let url = ws_url(&stack);
     let short = Duration::from_secs(10);
+    let closed_with = |m: Option<Result<Value, (Option<u16>, String)>>| match m {
+        Some(Err((code, _))) => code,
+        other => panic!("expected a close, got {other:?}"),
+    };
 
-    let mut ws = open(&url).await;
-    send(&mut ws, subscribe("1", &post)).await;
+    let mut ws = WsClient::open(&url).await.expect("opens");
+    ws.subscribe("1", &post, None).await;
     assert_eq!(
-        next(&mut ws, short).await,
-        Err(Some(4401)),
+        closed_with(ws.message(short).await),
+        Some(4401),
         "subscribe before init"
     );
 
-    let mut ws = open(&url).await;
-    send(&mut ws, json!({ "type": "connection_init" })).await;
+    let mut ws = WsClient::connect(&url).await;
+    ws.send(json!({ "type": "ping", "payload": { "n": 7 } }))
+        .await;
     assert_eq!(
-        next(&mut ws, short).await.expect("ack")["type"],
-        "connection_ack"
-    );
-    send(&mut ws, json!({ "type": "ping", "payload": { "n": 7 } })).await;
-    assert_eq!(
-        next(&mut ws, short).await.expect("pong"),
+        ws.message(short).await.expect("an answer").expect("pong"),
         json!({ "type": "pong", "payload": { "n": 7 } })
     );
-    send(&mut ws, json!({ "type": "connection_init" })).await;
-    assert_eq!(next(&mut ws, short).await, Err(Some(4429)), "a second init");
-
-    let mut ws = open(&url).await;
-    send(&mut ws, json!({ "type": "connection_init" })).await;
+    ws.send(json!({ "type": "connection_init" })).await;
     assert_eq!(
-        next(&mut ws, short).await.expect("ack")["type"],
-        "connection_ack"
+        closed_with(ws.message(short).await),
+        Some(4429),
+        "a second init"
     );
-    send(&mut ws, subscribe("same", &post)).await;
-    send(&mut ws, subscribe("same", &post)).await;
-    assert_eq!(next(&mut ws, short).await, Err(Some(4409)), "an id in use");
+
+    let mut ws = WsClient::connect(&url).await;
+    ws.subscribe("same", &post, None).await;
+    ws.subscribe("same", &post, None).await;
+    assert_eq!(
+        closed_with(ws.message(short).await),
+        Some(4409),
+        "an id in use"
+    );
 
     // Silent after connecting: closed once the 10 s for `connection_init` are up.
-    let mut ws = open(&url).await;
+    let mut ws = WsClient::open(&url).await.expect("opens");
     let opened = std::time::Instant::now();
     assert_eq!(
-        next(&mut ws, Duration::from_secs(20)).await,
-        Err(Some(4408)),
+        closed_with(ws.message(Duration::from_secs(20)).await),
+        Some(4408),
         "no init in time"
     );
     assert!(

@@ -125,8 +125,8 @@ impl WsClient {
         Self::connect_with(url, json!({})).await
     }
 
-    /// Connects with `payload` in `connection_init`; `Err` with the close frame when refused.
-    pub async fn connect_with(url: &str, payload: Value) -> Result<Self, String> {
+    /// Opens the WebSocket, speaking graphql-transport-ws, without `connection_init`.
+    pub async fn open(url: &str) -> Result<Self, String> {
         let mut request = url.into_client_request().map_err(|e| e.to_string())?;
         request.headers_mut().insert(
             "sec-websocket-protocol",
@@ -135,7 +135,12 @@ impl WsClient {
         let (ws, _) = tokio_tungstenite::connect_async(request)
             .await
             .map_err(|e| e.to_string())?;
-        let mut client = Self { ws };
+        Ok(Self { ws })
+    }
+
+    /// Connects with `payload` in `connection_init`; `Err` with the close frame when refused.
+    pub async fn connect_with(url: &str, payload: Value) -> Result<Self, String> {
+        let mut client = Self::open(url).await?;
         client
             .send(json!({ "type": "connection_init", "payload": payload }))
             .await;
@@ -167,34 +172,50 @@ impl WsClient {
         .await;
     }
 
-    /// The next subscription message, answering pings; `None` after `within`.
-    pub async fn next(&mut self, within: Duration) -> Option<WsEvent> {
+    /// The next message from the server as JSON, or how the connection ended (close code and
+    /// reason); `None` after `within`.
+    pub async fn message(
+        &mut self,
+        within: Duration,
+    ) -> Option<Result<Value, (Option<u16>, String)>> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let msg = tokio::time::timeout_at(deadline, self.ws.next())
                 .await
                 .ok()?;
             match msg {
-                None => return Some(WsEvent::Closed(None, String::new())),
-                Some(Err(e)) => return Some(WsEvent::Closed(None, e.to_string())),
+                None => return Some(Err((None, String::new()))),
+                Some(Err(e)) => return Some(Err((None, e.to_string()))),
                 Some(Ok(Message::Close(frame))) => {
-                    return Some(WsEvent::Closed(
+                    return Some(Err((
                         frame.as_ref().map(|f| u16::from(f.code)),
                         frame.map(|f| f.reason.to_string()).unwrap_or_default(),
-                    ));
+                    )));
                 }
                 Some(Ok(Message::Text(t))) => {
-                    let v: Value = serde_json::from_str(&t).expect("server sends JSON");
-                    let id = v["id"].as_str().unwrap_or_default().to_owned();
-                    match v["type"].as_str() {
-                        Some("next") => return Some(WsEvent::Next(id, v["payload"].clone())),
-                        Some("error") => return Some(WsEvent::Error(id, v["payload"].clone())),
-                        Some("complete") => return Some(WsEvent::Complete(id)),
-                        Some("ping") => self.send(json!({ "type": "pong" })).await,
-                        _ => {}
-                    }
+                    return Some(Ok(serde_json::from_str(&t).expect("server sends JSON")));
                 }
                 Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The next subscription message, answering pings; `None` after `within`.
+    pub async fn next(&mut self, within: Duration) -> Option<WsEvent> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let v = match self.message(left).await? {
+                Ok(v) => v,
+                Err((code, reason)) => return Some(WsEvent::Closed(code, reason)),
+            };
+            let id = v["id"].as_str().unwrap_or_default().to_owned();
+            match v["type"].as_str() {
+                Some("next") => return Some(WsEvent::Next(id, v["payload"].clone())),
+                Some("error") => return Some(WsEvent::Error(id, v["payload"].clone())),
+                Some("complete") => return Some(WsEvent::Complete(id)),
+                Some("ping") => self.send(json!({ "type": "pong" })).await,
+                _ => {}
             }
         }
     }
