@@ -3,8 +3,13 @@
 //! next poll. Across processes nothing rings: readers there keep polling.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
+
+/// How long a reader that hears the bell waits on its own before it looks again anyway: with a
+/// bell, every commit wakes it at once, so its timer is only a safety net.
+pub const SAFETY_NET: Duration = Duration::from_millis(32);
 
 /// Rung by the projector after each committed batch; cheap to clone.
 #[derive(Clone, Debug)]

@@ -503,7 +503,7 @@ impl Hub {
                 // With the projector's bell, its next commit retries at once: the timer is only
                 // a safety net, so it starts at its longest instead of querying every few ms.
                 let floor = if self.inner.bell.is_some() {
-                    Duration::from_millis(32)
+                    infra::bell::SAFETY_NET
                 } else {
                     Duration::from_millis(1)
                 };

@@ -883,7 +883,7 @@ impl Shared {
         // With the projector's bell (one process), every commit wakes this wait: the timer is
         // only a safety net, so it need not look at the tables every millisecond meanwhile.
         let (first, longest) = match self.bell {
-            Some(_) => (Duration::from_millis(32), Duration::from_millis(64)),
+            Some(_) => (infra::bell::SAFETY_NET, 2 * infra::bell::SAFETY_NET),
             None => (Duration::from_millis(1), Duration::from_millis(25)),
         };
         let mut pause = first;
