@@ -2,12 +2,14 @@
 # Reproducible benchmark of Inkwire against PostgreSQL + the Kafka-protocol broker, beside the
 # database's and the broker's own limits measured in the same run:
 #   1. pgbench: single-row INSERT transactions/s on the same PostgreSQL (SERIALIZABLE)
-#   2. comment commands/s over HTTP, end to end (acknowledged, relayed, projected)
-#   3. acknowledgement latency p50/p99 at half that rate
-#   4. projection catch-up on a 100,000-event backlog, beside a bare consumer on the same topic
-#   5. projection catch-up on the embedded backend (SQLite + embedded log)
-#   6. blue/green rebuild (`inkwire replay`) on PostgreSQL + the broker, beside a bare consumer
-#   7. blue/green rebuild of 1,000,000 events on the embedded backend
+#   2. the broker's own ceiling for the comment path: a bare producer publishing comment events
+#      the way the outbox relay does (same settings, headers and batches), nothing else running
+#   3. comment commands/s over HTTP, end to end (acknowledged, relayed, projected)
+#   4. acknowledgement latency p50/p99 at half that rate
+#   5. projection catch-up on a 100,000-event backlog, beside a bare consumer on the same topic
+#   6. projection catch-up on the embedded backend (SQLite + embedded log)
+#   7. blue/green rebuild (`inkwire replay`) on PostgreSQL + the broker, beside a bare consumer
+#   8. blue/green rebuild of 1,000,000 events on the embedded backend
 # Results: target/bench/results.jsonl (one JSON object per measurement) and a summary on stdout.
 # Everything runs on loopback and stops by itself.
 set -euo pipefail
@@ -37,6 +39,10 @@ echo "INSERT INTO pgbench_single (body) VALUES ('a comment of about this length'
 tps=$("$INKWIRE_PG_BIN/pgbench" -h 127.0.0.1 -p "$INKWIRE_TEST_PGPORT" -U postgres -n -c 16 -j 2 -T 15 -f "$out/insert.sql" bench \
   | awk '/^tps/ {print $3; exit}')
 echo "{\"bench\":\"pgbench_single_insert\",\"clients\":16,\"tps\":$tps}" | tee -a "$out/results.jsonl"
+
+echo "bench: the broker's ceiling, a bare producer publishing as the relay does" >&2
+"$bin" bench produce --database-url "$base/bench" --kafka-brokers "$KAFKA_BROKERS" --topic produce \
+  --events "$COMMENTS" | tee -a "$out/results.jsonl"
 
 echo "bench: services" >&2
 export INKWIRE_JWT_SECRET=${INKWIRE_JWT_SECRET:-bench-secret-bench-secret-bench-secret}

@@ -8,6 +8,9 @@
 //!   the log, then times a fresh projector (new group, empty read tables) until it has applied
 //!   them all.
 //! - `consume`: how fast a bare consumer reads the same topic (the log's own limit).
+//! - `produce`: how fast the log accepts comment events published the way the outbox relay
+//!   publishes them (same producer settings, headers and batches): the ceiling of any
+//!   end-to-end command rate on that log.
 //! - `replay`: a blue/green rebuild of the posts view from a backlog (`inkwire replay`'s engine),
 //!   beside a bare reader's rate on the same log in the same run.
 
@@ -48,6 +51,8 @@ pub enum BenchKind {
     Catchup(CatchupArgs),
     /// A bare consumer reading the topic from the start.
     Consume(ConsumeArgs),
+    /// A bare producer publishing comment events as the outbox relay does.
+    Produce(ProduceArgs),
     /// Live fan-out: many subscribers on one post, comments at a steady rate.
     Fanout(crate::bench_gateway::FanoutArgs),
     /// The post page query from many concurrent clients.
@@ -119,6 +124,23 @@ pub struct ConsumeArgs {
     pub events: u64,
 }
 
+/// Arguments of `inkwire bench produce`.
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// The log to write (the embedded one needs `--database-url`).
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// The database of the embedded log (unused with `--kafka-brokers`).
+    #[arg(long, default_value = "sqlite::memory:")]
+    pub database_url: String,
+    /// Events to publish.
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    /// Posts the events are keyed by.
+    #[arg(long, default_value_t = 100)]
+    pub posts: u64,
+}
+
 /// Runs the chosen benchmark and prints a JSON summary line.
 ///
 /// # Errors
@@ -128,6 +150,7 @@ pub async fn run(args: BenchArgs, cancel: CancellationToken) -> anyhow::Result<(
         BenchKind::Comments(a) => comments(a, cancel).await?,
         BenchKind::Catchup(a) => catchup(a, cancel).await?,
         BenchKind::Consume(a) => consume(a).await?,
+        BenchKind::Produce(a) => produce(a).await?,
         BenchKind::Fanout(a) => crate::bench_gateway::fanout(a, cancel).await?,
         BenchKind::Page(a) => crate::bench_gateway::page(a, cancel).await?,
         BenchKind::Replay(a) => replay(a, cancel).await?,
@@ -459,6 +482,46 @@ async fn replay(args: CatchupArgs, cancel: CancellationToken) -> anyhow::Result<
         "bare_read_events_per_sec": raw,
         "ratio": summary.events_per_second / raw.max(1e-9),
         "ratio_from_first_record": summary.events as f64 / summary.reading_seconds.max(1e-9) / raw.max(1e-9),
+    }))
+}
+
+/// Publishes a backlog the way the outbox relay does: the relay's message shape (key, payload
+/// and routing headers, from [`OutboxRow::message`]), in the relay's batches, each waited for
+/// before the next.
+///
+/// [`OutboxRow::message`]: command_service::store::outbox::OutboxRow::message
+async fn produce(args: ProduceArgs) -> anyhow::Result<serde_json::Value> {
+    let db = Db::connect(&args.database_url, 2).await?;
+    db.migrate().await?;
+    let log: LogConfig = args.log.config(&db);
+    log.ensure_topic().await?;
+    let producer = log.producer()?;
+    let messages: Vec<OutgoingMessage> = backlog(args.events, args.posts)
+        .iter()
+        .map(|e| {
+            command_service::store::outbox::OutboxRow {
+                event_id: e.meta.event_id,
+                stream_id: e.meta.stream_id.0,
+                version: e.meta.stream_version,
+                payload: e.encode(),
+            }
+            .message()
+        })
+        .collect();
+    let started = Instant::now();
+    for batch in messages.chunks(command_service::relay::BATCH) {
+        let (acked, error) = producer.publish(batch).await;
+        if let Some(e) = error {
+            anyhow::bail!("publishing failed after {acked} messages of a batch: {e}");
+        }
+    }
+    let elapsed = started.elapsed();
+    Ok(json!({
+        "bench": "produce",
+        "events": messages.len(),
+        "batch": command_service::relay::BATCH,
+        "seconds": elapsed.as_secs_f64(),
+        "events_per_sec": messages.len() as f64 / elapsed.as_secs_f64().max(1e-9),
     }))
 }
 

@@ -14,7 +14,8 @@ use crate::store::outbox::Outbox;
 
 const LEASE: &str = "outbox-relay";
 const LEASE_TTL_SECS: i64 = 10;
-const BATCH: i64 = 1000;
+/// Most outbox rows read, published and removed in one round.
+pub const BATCH: usize = 1000;
 /// Without a wake-up from this process, look for rows written by other instances this often.
 const POLL: Duration = Duration::from_millis(100);
 /// How often the outbox depth gauges are refreshed (a COUNT over the outbox).
@@ -133,7 +134,7 @@ impl Relay {
             // A short batch emptied the outbox as it was: rows appended since have woken the
             // relay again (or, from other instances, wait for the next poll), so reading once
             // more would only find nothing, once per comment at low rates.
-            if rows.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) {
+            if rows.len() < BATCH {
                 return Ok(());
             }
         }

@@ -62,12 +62,12 @@ impl Outbox {
     ///
     /// # Errors
     /// The database error.
-    pub async fn next(&self, limit: i64) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    pub async fn next(&self, limit: usize) -> Result<Vec<OutboxRow>, sqlx::Error> {
         with_db!(&self.db, |pool| {
             sqlx::query(
                 "SELECT event_id, stream_id, version, payload FROM outbox ORDER BY event_id LIMIT $1",
             )
-            .bind(limit)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(pool)
             .await?
             .into_iter()
