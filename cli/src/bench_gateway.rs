@@ -408,14 +408,27 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
     let acks = acks.lock().await;
     let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
     let mut last_receipt = started;
+    // Per comment, its first and last receipt: the first says how long the pipeline took to
+    // reach the fan-out, the difference how long the fan-out itself took.
+    let mut per_comment: HashMap<u128, (Instant, Instant)> = HashMap::new();
     for mine in receipts.lock().await.iter() {
         for (id, at) in mine {
             last_receipt = last_receipt.max(*at);
             if let Some(acked) = acks.get(id) {
-                let micros = at.saturating_duration_since(*acked).as_micros();
-                latency.record(u64::try_from(micros).unwrap_or(u64::MAX).max(1))?;
+                latency.record(micros_between(*acked, *at))?;
+                let span = per_comment.entry(*id).or_insert((*at, *at));
+                span.0 = span.0.min(*at);
+                span.1 = span.1.max(*at);
             }
         }
+    }
+    let mut first_receipt = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    let mut fan_out = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    for (id, (first, last)) in &per_comment {
+        if let Some(acked) = acks.get(id) {
+            first_receipt.record(micros_between(*acked, *first))?;
+        }
+        fan_out.record(micros_between(*first, *last))?;
     }
     let delivered = delivered.load(Ordering::Relaxed);
     let span = last_receipt
@@ -432,6 +445,9 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
         "deliveries_per_sec": (delivered as f64 / span).round(),
         "elapsed_s": elapsed.as_secs_f64(),
         "ack_to_receipt": percentiles(&latency),
+        // Per comment: acknowledgement to its first receipt, and first to last receipt.
+        "ack_to_first_receipt": percentiles(&first_receipt),
+        "first_to_last_receipt": percentiles(&fan_out),
         // What the gateway's process spent while the comments were written and delivered
         // (the command and projection work too, in the one-process stack).
         "gateway_cpu_cores": gateway_cpu.map(|s| (s / elapsed.as_secs_f64() * 100.0).round() / 100.0),
@@ -447,6 +463,13 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
             _ => None,
         },
     }))
+}
+
+/// Microseconds from `from` to `to` (at least 1, for the histogram; 1 when `to` came first).
+fn micros_between(from: Instant, to: Instant) -> u64 {
+    u64::try_from(to.saturating_duration_since(from).as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 /// The post page: a post and its first 20 comments.
