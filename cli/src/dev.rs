@@ -65,25 +65,38 @@ impl Stack {
         db.migrate().await?;
         log.ensure_topic().await?;
         let registry = Registry::new();
-        let app = command_service::App::new(db.clone(), &log, &registry, keys.clone())?;
+        // Everything between a command's commit and the push to subscribers runs on the
+        // pipeline runtime, so that a fan-out's thousands of connection tasks on the main one
+        // never hold the next comment back (`infra::rt`). The group committer starts here.
+        let pipeline = infra::rt::pipeline();
+        let app = {
+            let _on_pipeline = pipeline.enter();
+            command_service::App::new(db.clone(), &log, &registry, keys.clone())?
+        };
         let (bus, users) = (app.bus.clone(), app.users.clone());
         let metrics = projection_service::metrics::Metrics::new(&registry);
         let mut tasks = JoinSet::new();
         // The gateway hears the projector's commits directly, instead of polling for them.
         let bell = infra::bell::CommitBell::new();
         let relay_cancel = cancel.clone();
-        tasks.spawn(async move {
-            app.relay.run(relay_cancel).await;
-            Ok(())
-        });
-        tasks.spawn(projection_service::consumer::run(
-            db.clone(),
-            log.clone(),
-            group.to_owned(),
-            metrics,
-            Some(bell.clone()),
-            cancel.clone(),
-        ));
+        tasks.spawn_on(
+            async move {
+                app.relay.run(relay_cancel).await;
+                Ok(())
+            },
+            &pipeline,
+        );
+        tasks.spawn_on(
+            projection_service::consumer::run(
+                db.clone(),
+                log.clone(),
+                group.to_owned(),
+                metrics,
+                Some(bell.clone()),
+                cancel.clone(),
+            ),
+            &pipeline,
+        );
         let gateway = query_gateway::Gateway::new(
             db.clone(),
             query_gateway::commands::CommandClient::InProcess(app.router.clone()),

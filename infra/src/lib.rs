@@ -8,5 +8,6 @@ pub mod bell;
 pub mod db;
 pub mod log;
 pub mod net;
+pub mod rt;
 pub mod shutdown;
 pub mod telemetry;

@@ -199,7 +199,9 @@ impl LiveExecutor {
         });
         let metrics = self.metrics.clone();
         metrics.shared_executions.inc();
-        tokio::spawn(async move {
+        // The group's execution resolves each event once for all its subscribers: it runs on
+        // the pipeline runtime, ahead of the connection tasks its last event woke.
+        infra::rt::pipeline().spawn(async move {
             loop {
                 let response = tokio::select! {
                     () = stop.cancelled() => break,

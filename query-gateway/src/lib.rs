@@ -224,19 +224,23 @@ impl Gateway {
     ) {
         // From now on the log tells the page cache when a stored answer is stale.
         self.cache.enable();
+        // On the pipeline runtime: the connection tasks a fan-out wakes must not delay the
+        // next event on its way in (`infra::rt`).
+        let pipeline = infra::rt::pipeline();
         let group = format!("inkwire-gateway-{}", uuid::Uuid::now_v7());
-        tasks.spawn(live::follow_log(
-            log,
-            group,
-            self.hub.clone(),
-            cancel.clone(),
-        ));
+        tasks.spawn_on(
+            live::follow_log(log, group, self.hub.clone(), cancel.clone()),
+            &pipeline,
+        );
         let hub = self.hub.clone();
         let cancel = cancel.clone();
-        tasks.spawn(async move {
-            hub.broadcast(cancel).await;
-            Ok(())
-        });
+        tasks.spawn_on(
+            async move {
+                hub.broadcast(cancel).await;
+                Ok(())
+            },
+            &pipeline,
+        );
     }
 }
 
