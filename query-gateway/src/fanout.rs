@@ -26,6 +26,7 @@ use async_graphql::parser::types::{DocumentOperations, OperationType, Selection}
 use async_graphql::{Data, Executor, Pos, Request, Response, Value};
 use axum::body::Bytes;
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -441,24 +442,20 @@ fn share_key(request: &Request, data: &Data) -> Option<String> {
 impl LiveExecutor {
     /// Runs `request` for a connection with `data`: shared when it is a `commentEvents`
     /// subscription, alone otherwise.
-    pub fn execute_outgoing(
-        &self,
-        request: Request,
-        data: Arc<Data>,
-    ) -> BoxStream<'static, Outgoing> {
+    pub fn execute_outgoing(&self, request: Request, data: Arc<Data>) -> OutgoingStream {
         let Some(key) = share_key(&request, &data) else {
-            return self
-                .schema
-                .execute_stream_with_session_data(request, data)
-                .map(|r| Outgoing::Own(Box::new(r)))
-                .boxed();
+            return OutgoingStream::Streaming(
+                self.schema
+                    .execute_stream_with_session_data(request, data)
+                    .map(|r| Outgoing::Own(Box::new(r)))
+                    .boxed(),
+            );
         };
         let group = self.group(key, &request, &data);
         let this = self.clone();
-        // The joining future boxed on its own: `once` drops it when it is done, where inline it
-        // would keep its room in this stream for the whole subscription (kilobytes per idle
-        // subscriber).
-        futures::stream::once(Box::pin(async move {
+        // The joining future boxed on its own and dropped once it is done, where inline it
+        // would keep its room for the whole subscription (kilobytes per idle subscriber).
+        OutgoingStream::Joining(Box::pin(async move {
             let schema = this.schema.clone();
             let fallback = same_operation(&request);
             match this.join(group, request, data.clone()).await {
@@ -470,8 +467,37 @@ impl LiveExecutor {
                     .boxed(),
             }
         }))
-        .flatten()
-        .boxed()
+    }
+}
+
+/// What [`LiveExecutor::execute_outgoing`] yields: joining a group, then the stream that gave.
+///
+/// Every delivery polls through this, 100,000 times a second on a busy post: one object with
+/// the join and the stream in turn, rather than `once(join).flatten()` in a box of its own,
+/// saves a layer and a heap object (a cache miss) per delivery.
+pub enum OutgoingStream {
+    /// Joining (or starting alone); its stream follows.
+    Joining(BoxFuture<'static, BoxStream<'static, Outgoing>>),
+    /// The subscription's responses.
+    Streaming(BoxStream<'static, Outgoing>),
+}
+
+impl futures::Stream for OutgoingStream {
+    type Item = Outgoing;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Outgoing>> {
+        loop {
+            match &mut *self {
+                Self::Joining(join) => {
+                    let stream = std::task::ready!(join.as_mut().poll(cx));
+                    *self = Self::Streaming(stream);
+                }
+                Self::Streaming(stream) => return stream.poll_next_unpin(cx),
+            }
+        }
     }
 }
 

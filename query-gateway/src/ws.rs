@@ -16,12 +16,11 @@ use std::time::Duration;
 use async_graphql::Data;
 use async_graphql::http::ClientMessage;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_stream::StreamMap;
 
-use crate::fanout::{LiveExecutor, Outgoing};
+use crate::fanout::{LiveExecutor, Outgoing, OutgoingStream};
 
 /// How long a client may take to send `connection_init`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -138,8 +137,37 @@ struct Connection<I> {
     live: LiveExecutor,
     init: Option<I>,
     data: Option<Arc<Data>>,
-    /// Per subscription, the messages to send: its `next` frames, then its `complete`.
-    streams: StreamMap<String, BoxStream<'static, String>>,
+    /// Per subscription, the messages to send.
+    streams: StreamMap<String, Frames>,
+}
+
+/// A subscription's messages: its `next` frames, then its `complete`. Written out rather than
+/// `map(..).chain(..)` in a box: each delivery polls through it.
+struct Frames {
+    outgoing: OutgoingStream,
+    /// The `next` frame's opening.
+    prefix: String,
+    /// The `complete` frame, until sent.
+    complete: Option<String>,
+}
+
+impl futures::Stream for Frames {
+    type Item = String;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<String>> {
+        let this = self.get_mut();
+        if this.complete.is_none() {
+            // Done: the responses ended and `complete` went out.
+            return std::task::Poll::Ready(None);
+        }
+        std::task::Poll::Ready(match std::task::ready!(this.outgoing.poll_next_unpin(cx)) {
+            Some(outgoing) => Some(next_frame(&this.prefix, &outgoing)),
+            None => this.complete.take(),
+        })
+    }
 }
 
 impl<I> Connection<I>
@@ -183,13 +211,12 @@ where
                     serde_json::Value::String(id.clone())
                 );
                 let complete = json!({ "type": "complete", "id": id }).to_string();
-                let stream = self
-                    .live
-                    .execute_outgoing(payload, data.clone())
-                    .map(move |outgoing| next_frame(&prefix, &outgoing))
-                    .chain(futures::stream::once(async move { complete }))
-                    .boxed();
-                self.streams.insert(id, stream);
+                let frames = Frames {
+                    outgoing: self.live.execute_outgoing(payload, data.clone()),
+                    prefix,
+                    complete: Some(complete),
+                };
+                self.streams.insert(id, frames);
                 Step::Nothing
             }
             ClientMessage::Stop { id } => {
