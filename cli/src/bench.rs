@@ -26,7 +26,7 @@ use events::{
 };
 use hdrhistogram::Histogram;
 use infra::db::Db;
-use infra::log::{LogConfig, OutgoingMessage};
+use infra::log::{LogConfig, OutgoingMessage, Producer};
 use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -351,12 +351,27 @@ fn backlog(events: u64, posts: u64) -> Vec<Envelope> {
     out
 }
 
+/// Opens `database_url` (migrated) and the log `log` describes, its topic created.
+async fn open_log(database_url: &str, log: &LogArgs) -> anyhow::Result<(Db, LogConfig)> {
+    let db = Db::connect(database_url, 8).await?;
+    db.migrate().await?;
+    let log: LogConfig = log.config(&db);
+    log.ensure_topic().await?;
+    Ok((db, log))
+}
+
+/// Publishes `messages` as one batch, waiting for the log's acknowledgements.
+async fn publish_batch(producer: &Producer, messages: &[OutgoingMessage]) -> anyhow::Result<()> {
+    let (acked, error) = producer.publish(messages).await;
+    match error {
+        Some(e) => anyhow::bail!("publishing failed after {acked} messages of a batch: {e}"),
+        None => Ok(()),
+    }
+}
+
 /// Opens the database and the log of `args`, and writes the backlog unless `--no-fill`.
 async fn prepare(args: &CatchupArgs) -> anyhow::Result<(Db, LogConfig)> {
-    let db = Db::connect(&args.database_url, 8).await?;
-    db.migrate().await?;
-    let log: LogConfig = args.log.config(&db);
-    log.ensure_topic().await?;
+    let (db, log) = open_log(&args.database_url, &args.log).await?;
     if !args.no_fill {
         let started = Instant::now();
         let producer = log.producer()?;
@@ -369,10 +384,7 @@ async fn prepare(args: &CatchupArgs) -> anyhow::Result<(Db, LogConfig)> {
                     headers: vec![],
                 })
                 .collect();
-            let (acked, error) = producer.publish(&messages).await;
-            if let Some(e) = error {
-                anyhow::bail!("backlog write failed after {acked} messages: {e}");
-            }
+            publish_batch(&producer, &messages).await?;
         }
         tracing::info!(
             events = args.events,
@@ -491,10 +503,7 @@ async fn replay(args: CatchupArgs, cancel: CancellationToken) -> anyhow::Result<
 ///
 /// [`OutboxRow::message`]: command_service::store::outbox::OutboxRow::message
 async fn produce(args: ProduceArgs) -> anyhow::Result<serde_json::Value> {
-    let db = Db::connect(&args.database_url, 2).await?;
-    db.migrate().await?;
-    let log: LogConfig = args.log.config(&db);
-    log.ensure_topic().await?;
+    let (_db, log) = open_log(&args.database_url, &args.log).await?;
     let producer = log.producer()?;
     let messages: Vec<OutgoingMessage> = backlog(args.events, args.posts)
         .iter()
@@ -510,10 +519,7 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<serde_json::Value> {
         .collect();
     let started = Instant::now();
     for batch in messages.chunks(command_service::relay::BATCH) {
-        let (acked, error) = producer.publish(batch).await;
-        if let Some(e) = error {
-            anyhow::bail!("publishing failed after {acked} messages of a batch: {e}");
-        }
+        publish_batch(&producer, batch).await?;
     }
     let elapsed = started.elapsed();
     Ok(json!({

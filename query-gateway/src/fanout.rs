@@ -444,12 +444,7 @@ impl LiveExecutor {
     /// subscription, alone otherwise.
     pub fn execute_outgoing(&self, request: Request, data: Arc<Data>) -> OutgoingStream {
         let Some(key) = share_key(&request, &data) else {
-            return OutgoingStream::Streaming(
-                self.schema
-                    .execute_stream_with_session_data(request, data)
-                    .map(|r| Outgoing::Own(Box::new(r)))
-                    .boxed(),
-            );
+            return OutgoingStream::Streaming(alone(&self.schema, request, data));
         };
         let group = self.group(key, &request, &data);
         let this = self.clone();
@@ -461,13 +456,22 @@ impl LiveExecutor {
             match this.join(group, request, data.clone()).await {
                 Some(stream) => stream,
                 // The group could not start: run it alone, which reports why.
-                None => schema
-                    .execute_stream_with_session_data(fallback, data)
-                    .map(|r| Outgoing::Own(Box::new(r)))
-                    .boxed(),
+                None => alone(&schema, fallback, data),
             }
         }))
     }
+}
+
+/// `request` executed for this subscriber alone.
+fn alone(
+    schema: &InkwireSchema,
+    request: Request,
+    data: Arc<Data>,
+) -> BoxStream<'static, Outgoing> {
+    schema
+        .execute_stream_with_session_data(request, data)
+        .map(|r| Outgoing::Own(Box::new(r)))
+        .boxed()
 }
 
 /// What [`LiveExecutor::execute_outgoing`] yields: joining a group, then the stream that gave.
