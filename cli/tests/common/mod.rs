@@ -184,7 +184,20 @@ impl Drop for DevServer {
 impl DevServer {
     /// Starts `inkwire dev --demo` with `extra` arguments on a free port and waits until the
     /// demo's first post has its comments in the read tables.
+    ///
+    /// A port found free can be taken again before the server binds it (by another test's
+    /// connection, say); a server that exits at start is started again on another port.
     pub async fn demo(extra: &[&std::ffi::OsStr]) -> Self {
+        for _ in 0..5 {
+            if let Some(server) = Self::try_demo(extra).await {
+                return server;
+            }
+        }
+        panic!("inkwire dev --demo exited at start 5 times");
+    }
+
+    /// [`DevServer::demo`] on one free port: `None` when the server exited before it was ready.
+    async fn try_demo(extra: &[&std::ffi::OsStr]) -> Option<Self> {
         let data = TempDir::new();
         let port = free_port();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_inkwire"))
@@ -196,31 +209,40 @@ impl DevServer {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("inkwire dev starts");
-        let server = Self {
+        let mut server = Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
             _data: data,
         };
         let http = reqwest::Client::new();
         let url = format!("{}/graphql", server.base);
-        eventually(Duration::from_secs(30), || async {
-            let Ok(r) = http
-                .post(&url)
-                .json(&json!({"query": "{ post(slug: \"welcome-to-inkwire\") { commentCount } }"}))
-                .send()
-                .await
-            else {
-                return false;
-            };
-            r.json::<Value>().await.is_ok_and(|v| {
-                v["data"]["post"]["commentCount"]
-                    .as_i64()
-                    .is_some_and(|n| n > 0)
-            })
+        let child = &mut server.child;
+        let mut exited = false;
+        eventually(Duration::from_secs(30), || {
+            exited = child.try_wait().ok().flatten().is_some();
+            let (http, url, exited) = (&http, &url, exited);
+            async move { exited || demo_seeded(http, url).await }
         })
         .await;
-        server
+        (!exited).then_some(server)
     }
+}
+
+/// Whether the demo's first post shows comments through the gateway at `url`.
+async fn demo_seeded(http: &reqwest::Client, url: &str) -> bool {
+    let Ok(r) = http
+        .post(url)
+        .json(&json!({"query": "{ post(slug: \"welcome-to-inkwire\") { commentCount } }"}))
+        .send()
+        .await
+    else {
+        return false;
+    };
+    r.json::<Value>().await.is_ok_and(|v| {
+        v["data"]["post"]["commentCount"]
+            .as_i64()
+            .is_some_and(|n| n > 0)
+    })
 }
 
 /// The stdout of a finished command; panics with its stdout and stderr unless it succeeded.
