@@ -257,12 +257,27 @@ pub fn succeeded(out: &std::process::Output) -> String {
     stdout
 }
 
-/// A free loopback port.
+/// A free loopback port for a process a test starts, picked below the kernel's ephemeral range.
+///
+/// A port the kernel picks for `:0` comes from the range it also gives outgoing connections
+/// their local ports from: between this call and the server's bind, a connection of another
+/// test running alongside can take it (`inkwire dev` exited with EADDRINUSE once in CI). Below
+/// the range, a port is only ever taken on purpose, and it is checked free here.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (from, span) = (low.saturating_sub(12_000).max(1024), 11_000);
+    for _ in 0..100 {
+        // Random, so that tests in other processes rarely try the same one.
+        let offset = (uuid::Uuid::new_v4().as_u128() % span) as u16;
+        let port = from + offset;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {from}..{}", from + span as u16);
 }
 
 async fn listener() -> (TcpListener, SocketAddr) {
