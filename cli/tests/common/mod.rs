@@ -183,21 +183,9 @@ impl Drop for DevServer {
 
 impl DevServer {
     /// Starts `inkwire dev --demo` with `extra` arguments on a free port and waits until the
-    /// demo's first post has its comments in the read tables.
-    ///
-    /// A port found free can be taken again before the server binds it (by another test's
-    /// connection, say); a server that exits at start is started again on another port.
+    /// demo's first post has its comments in the read tables; a server that exits at start
+    /// fails the test at once, rather than at the end of the wait.
     pub async fn demo(extra: &[&std::ffi::OsStr]) -> Self {
-        for _ in 0..5 {
-            if let Some(server) = Self::try_demo(extra).await {
-                return server;
-            }
-        }
-        panic!("inkwire dev --demo exited at start 5 times");
-    }
-
-    /// [`DevServer::demo`] on one free port: `None` when the server exited before it was ready.
-    async fn try_demo(extra: &[&std::ffi::OsStr]) -> Option<Self> {
         let data = TempDir::new();
         let port = free_port();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_inkwire"))
@@ -217,14 +205,17 @@ impl DevServer {
         let http = reqwest::Client::new();
         let url = format!("{}/graphql", server.base);
         let child = &mut server.child;
-        let mut exited = false;
+        let mut exited = None;
         eventually(Duration::from_secs(30), || {
-            exited = child.try_wait().ok().flatten().is_some();
-            let (http, url, exited) = (&http, &url, exited);
-            async move { exited || demo_seeded(http, url).await }
+            exited = child.try_wait().ok().flatten();
+            let (http, url, gone) = (&http, &url, exited.is_some());
+            async move { gone || demo_seeded(http, url).await }
         })
         .await;
-        (!exited).then_some(server)
+        if let Some(status) = exited {
+            panic!("inkwire dev --demo exited at start: {status}");
+        }
+        server
     }
 }
 
