@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -22,8 +22,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
-/// What one subscriber received: (comment id, when).
-type Receipts = Vec<(u128, Instant)>;
+use crate::wire;
 
 /// The benchmark's author account (`scripts/bench*.sh` create it with `inkwire user add`).
 const BENCH_LOGIN: (&str, &str) = ("bench", "bench-password");
@@ -225,7 +224,7 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 /// The comment id in a `next` message, found without parsing the whole message: this runs
 /// 100,000 times a second on the cores the gateway uses. The subscription selects the comment's
 /// id last, so the message ends with it; anything else is searched for.
-fn comment_id(text: &str) -> Option<u128> {
+pub(crate) fn comment_id(text: &str) -> Option<u128> {
     const ID_LEN: usize = 36;
     let last = text.strip_suffix("\"}}}}}").and_then(|t| {
         let (before, id) = t.split_at_checked(t.len().checked_sub(ID_LEN)?)?;
@@ -274,167 +273,145 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
     let http = reqwest::Client::new();
     let token = sign_in(&http, &args.graphql_url, BENCH_LOGIN.0, BENCH_LOGIN.1).await?;
     let post = published_post(&http, &args.graphql_url, &token).await?;
-    let ws_url = args.graphql_url.replacen("http", "ws", 1);
+    let endpoint = wire::Endpoint::parse(&args.graphql_url)?;
     let rss_before = args.gateway_pid.and_then(rss_kib);
 
-    // Receipts per subscriber: (comment id, when).
-    let receipts: Arc<Mutex<Vec<Receipts>>> = Arc::new(Mutex::new(Vec::new()));
-    let ready = Arc::new(AtomicU64::new(0));
-    let delivered = Arc::new(AtomicU64::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
     // RSS is sampled at each quarter of the subscribers (after they settle): the slope through
     // those points is what one more idle subscription costs, without the one-off growth the
     // first ones cause (database pool, allocator arenas, runtime buffers), and one sample caught
     // before or after the allocator returns freed pages cannot swing it alone.
     let quarters: Vec<usize> = (1..=4).map(|q| args.subscribers * q / 4).collect();
     let mut rss_samples: Vec<(usize, u64)> = Vec::new();
-    let connected = ready.clone();
     let subscription = json!({
         "query": "subscription($p: ID!) { commentEvents(postId: $p) { kind cursor comment { id } } }",
         "variables": { "p": post },
-    });
-    for s in 0..args.subscribers {
-        let (url, ready, delivered, receipts, cancel) = (
-            ws_url.clone(),
-            ready.clone(),
-            delivered.clone(),
-            receipts.clone(),
-            cancel.clone(),
-        );
-        let payload = subscription.clone();
-        let expected = args.comments;
-        tasks.spawn(async move {
-            let mut ws = subscribe(&url, &payload).await?;
-            let mut mine = Vec::with_capacity(expected);
-            let mut counted = false;
-            let mut keepalive = keepalive();
-            // Made once: this loop runs 100,000 times a second across the subscribers, on the
-            // same two cores as the gateway it measures.
-            let cancelled = cancel.cancelled();
-            tokio::pin!(cancelled);
-            while mine.len() < expected {
-                let msg = tokio::select! {
-                    // A ready message is taken without polling the timers.
-                    biased;
-                    msg = ws.next() => msg,
-                    () = &mut cancelled => break,
-                    _ = keepalive.tick() => {
-                        ws.send(ping()).await?;
-                        continue;
-                    }
-                };
-                match msg {
-                    Some(Ok(Message::Text(t))) => {
-                        if !counted && t.contains("connection_ack") {
-                            counted = true;
-                            ready.fetch_add(1, Ordering::Relaxed);
-                        } else if let Some(id) = comment_id(&t) {
-                            mine.push((id, Instant::now()));
-                            delivered.fetch_add(1, Ordering::Relaxed);
-                        } else if t.contains("\"ping\"") {
-                            ws.send(Message::Text(json!({ "type": "pong" }).to_string().into()))
-                                .await?;
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    _ => break,
-                }
-            }
-            receipts.lock().await.push(mine);
-            let _ = s;
-            Ok::<_, anyhow::Error>(())
-        });
-        // Do not stampede the listener's accept queue.
-        if s % 200 == 199 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    })
+    .to_string();
+    // Two reading threads, as many as this machine kind has cores.
+    let mut receivers = wire::Receivers::start(2)?;
+    let mut connected = 0;
+    while connected < args.subscribers {
+        anyhow::ensure!(!cancel.is_cancelled(), "cancelled");
+        // Handshakes in batches, so as not to stampede the listener's accept queue.
+        let batch = 50.min(args.subscribers - connected);
+        let mut handshakes = tokio::task::JoinSet::new();
+        for _ in 0..batch {
+            let (endpoint, subscription, expected) =
+                (endpoint.clone(), subscription.clone(), args.comments);
+            handshakes.spawn_blocking(move || {
+                wire::Subscriber::connect(&endpoint, &subscription, expected)
+            });
         }
-        if quarters.contains(&(s + 1)) {
-            wait_connected(&connected, s + 1, Duration::from_secs(120)).await?;
-            // Let the subscribe messages land and the gateway settle before measuring memory.
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            if let Some(rss) = args.gateway_pid.and_then(rss_kib) {
-                rss_samples.push((s + 1, rss));
+        while let Some(subscriber) = handshakes.join_next().await {
+            receivers.add(subscriber??)?;
+            connected += 1;
+            if quarters.contains(&connected) {
+                // Let the subscriptions settle before measuring memory.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if let Some(rss) = args.gateway_pid.and_then(rss_kib) {
+                    rss_samples.push((connected, rss));
+                }
             }
         }
     }
-    wait_connected(&ready, args.subscribers, Duration::from_secs(120)).await?;
     let rss_idle = rss_samples.last().map(|&(_, rss)| rss);
 
-    let acks: Arc<Mutex<HashMap<u128, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
+    let posters: Arc<std::sync::Mutex<Vec<wire::Poster>>> = Arc::default();
     let cpu_before = args.gateway_pid.and_then(cpu_seconds);
+    let own_cpu_before = cpu_seconds(std::process::id());
     let started = Instant::now();
+    let started_stamp = wire::now();
     let mut writers = tokio::task::JoinSet::new();
     for i in 0..args.comments {
         tokio::time::sleep_until((started + interval.mul_f64(i as f64)).into()).await;
-        let (http, url, post, acks, token) = (
-            http.clone(),
-            args.graphql_url.clone(),
-            post.clone(),
-            acks.clone(),
-            token.clone(),
-        );
-        writers.spawn(async move {
-            let r = gql(
-                &http,
-                &url,
-                &token,
-                "mutation($input: AddCommentInput!) { addComment(input: $input) { comment { id } } }",
-                json!({ "input": { "postId": post, "body": format!("fan-out {i}") } }),
-            )
-            .await?;
-            let acked = Instant::now();
-            let id = r["data"]["addComment"]["comment"]["id"].as_str().unwrap_or_default();
-            let id = uuid::Uuid::try_parse(id)?.as_u128();
-            acks.lock().await.insert(id, acked);
-            Ok::<_, anyhow::Error>(())
+        let (endpoint, posters, token) = (endpoint.clone(), posters.clone(), token.clone());
+        let body = json!({
+            "query": "mutation($input: AddCommentInput!) { addComment(input: $input) { comment { id } } }",
+            "variables": { "input": { "postId": post, "body": format!("fan-out {i}") } },
+        })
+        .to_string();
+        writers.spawn_blocking(move || {
+            let idle = posters.lock().ok().and_then(|mut p| p.pop());
+            let mut poster = match idle {
+                Some(poster) => poster,
+                None => wire::Poster::connect(&endpoint)?,
+            };
+            let (answer, acked) = poster.post(&token, &body)?;
+            if let Ok(mut idle) = posters.lock() {
+                idle.push(poster);
+            }
+            let answer: Value = serde_json::from_slice(&answer)?;
+            anyhow::ensure!(answer.get("errors").is_none(), "GraphQL error: {answer}");
+            let id = answer["data"]["addComment"]["comment"]["id"]
+                .as_str()
+                .unwrap_or_default();
+            Ok::<_, anyhow::Error>((uuid::Uuid::try_parse(id)?.as_u128(), acked))
         });
     }
+    let mut acks: HashMap<u128, wire::Stamp> = HashMap::with_capacity(args.comments);
     while let Some(done) = writers.join_next().await {
-        done??;
+        let (id, acked) = done??;
+        acks.insert(id, acked);
     }
     let wrote = started.elapsed();
     let expected_total = (args.subscribers * args.comments) as u64;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while delivered.load(Ordering::Relaxed) < expected_total && Instant::now() < deadline {
+    while receivers.delivered.load(Ordering::Relaxed) < expected_total
+        && Instant::now() < deadline
+        && !cancel.is_cancelled()
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();
     let gateway_cpu = cpu_before
         .zip(args.gateway_pid.and_then(cpu_seconds))
         .map(|(before, after)| after - before);
-    cancel.cancel();
-    while tasks.join_next().await.is_some() {}
-    let acks = acks.lock().await;
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
-    let mut last_receipt = started;
+    let own_cpu = own_cpu_before
+        .zip(cpu_seconds(std::process::id()))
+        .map(|(before, after)| after - before);
+    let subscribers = tokio::task::spawn_blocking(move || receivers.finish()).await??;
+
+    let histogram = || Histogram::<u64>::new_with_bounds(1, 600_000_000, 3);
+    let (mut latency, mut read_latency) = (histogram()?, histogram()?);
+    let mut last_receipt = started_stamp;
+    let (mut delivered, mut duplicates, mut unstamped, mut closed) = (0u64, 0u64, 0u64, Vec::new());
     // Per comment, its first and last receipt: the first says how long the pipeline took to
     // reach the fan-out, the difference how long the fan-out itself took.
-    let mut per_comment: HashMap<u128, (Instant, Instant)> = HashMap::new();
-    for mine in receipts.lock().await.iter() {
-        for (id, at) in mine {
-            last_receipt = last_receipt.max(*at);
-            if let Some(acked) = acks.get(id) {
-                latency.record(micros_between(*acked, *at))?;
-                let span = per_comment.entry(*id).or_insert((*at, *at));
-                span.0 = span.0.min(*at);
-                span.1 = span.1.max(*at);
+    let mut per_comment: HashMap<u128, (wire::Stamp, wire::Stamp)> = HashMap::new();
+    for subscriber in &subscribers {
+        let mut ids: Vec<u128> = subscriber.receipts.iter().map(|r| r.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        duplicates += (subscriber.receipts.len() - ids.len()) as u64;
+        delivered += subscriber.receipts.len() as u64;
+        unstamped += subscriber.unstamped;
+        if let Some(reason) = &subscriber.closed {
+            closed.push(reason.clone());
+        }
+        for &(id, arrived, read) in &subscriber.receipts {
+            last_receipt = last_receipt.max(arrived);
+            if let Some(&acked) = acks.get(&id) {
+                latency.record(micros_between(acked, arrived))?;
+                read_latency.record(micros_between(acked, read))?;
+                let span = per_comment.entry(id).or_insert((arrived, arrived));
+                span.0 = span.0.min(arrived);
+                span.1 = span.1.max(arrived);
             }
         }
     }
-    let mut first_receipt = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
-    let mut fan_out = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    let (mut first_receipt, mut fan_out) = (histogram()?, histogram()?);
     for (id, (first, last)) in &per_comment {
-        if let Some(acked) = acks.get(id) {
-            first_receipt.record(micros_between(*acked, *first))?;
+        if let Some(&acked) = acks.get(id) {
+            first_receipt.record(micros_between(acked, *first))?;
         }
         fan_out.record(micros_between(*first, *last))?;
     }
-    let delivered = delivered.load(Ordering::Relaxed);
-    let span = last_receipt
-        .saturating_duration_since(started)
-        .as_secs_f64()
-        .max(wrote.as_secs_f64());
+    closed.sort();
+    closed.dedup();
+    let span = (Duration::from_nanos(u64::try_from(last_receipt - started_stamp).unwrap_or(0)))
+        .max(wrote)
+        .as_secs_f64();
     Ok(json!({
         "bench": "gateway_fanout",
         "subscribers": args.subscribers,
@@ -442,9 +419,17 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
         "rate": args.rate,
         "delivered": delivered,
         "expected": expected_total,
+        "duplicates": duplicates,
+        "closed_by_gateway": closed,
+        // Reads the kernel did not stamp (their receipts are the time they were read).
+        "unstamped_reads": unstamped,
         "deliveries_per_sec": (delivered as f64 / span).round(),
         "elapsed_s": elapsed.as_secs_f64(),
+        // From the kernel's stamp of the acknowledgement reaching the writer's socket to the
+        // kernel's stamp of the comment reaching each subscriber's socket.
         "ack_to_receipt": percentiles(&latency),
+        // The same, to when the load generator read it (its own queue included).
+        "ack_to_read": percentiles(&read_latency),
         // Per comment: acknowledgement to its first receipt, and first to last receipt.
         "ack_to_first_receipt": percentiles(&first_receipt),
         "first_to_last_receipt": percentiles(&fan_out),
@@ -452,6 +437,10 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
         // (the command and projection work too, in the one-process stack).
         "gateway_cpu_cores": gateway_cpu.map(|s| (s / elapsed.as_secs_f64() * 100.0).round() / 100.0),
         "gateway_cpu_us_per_delivery": gateway_cpu
+            .filter(|_| delivered > 0)
+            .map(|s| (s * 1e6 / delivered as f64 * 10.0).round() / 10.0),
+        // What this load generator spent meanwhile, on the same machine.
+        "client_cpu_us_per_delivery": own_cpu
             .filter(|_| delivered > 0)
             .map(|s| (s * 1e6 / delivered as f64 * 10.0).round() / 10.0),
         "gateway_rss_kib_before": rss_before,
@@ -466,10 +455,8 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
 }
 
 /// Microseconds from `from` to `to` (at least 1, for the histogram; 1 when `to` came first).
-fn micros_between(from: Instant, to: Instant) -> u64 {
-    u64::try_from(to.saturating_duration_since(from).as_micros())
-        .unwrap_or(u64::MAX)
-        .max(1)
+fn micros_between(from: wire::Stamp, to: wire::Stamp) -> u64 {
+    u64::try_from((to - from) / 1_000).unwrap_or(0).max(1)
 }
 
 /// The post page: a post and its first 20 comments.

@@ -12,6 +12,7 @@ pub mod replay;
 pub mod stress;
 pub mod tail;
 pub mod users;
+pub mod wire;
 
 use clap::{Parser, Subcommand};
 
