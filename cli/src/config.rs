@@ -198,6 +198,10 @@ pub struct GatewayArgs {
     /// Longest a cached page is served when no event made it stale, in milliseconds.
     #[arg(long, env = "INKWIRE_PAGE_CACHE_MAX_AGE_MS", default_value_t = 5000)]
     pub page_cache_max_age_ms: u64,
+    /// The consumer group of the projection service that writes these read tables: the page
+    /// cache turns on once it has applied the log up to where this gateway started reading.
+    #[arg(long, env = "INKWIRE_GROUP", default_value = projection_service::DEFAULT_GROUP)]
+    pub projection_group: String,
 }
 
 impl GatewayArgs {
@@ -215,6 +219,7 @@ impl GatewayArgs {
             anonymous_mutations_per_minute: self.anonymous_mutations_per_minute,
             page_cache_bytes: self.page_cache_mb.saturating_mul(1 << 20),
             page_cache_max_age: std::time::Duration::from_millis(self.page_cache_max_age_ms),
+            projection_group: self.projection_group.clone(),
             ..query_gateway::GatewayConfig::new(self.auth.keys()?)
         })
     }

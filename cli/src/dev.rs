@@ -103,6 +103,7 @@ impl Stack {
             &registry,
             &query_gateway::GatewayConfig {
                 projection_bell: Some(bell),
+                projection_group: group.to_owned(),
                 ..gateway.clone()
             },
         );

@@ -1024,3 +1024,118 @@ async fn graphql_transport_ws_protocol_rules_close_with_their_codes() {
     );
     stack.stop().await;
 }
+
+/// A gateway that starts while the projector lags must not cache a page the log has already
+/// moved past: its follower starts at the log's end and never sees those changes. Here a comment
+/// is in the log but not in the read tables when a second gateway starts and serves the post's
+/// comments; once the projector applies it, that gateway shows it at once (not after the page
+/// cache's maximum age), and its cache does turn on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_started_behind_the_projector_never_serves_a_stale_cached_page() {
+    let db_url = common::fresh_database().await;
+    let topic = common::unique("posts");
+    let brokers = common::brokers();
+    let stack = TestStack::distributed_on(&db_url, &topic, &brokers, false).await;
+    let log = infra::log::LogConfig::Kafka(common::kafka(&topic, &brokers));
+    let projector = |cancel: tokio_util::sync::CancellationToken| {
+        let (db, log, group) = (stack.db.clone(), log.clone(), stack.group.clone());
+        tokio::spawn(async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            projection_service::serve(l, db, log, group, cancel).await
+        })
+    };
+    let comments = "query($p: ID!) { comments(postId: $p, first: 50) { edges { node { id } } } }";
+    let ids = |r: &Value| -> Vec<String> {
+        r["data"]["comments"]["edges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"))
+            .iter()
+            .map(|e| e["node"]["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+
+    // The post and a first comment, projected.
+    let running = tokio_util::sync::CancellationToken::new();
+    let first_run = projector(running.clone());
+    let post = stack.published_post().await;
+    let (status, body) = stack.comment(&post, "projected").await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    stack.wait_comments(1, Duration::from_secs(30)).await;
+    running.cancel();
+    first_run
+        .await
+        .expect("joins")
+        .expect("projector stops cleanly");
+
+    // A second comment reaches the log while nothing projects it.
+    let (status, body) = stack.comment(&post, "in the log only").await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    let second = body["comment_id"].as_str().expect("comment id").to_owned();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // A gateway starts now, with a page cache that would keep answers for a minute.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/graphql", l.local_addr().expect("addr"));
+    let gateway = tokio::spawn(query_gateway::serve(
+        l,
+        stack.db.clone(),
+        log.clone(),
+        stack.command_url.clone(),
+        query_gateway::GatewayConfig {
+            projection_group: stack.group.clone(),
+            page_cache_max_age: Duration::from_secs(60),
+            ..query_gateway::GatewayConfig::new(common::keys())
+        },
+        cancel.clone(),
+    ));
+    let read = || gql(&stack.http, &url, None, comments, json!({ "p": post }));
+    common::eventually(Duration::from_secs(20), || async {
+        read().await["data"]["comments"].is_object()
+    })
+    .await;
+    for _ in 0..5 {
+        let seen = ids(&read().await);
+        assert_eq!(seen.len(), 1, "only the projected comment yet: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The projector catches up: the new gateway shows the comment as soon as the tables do.
+    let resumed = tokio_util::sync::CancellationToken::new();
+    let second_run = projector(resumed.clone());
+    stack.wait_comments(2, Duration::from_secs(30)).await;
+    let seen = ids(&read().await);
+    assert!(seen.contains(&second), "a stale page was served: {seen:?}");
+
+    // And its cache is on: the same read is now answered from it.
+    let base = url.trim_end_matches("/graphql").to_owned();
+    common::eventually(Duration::from_secs(20), || async {
+        read().await;
+        common::metric(
+            &stack.http,
+            &base,
+            "inkwire_gateway_page_cache_lookups_total{result=\"hit\"}",
+        )
+        .await
+        .unwrap_or(0.0)
+            > 0.0
+    })
+    .await;
+    assert!(ids(&read().await).contains(&second));
+
+    cancel.cancel();
+    gateway
+        .await
+        .expect("joins")
+        .expect("gateway stops cleanly");
+    resumed.cancel();
+    second_run
+        .await
+        .expect("joins")
+        .expect("projector stops cleanly");
+    stack.stop().await;
+}

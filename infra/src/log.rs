@@ -211,6 +211,8 @@ impl Consumer {
     /// offsets (a gateway's log follower, `inkwire events tail`). A partition that cannot be
     /// positioned yet (high watermarks unknown, seek refused) is offered again on the next call.
     ///
+    /// Returns how many partitions it positioned.
+    ///
     /// # Errors
     /// [`LogError`] when the assignment or the high watermarks cannot be read; nothing is lost,
     /// the caller just calls again.
@@ -218,10 +220,10 @@ impl Consumer {
         &mut self,
         log: &LogConfig,
         start: StartAt,
-    ) -> Result<(), LogError> {
+    ) -> Result<usize, LogError> {
         let fresh = self.take_unpositioned().await?;
         if fresh.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let ends: HashMap<i32, i64> = match start {
             StartAt::Beginning => HashMap::new(),
@@ -233,15 +235,26 @@ impl Consumer {
                 }
             },
         };
+        let mut positioned = 0;
         for partition in fresh {
             // `None` (the beginning) also for a partition whose end is not known yet.
             let next = ends.get(&partition).copied();
-            if let Err(e) = self.seek(partition, next).await {
+            match self.seek(partition, next).await {
+                Ok(()) => positioned += 1,
                 // librdkafka refuses seeks until fetching has started; `seek` puts it back.
-                tracing::debug!(error = %e, partition, "seek refused; retrying");
+                Err(e) => tracing::debug!(error = %e, partition, "seek refused; retrying"),
             }
         }
-        Ok(())
+        Ok(positioned)
+    }
+
+    /// How many partitions this member has positioned and reads.
+    #[must_use]
+    pub fn positioned(&self) -> usize {
+        match self {
+            Self::Kafka(k) => k.positioned.len(),
+            Self::Embedded(e) => e.positions.len(),
+        }
     }
 
     /// How many partitions this member holds now (the embedded log's member holds them all).

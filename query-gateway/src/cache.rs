@@ -176,6 +176,25 @@ impl PageCache {
         }
     }
 
+    /// Stops serving from the cache and forgets everything in it: the log no longer tells it
+    /// about every change (the follower lost its position and starts again at the log's end).
+    pub fn disable(&self) {
+        self.inner.enabled.store(false, Ordering::Relaxed);
+        let mut entries = self
+            .inner
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        entries.map.clear();
+        entries.bytes = 0;
+        self.inner.metrics.page_cache_bytes.set(0);
+        self.inner
+            .seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// Whether answers are cached at all.
     #[must_use]
     pub fn enabled(&self) -> bool {

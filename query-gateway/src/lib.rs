@@ -82,6 +82,9 @@ pub struct GatewayConfig {
     /// The projector's commit bell when it runs in the same process (`inkwire dev`): live
     /// pushes and `waitForProjection` then go out at its commit instead of at their next poll.
     pub projection_bell: Option<infra::bell::CommitBell>,
+    /// The consumer group of the projector that writes the read tables this gateway serves:
+    /// the page cache waits for it to reach the log's end before it stores anything.
+    pub projection_group: String,
 }
 
 impl GatewayConfig {
@@ -101,6 +104,8 @@ impl GatewayConfig {
             page_cache_bytes: 64 << 20,
             page_cache_max_age: Duration::from_secs(5),
             projection_bell: None,
+            // `projection_service::DEFAULT_GROUP`.
+            projection_group: "inkwire-projection".to_owned(),
         }
     }
 }
@@ -153,8 +158,10 @@ pub struct Gateway {
     pub router: Router,
     /// The live fan-out hub (run [`Gateway::spawn_live`] to feed it).
     pub hub: Hub,
-    /// Answers to anonymous post reads; on once the gateway follows the log.
+    /// Answers to anonymous post reads; on once the gateway follows the log and the projector
+    /// has caught up with where it started.
     pub cache: PageCache,
+    projection_group: String,
 }
 
 struct HttpState {
@@ -211,7 +218,12 @@ impl Gateway {
                 live,
             }));
         let router = with_edge_protections(router, &config.cors_origins);
-        Self { router, hub, cache }
+        Self {
+            router,
+            hub,
+            cache,
+            projection_group: config.projection_group.clone(),
+        }
     }
 
     /// Starts the tasks that feed live subscriptions: a reader of `log` in a consumer group of
@@ -222,14 +234,20 @@ impl Gateway {
         tasks: &mut JoinSet<anyhow::Result<()>>,
         cancel: &CancellationToken,
     ) {
-        // From now on the log tells the page cache when a stored answer is stale.
-        self.cache.enable();
+        // The follower turns the page cache on once the log can tell it when a stored answer is
+        // stale (`live::follow_log`).
         // On the pipeline runtime: the connection tasks a fan-out wakes must not delay the
         // next event on its way in (`infra::rt`).
         let pipeline = infra::rt::pipeline();
         let group = format!("inkwire-gateway-{}", uuid::Uuid::now_v7());
         tasks.spawn_on(
-            live::follow_log(log, group, self.hub.clone(), cancel.clone()),
+            live::follow_log(
+                log,
+                group,
+                self.hub.clone(),
+                self.projection_group.clone(),
+                cancel.clone(),
+            ),
             &pipeline,
         );
         let hub = self.hub.clone();

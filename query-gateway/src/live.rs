@@ -525,20 +525,34 @@ struct Head {
 /// Reads the log from its end with a consumer group of this instance's own, and marks the streams
 /// it sees as changed in `hub` (posts for live comments; posts and users for the page cache).
 ///
+/// The page cache is turned on only once `projection_group` (the projector of the read tables)
+/// has applied every record before the follower's start, and off again whenever the follower is
+/// positioned anew: a change appended before that start is never seen by the follower, so a page
+/// read from tables that had not applied it yet would be served as fresh until its maximum age
+/// (after a gateway restart, a refetch showed fewer comments than its subscription had pushed).
+///
 /// # Errors
 /// When the consumer cannot be created.
 pub async fn follow_log(
     log: LogConfig,
     group: String,
     hub: Hub,
+    projection_group: String,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut consumer = log.consumer(&group)?;
     tracing::info!(group, topic = log.topic(), "gateway following the log");
+    let mut gate = CacheGate::new(projection_group);
     while !cancel.is_cancelled() {
-        if let Err(e) = consumer.position_fresh(&log, StartAt::End).await {
-            tracing::debug!(error = %e, "partitions not positioned yet; retrying");
+        match consumer.position_fresh(&log, StartAt::End).await {
+            Ok(0) => {}
+            Ok(_) => {
+                hub.inner.cache.disable();
+                gate = CacheGate::new(std::mem::take(&mut gate.group));
+            }
+            Err(e) => tracing::debug!(error = %e, "partitions not positioned yet; retrying"),
         }
+        gate.check(&log, &consumer, &hub).await;
         let batch = tokio::select! {
             () = cancel.cancelled() => break,
             batch = consumer.next_batch(10_000, Duration::from_millis(100)) => batch,
@@ -569,4 +583,110 @@ pub async fn follow_log(
     }
     consumer.close();
     Ok(())
+}
+
+/// When the page cache may be on: the follower reads every partition from where it was
+/// positioned, and the projector has applied everything appended before that.
+struct CacheGate {
+    group: String,
+    /// The log's ends read once every partition was positioned (at or past the follower's start).
+    ends: Option<HashMap<i32, i64>>,
+    open: bool,
+    since: std::time::Instant,
+    next_look: std::time::Instant,
+    warned: bool,
+}
+
+impl CacheGate {
+    fn new(group: String) -> Self {
+        let now = std::time::Instant::now();
+        Self {
+            group,
+            ends: None,
+            open: false,
+            since: now,
+            next_look: now,
+            warned: false,
+        }
+    }
+
+    async fn check(&mut self, log: &LogConfig, consumer: &infra::log::Consumer, hub: &Hub) {
+        let now = std::time::Instant::now();
+        if self.open || now < self.next_look {
+            return;
+        }
+        self.next_look = now + Duration::from_millis(200);
+        if consumer.assigned() == 0 || consumer.positioned() < consumer.assigned() {
+            return;
+        }
+        if self.ends.is_none() {
+            match log.high_watermarks().await {
+                Ok(ends) => self.ends = Some(ends.into_iter().collect()),
+                Err(e) => {
+                    tracing::debug!(error = %e, "log ends unknown; page cache stays off");
+                    return;
+                }
+            }
+        }
+        let Some(ends) = &self.ends else { return };
+        let applied = match hub
+            .inner
+            .read
+            .applied_offsets(&self.group, log.topic())
+            .await
+        {
+            Ok(applied) => applied,
+            Err(e) => {
+                tracing::debug!(error = %e, "projection offsets unreadable; page cache stays off");
+                return;
+            }
+        };
+        if caught_up(ends, &applied) {
+            self.open = true;
+            hub.inner.cache.enable();
+            tracing::info!(
+                projection_group = self.group,
+                waited_ms = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "page cache on: the projector has applied the log up to the follower's start"
+            );
+        } else if !self.warned && self.since.elapsed() > Duration::from_secs(30) {
+            self.warned = true;
+            tracing::warn!(
+                projection_group = self.group,
+                "page cache still off: the projector has not reached where the log follower \
+                 started (is the projection service running with this group?)"
+            );
+        }
+    }
+}
+
+/// Whether `applied` (last applied offset per partition) covers every record before `ends`
+/// (the next offset per partition).
+fn caught_up(ends: &HashMap<i32, i64>, applied: &HashMap<i32, i64>) -> bool {
+    ends.iter()
+        .all(|(partition, end)| *end <= 0 || applied.get(partition).is_some_and(|a| *a >= end - 1))
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use std::collections::HashMap;
+
+    use super::caught_up;
+
+    #[test]
+    fn the_cache_waits_for_every_record_before_the_follower_start() {
+        let ends = HashMap::from([(0, 10), (1, 0), (2, 5)]);
+        // Partition 1 is empty: nothing to wait for there.
+        assert!(caught_up(&ends, &HashMap::from([(0, 9), (2, 4)])));
+        assert!(caught_up(&ends, &HashMap::from([(0, 12), (1, 3), (2, 4)])));
+        assert!(
+            !caught_up(&ends, &HashMap::from([(0, 8), (2, 4)])),
+            "one record behind"
+        );
+        assert!(
+            !caught_up(&ends, &HashMap::from([(0, 9)])),
+            "partition 2 never applied"
+        );
+        assert!(caught_up(&HashMap::new(), &HashMap::new()), "an empty log");
+    }
 }

@@ -152,6 +152,32 @@ impl ReadModel {
         })
     }
 
+    /// The last offset `group` has applied to these tables, per partition of `topic`.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn applied_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> Result<HashMap<i32, i64>, sqlx::Error> {
+        self.count();
+        let rows: Vec<(i64, i64)> = with_db!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT partition, applied_offset FROM projection_offsets \
+                 WHERE consumer_group = $1 AND topic = $2",
+            )
+            .bind(group)
+            .bind(topic)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(p, o)| Some((i32::try_from(p).ok()?, o)))
+            .collect())
+    }
+
     /// A post that is not deleted, by slug.
     ///
     /// # Errors

@@ -46,6 +46,8 @@ pub struct Cluster {
     pub db_url: String,
     /// Its Kafka topic.
     pub topic: String,
+    /// The projector's consumer group, which the gateways' page caches wait for.
+    pub group: String,
     /// Command service port.
     pub command_port: u16,
     /// Projection service port.
@@ -99,6 +101,7 @@ impl Cluster {
         let mut cluster = Self {
             db_url: fresh_database().await,
             topic: unique("posts"),
+            group: unique("projection"),
             command_port: free_port(),
             projector_port: free_port(),
             gateways: (0..gateways).map(|_| (free_port(), None)).collect(),
@@ -118,12 +121,11 @@ impl Cluster {
         let command = cluster.spawn("command", &["command-service"], cluster.command_port, &[]);
         cluster.procs.push(command);
         cluster.wait_ready(cluster.command_port).await;
-        let group = unique("projection");
         let projector = cluster.spawn(
             "projector",
             &["projection-service"],
             cluster.projector_port,
-            &[("INKWIRE_GROUP", group.as_str())],
+            &[],
         );
         cluster.procs.push(projector);
         for i in 0..gateways {
@@ -147,6 +149,8 @@ impl Cluster {
             .env("INKWIRE_DATABASE_POOL", "8")
             .env("INKWIRE_KAFKA_BROKERS", brokers())
             .env("INKWIRE_TOPIC", &self.topic)
+            // The projector's group, and the one the gateways' page caches wait for.
+            .env("INKWIRE_GROUP", &self.group)
             .env("INKWIRE_TOPIC_PARTITIONS", "6")
             .env("INKWIRE_KAFKA_SESSION_TIMEOUT_MS", "6000")
             .env("INKWIRE_LISTEN", format!("127.0.0.1:{port}"))

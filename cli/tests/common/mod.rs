@@ -398,18 +398,21 @@ impl TestStack {
             keys(),
             cancel.clone(),
         ))];
+        // A group of its own: tests sharing one group would rebalance each other.
+        let group = unique("projection");
         let (gl, gaddr) = listener().await;
         tasks.push(tokio::spawn(query_gateway::serve(
             gl,
             db.clone(),
             log.clone(),
             format!("http://{caddr}"),
-            query_gateway::GatewayConfig::new(keys()),
+            query_gateway::GatewayConfig {
+                projection_group: group.clone(),
+                ..query_gateway::GatewayConfig::new(keys())
+            },
             cancel.clone(),
         )));
         let (pl, paddr) = listener().await;
-        // A group of its own: tests sharing one group would rebalance each other.
-        let group = unique("projection");
         if projector {
             tasks.push(tokio::spawn(projection_service::serve(
                 pl,

@@ -167,7 +167,7 @@ impl EmbeddedLog {
 pub struct EmbeddedConsumer {
     log: EmbeddedLog,
     /// Next offset to read, per positioned partition.
-    positions: HashMap<i32, i64>,
+    pub(super) positions: HashMap<i32, i64>,
     /// Partitions waiting to be positioned by the caller.
     pending: BTreeSet<i32>,
 }

@@ -307,7 +307,7 @@ pub struct KafkaConsumer {
     consumer: Arc<StreamConsumer<RebalanceTracker>>,
     topic: String,
     rebalance: Arc<Mutex<RebalanceState>>,
-    positioned: HashSet<i32>,
+    pub(super) positioned: HashSet<i32>,
     /// Set for a reader ([`KafkaSettings::reader`]).
     manual: Option<ManualAssignment>,
 }
