@@ -1047,14 +1047,6 @@ async fn a_gateway_started_behind_the_projector_never_serves_a_stale_cached_page
         })
     };
     let comments = "query($p: ID!) { comments(postId: $p, first: 50) { edges { node { id } } } }";
-    let ids = |r: &Value| -> Vec<String> {
-        r["data"]["comments"]["edges"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{r}"))
-            .iter()
-            .map(|e| e["node"]["id"].as_str().expect("id").to_owned())
-            .collect()
-    };
 
     // The post and a first comment, projected.
     let running = tokio_util::sync::CancellationToken::new();
@@ -1099,7 +1091,7 @@ async fn a_gateway_started_behind_the_projector_never_serves_a_stale_cached_page
     })
     .await;
     for _ in 0..5 {
-        let seen = ids(&read().await);
+        let seen = common::graphql::comment_ids(&read().await);
         assert_eq!(seen.len(), 1, "only the projected comment yet: {seen:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -1108,7 +1100,7 @@ async fn a_gateway_started_behind_the_projector_never_serves_a_stale_cached_page
     let resumed = tokio_util::sync::CancellationToken::new();
     let second_run = projector(resumed.clone());
     stack.wait_comments(2, Duration::from_secs(30)).await;
-    let seen = ids(&read().await);
+    let seen = common::graphql::comment_ids(&read().await);
     assert!(seen.contains(&second), "a stale page was served: {seen:?}");
 
     // And its cache is on: the same read is now answered from it.
@@ -1125,7 +1117,7 @@ async fn a_gateway_started_behind_the_projector_never_serves_a_stale_cached_page
             > 0.0
     })
     .await;
-    assert!(ids(&read().await).contains(&second));
+    assert!(common::graphql::comment_ids(&read().await).contains(&second));
 
     cancel.cancel();
     gateway

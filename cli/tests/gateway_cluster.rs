@@ -75,12 +75,7 @@ async fn comments_in_order(cluster: &Cluster, post: &str) -> Vec<String> {
         json!({ "post": post }),
     )
     .await;
-    r["data"]["comments"]["edges"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{r}"))
-        .iter()
-        .map(|e| e["node"]["id"].as_str().expect("id").to_owned())
-        .collect()
+    common::graphql::comment_ids(&r)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -233,3 +233,13 @@ pub fn comment_event(payload: &Value) -> (String, String, String) {
         e["cursor"].as_str().unwrap_or_default().to_owned(),
     )
 }
+
+/// The comment ids of a `comments { edges { node { id } } }` answer, in order.
+pub fn comment_ids(r: &Value) -> Vec<String> {
+    r["data"]["comments"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r}"))
+        .iter()
+        .map(|e| e["node"]["id"].as_str().expect("id").to_owned())
+        .collect()
+}
