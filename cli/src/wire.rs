@@ -19,7 +19,7 @@
 //! server frames (text, ping, close), masked client text and pong frames, and HTTP responses
 //! with a `content-length`.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
@@ -221,16 +221,25 @@ const OP_CLOSE: u8 = 8;
 const OP_PING: u8 = 9;
 const OP_PONG: u8 = 10;
 
-/// Reads from `stream` until `buf` holds a whole HTTP head; returns the head's length.
-fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<usize> {
-    let mut chunk = [0u8; 4096];
+/// Appends one read from `stream` to `buf`; returns the kernel's stamp of what it read.
+fn read_more(stream: &TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<Option<Stamp>> {
+    let mut chunk = [0u8; 16 * 1024];
+    let (n, stamp) = recv_stamped(stream.as_raw_fd(), &mut chunk)?;
+    anyhow::ensure!(n > 0, "the gateway closed the connection mid-answer");
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(stamp)
+}
+
+/// Reads from `stream` until `buf` holds a whole HTTP head; returns the head's length and the
+/// kernel's stamp of its first bytes.
+fn read_head(stream: &TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<(usize, Option<Stamp>)> {
+    let mut first = None;
     loop {
         if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            return Ok(at + 4);
+            return Ok((at + 4, first));
         }
-        let n = stream.read(&mut chunk)?;
-        anyhow::ensure!(n > 0, "the gateway closed the connection mid-answer");
-        buf.extend_from_slice(&chunk[..n]);
+        let stamp = read_more(stream, buf)?;
+        first = first.or(stamp);
     }
 }
 
@@ -264,7 +273,7 @@ impl Subscriber {
             endpoint.path, endpoint.host
         )?;
         let mut buf = Vec::new();
-        let head = read_head(&mut stream, &mut buf)?;
+        let (head, _) = read_head(&stream, &mut buf)?;
         anyhow::ensure!(
             buf.starts_with(b"HTTP/1.1 101"),
             "no WebSocket upgrade: {}",
@@ -274,24 +283,18 @@ impl Subscriber {
         stream.write_all(&client_frame(OP_TEXT, br#"{"type":"connection_init"}"#))?;
         let subscribe = format!(r#"{{"type":"subscribe","id":"1","payload":{payload}}}"#);
         stream.write_all(&client_frame(OP_TEXT, subscribe.as_bytes()))?;
-        let mut chunk = [0u8; 4096];
-        loop {
-            if let Some((opcode, payload, len)) = frame(&buf)? {
-                let text = String::from_utf8_lossy(&buf[payload]).into_owned();
-                buf.drain(..len);
-                anyhow::ensure!(
-                    opcode == OP_TEXT && text.contains("connection_ack"),
-                    "expected connection_ack, got opcode {opcode}: {text}"
-                );
-                break;
+        let (opcode, payload, len) = loop {
+            if let Some(frame) = frame(&buf)? {
+                break frame;
             }
-            let n = stream.read(&mut chunk)?;
-            anyhow::ensure!(
-                n > 0,
-                "the gateway closed the connection before connection_ack"
-            );
-            buf.extend_from_slice(&chunk[..n]);
-        }
+            read_more(&stream, &mut buf)?;
+        };
+        let text = String::from_utf8_lossy(&buf[payload]).into_owned();
+        buf.drain(..len);
+        anyhow::ensure!(
+            opcode == OP_TEXT && text.contains("connection_ack"),
+            "expected connection_ack, got opcode {opcode}: {text}"
+        );
         stream.set_nonblocking(true)?;
         Ok(Self {
             stream,
@@ -544,39 +547,23 @@ impl Poster {
             body.len()
         )?;
         let mut buf = Vec::new();
-        let mut chunk = [0u8; 16 * 1024];
-        let mut arrived = None;
-        let mut head = None;
-        loop {
-            if head.is_none() {
-                head = buf
-                    .windows(4)
-                    .position(|w| w == b"\r\n\r\n")
-                    .map(|at| at + 4);
-            }
-            if let Some(head) = head {
-                let text = String::from_utf8_lossy(&buf[..head]).to_ascii_lowercase();
-                anyhow::ensure!(
-                    text.starts_with("http/1.1 200"),
-                    "HTTP answer {}",
-                    text.lines().next().unwrap_or_default()
-                );
-                let length: usize = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .ok_or_else(|| anyhow::anyhow!("an answer without content-length"))?;
-                if buf.len() >= head + length {
-                    anyhow::ensure!(buf.len() == head + length, "more than one answer");
-                    let stamp = arrived.unwrap_or_else(now);
-                    return Ok((buf.split_off(head), stamp));
-                }
-            }
-            let (n, stamp) = recv_stamped(self.stream.as_raw_fd(), &mut chunk)?;
-            anyhow::ensure!(n > 0, "the gateway closed the connection mid-answer");
-            arrived = arrived.or(stamp);
-            buf.extend_from_slice(&chunk[..n]);
+        let (head, arrived) = read_head(&self.stream, &mut buf)?;
+        let text = String::from_utf8_lossy(&buf[..head]).to_ascii_lowercase();
+        anyhow::ensure!(
+            text.starts_with("http/1.1 200"),
+            "HTTP answer {}",
+            text.lines().next().unwrap_or_default()
+        );
+        let length: usize = text
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("an answer without content-length"))?;
+        while buf.len() < head + length {
+            read_more(&self.stream, &mut buf)?;
         }
+        anyhow::ensure!(buf.len() == head + length, "more than one answer");
+        Ok((buf.split_off(head), arrived.unwrap_or_else(now)))
     }
 }
 

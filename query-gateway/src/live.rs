@@ -546,10 +546,7 @@ pub async fn follow_log(
     while !cancel.is_cancelled() {
         match consumer.position_fresh(&log, StartAt::End).await {
             Ok(0) => {}
-            Ok(_) => {
-                hub.inner.cache.disable();
-                gate = CacheGate::new(std::mem::take(&mut gate.group));
-            }
+            Ok(_) => gate.restart(&hub),
             Err(e) => tracing::debug!(error = %e, "partitions not positioned yet; retrying"),
         }
         gate.check(&log, &consumer, &hub).await;
@@ -608,6 +605,13 @@ impl CacheGate {
             next_look: now,
             warned: false,
         }
+    }
+
+    /// The follower was positioned anew (at the log's end): what it skipped is not known to
+    /// be projected, so the cache is emptied and stays off until the projector gets there.
+    fn restart(&mut self, hub: &Hub) {
+        hub.inner.cache.disable();
+        *self = Self::new(std::mem::take(&mut self.group));
     }
 
     async fn check(&mut self, log: &LogConfig, consumer: &infra::log::Consumer, hub: &Hub) {
