@@ -58,12 +58,25 @@ impl App {
     ) -> anyhow::Result<Self> {
         let metrics = Metrics::new(registry);
         let wake = Arc::new(Notify::new());
+        // An embedded log in this very database is written in the events' own transaction; the
+        // relay then only drains what other processes left in the outbox.
+        let embedded = match log {
+            LogConfig::Embedded(embedded) => Some(embedded),
+            LogConfig::Kafka(_) => None,
+        };
+        let store = EventStore::with_log(db.clone(), embedded);
+        // Appends that went straight into the log leave the relay nothing to wake for.
+        let appended = if store.writes_log() {
+            Arc::new(Notify::new())
+        } else {
+            wake.clone()
+        };
         let bus = Arc::new(CommandBus::new(
-            EventStore::new(db.clone()),
-            wake.clone(),
+            store.clone(),
+            appended.clone(),
             metrics.clone(),
         ));
-        let users = users::UserService::new(EventStore::new(db.clone()), keys, wake.clone());
+        let users = users::UserService::new(store, keys, appended);
         let relay = Relay::new(Outbox::new(db), log.producer()?, wake, metrics);
         let router = http::router(http::AppState {
             bus: bus.clone(),

@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::store::outbox::Outbox;
+use crate::store::outbox::{Outbox, traced_spans};
 
 const LEASE: &str = "outbox-relay";
 const LEASE_TTL_SECS: i64 = 10;
@@ -113,15 +113,7 @@ impl Relay {
             }
             let messages: Vec<_> = rows.iter().map(|r| r.message()).collect();
             // One span per traced event, in its trace, for the time the log took to acknowledge.
-            let spans: Vec<tracing::Span> = messages
-                .iter()
-                .filter_map(|m| {
-                    let (_, traceparent) = m.headers.iter().find(|(k, _)| *k == "traceparent")?;
-                    let span = tracing::info_span!("outbox.publish");
-                    infra::telemetry::set_parent(&span, Some(traceparent));
-                    Some(span)
-                })
-                .collect();
+            let spans = traced_spans(&messages, || tracing::info_span!("outbox.publish"));
             let (acknowledged, error) = self.producer.publish(&messages).await;
             drop(spans);
             let ids: Vec<_> = rows[..acknowledged].iter().map(|r| r.event_id).collect();

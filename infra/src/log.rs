@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use embedded::EmbeddedLog;
+pub use embedded::{EmbeddedLog, LogWriter};
 pub use kafka::KafkaSettings;
 
 use crate::db::Db;

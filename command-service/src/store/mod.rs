@@ -1,7 +1,9 @@
 //! The event store on sqlx, for PostgreSQL/CockroachDB and SQLite alike. All event-store SQL
 //! lives here. An append writes the events, their outbox rows and any slug reservation in ONE
 //! transaction; the primary key on `(stream_id, version)` makes concurrent appends to one stream
-//! conflict instead of interleave.
+//! conflict instead of interleave. When the log is the embedded one in the same database
+//! ([`EventStore::with_log`]), the events go straight into the log in that transaction instead
+//! of through the outbox: there is nothing to relay between a database and itself.
 
 pub mod group_commit;
 pub mod outbox;
@@ -9,6 +11,7 @@ pub mod outbox;
 use chrono::{DateTime, Utc};
 use events::{Actor, Envelope, PostEvent, PostId, RawEvent, StoredMeta, StreamId};
 use infra::db::{Db, TxError, retry_tx, unique_violation};
+use infra::log::{EmbeddedLog, LogWriter, OutgoingMessage};
 use infra::with_db;
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
@@ -100,13 +103,31 @@ pub enum CredentialChange {
 #[derive(Clone, Debug)]
 pub struct EventStore {
     db: Db,
+    /// The embedded log in `db` itself, appended to in the events' own transaction.
+    log: Option<EmbeddedLog>,
 }
 
 impl EventStore {
-    /// An event store in `db`.
+    /// An event store in `db`, publishing through the outbox.
     #[must_use]
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self { db, log: None }
+    }
+
+    /// An event store in `db` that appends its events to `log` in the same transaction when
+    /// `log` is the embedded log in the same SQLite file, and through the outbox otherwise.
+    /// SQLite runs one writer at a time anyway; on PostgreSQL every concurrent command would
+    /// contend for the log's next offset, which the relay's single writer avoids.
+    #[must_use]
+    pub fn with_log(db: Db, log: Option<&EmbeddedLog>) -> Self {
+        let log = log.filter(|l| db.is_sqlite() && l.is_in(&db)).cloned();
+        Self { db, log }
+    }
+
+    /// Whether appends go straight into the log (else through the outbox and its relay).
+    #[must_use]
+    pub fn writes_log(&self) -> bool {
+        self.log.is_some()
     }
 
     /// The database.
@@ -196,6 +217,22 @@ impl EventStore {
                 EventRow { raw, meta, payload }
             })
             .collect();
+        // What the log gets, when it is written here: the messages the relay would publish.
+        let messages: Vec<OutgoingMessage> = match self.log {
+            Some(_) => rows
+                .iter()
+                .map(|row| {
+                    outbox::OutboxRow {
+                        event_id: row.raw.meta.event_id,
+                        stream_id: row.raw.meta.stream_id.0,
+                        version: row.raw.meta.stream_version,
+                        payload: row.payload.clone(),
+                    }
+                    .message()
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         retry_tx(|| async {
             let result: Result<(), StoreError> = with_db!(&self.db, |pool| {
                 let mut tx = pool.begin().await?;
@@ -267,7 +304,7 @@ impl EventStore {
                 }
                 // All batches' events, then their outbox rows, in multi-row statements: one
                 // round trip per chunk instead of two per event.
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                for (i, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
                     let mut q = QueryBuilder::new(
                         "INSERT INTO events (stream_id, version, event_id, event_type, event_version, data, meta, occurred_at) ",
                     );
@@ -285,6 +322,15 @@ impl EventStore {
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| classify(e, ""))?;
+                    if let Some(log) = &self.log {
+                        let start = i * ROWS_PER_STATEMENT;
+                        let chunk = &messages[start..start + chunk.len()];
+                        let spans =
+                            outbox::traced_spans(chunk, || tracing::info_span!("log.append"));
+                        LogWriter::append_log(&mut *tx, log, chunk, now).await?;
+                        drop(spans);
+                        continue;
+                    }
                     let mut q = QueryBuilder::new(
                         "INSERT INTO outbox (event_id, stream_id, version, payload, created_at) ",
                     );
@@ -302,7 +348,11 @@ impl EventStore {
             });
             result
         })
-        .await
+        .await?;
+        if let Some(log) = &self.log {
+            log.appended();
+        }
+        Ok(())
     }
 }
 

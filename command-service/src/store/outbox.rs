@@ -44,6 +44,23 @@ impl OutboxRow {
     }
 }
 
+/// One span per traced message, made by `span` and put in the message's trace, lasting until
+/// the caller drops it: how long the log took to take each event.
+pub fn traced_spans(
+    messages: &[OutgoingMessage],
+    span: impl Fn() -> tracing::Span,
+) -> Vec<tracing::Span> {
+    messages
+        .iter()
+        .filter_map(|m| {
+            let (_, traceparent) = m.headers.iter().find(|(k, _)| *k == headers::TRACEPARENT)?;
+            let span = span();
+            infra::telemetry::set_parent(&span, Some(traceparent));
+            Some(span)
+        })
+        .collect()
+}
+
 /// Outbox access.
 #[derive(Clone, Debug)]
 pub struct Outbox {

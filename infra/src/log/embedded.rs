@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use futures::future::BoxFuture;
+use sqlx::{QueryBuilder, Row};
 use tokio::sync::Notify;
 
 use super::{LogError, LogRecord, OutgoingMessage};
@@ -72,48 +73,49 @@ impl EmbeddedLog {
         if messages.is_empty() {
             return Ok(());
         }
-        let topic = self.inner.topic.as_str();
         let now = Utc::now();
         retry_tx(|| async {
             with_db!(&self.inner.db, |pool| {
                 let mut tx = pool.begin().await?;
-                let mut next: HashMap<i32, i64> = HashMap::new();
-                for m in messages {
-                    let partition = self.partition_for(&m.key);
-                    let offset = match next.get(&partition) {
-                        Some(o) => *o,
-                        None => {
-                            sqlx::query(
-                                "SELECT COALESCE(MAX(log_offset) + 1, 0) FROM log_messages \
-                                 WHERE topic = $1 AND partition = $2",
-                            )
-                            .bind(topic)
-                            .bind(i64::from(partition))
-                            .fetch_one(&mut *tx)
-                            .await?
-                            .try_get::<i64, _>(0)?
-                        }
-                    };
-                    sqlx::query(
-                        "INSERT INTO log_messages (topic, partition, log_offset, msg_key, payload, appended_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(topic)
-                    .bind(i64::from(partition))
-                    .bind(offset)
-                    .bind(&m.key)
-                    .bind(&m.payload)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    next.insert(partition, offset + 1);
-                }
+                LogWriter::append_log(&mut *tx, self, messages, now).await?;
                 tx.commit().await
             })
         })
         .await?;
-        self.inner.appended.notify_waiters();
+        self.appended();
         Ok(())
+    }
+
+    /// Whether this log lives in `db` (the same SQLite file, or the same PostgreSQL database),
+    /// so that a writer of `db` can append to it in its own transactions.
+    #[must_use]
+    pub fn is_in(&self, db: &Db) -> bool {
+        match (&self.inner.db, db) {
+            (Db::Sqlite(a), Db::Sqlite(b)) => {
+                a.connect_options().get_filename() == b.connect_options().get_filename()
+            }
+            (Db::Postgres(a), Db::Postgres(b)) => {
+                let (a, b) = (a.connect_options(), b.connect_options());
+                (
+                    a.get_host(),
+                    a.get_port(),
+                    a.get_database(),
+                    a.get_username(),
+                ) == (
+                    b.get_host(),
+                    b.get_port(),
+                    b.get_database(),
+                    b.get_username(),
+                )
+            }
+            _ => false,
+        }
+    }
+
+    /// Tells this process's consumers that messages were appended (by [`EmbeddedLog::append`]
+    /// or in a transaction of the caller's through [`LogWriter`], once it committed).
+    pub fn appended(&self) {
+        self.inner.appended.notify_waiters();
     }
 
     pub(super) fn consumer(&self) -> EmbeddedConsumer {
@@ -160,6 +162,87 @@ impl EmbeddedLog {
         let mut out: Vec<_> = marks.into_iter().collect();
         out.sort_unstable();
         Ok(out)
+    }
+}
+
+/// Rows per multi-row INSERT into the log (6 parameters each, well under both drivers' limits).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Appends to an embedded log inside a transaction that the caller holds open on the log's own
+/// database: what it appends commits, or rolls back, with whatever else that transaction wrote.
+pub trait LogWriter {
+    /// Appends `messages` to `log`, in order, in this connection's open transaction. The
+    /// caller calls [`EmbeddedLog::appended`] once the transaction has committed.
+    fn append_log<'a>(
+        &'a mut self,
+        log: &'a EmbeddedLog,
+        messages: &'a [OutgoingMessage],
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+}
+
+/// The body of [`LogWriter::append_log`], written once for both drivers: the next offset of
+/// each partition appended to (a transaction's writes are serialised with every other writer's,
+/// so offsets stay dense and in commit order), then the rows in multi-row statements.
+macro_rules! append_rows {
+    ($conn:expr, $log:expr, $messages:expr, $now:expr) => {{
+        let topic = $log.inner.topic.as_str();
+        let mut next: HashMap<i32, i64> = HashMap::new();
+        let mut placed = Vec::with_capacity($messages.len());
+        for m in $messages {
+            let partition = $log.partition_for(&m.key);
+            let offset = match next.get(&partition) {
+                Some(o) => *o,
+                None => sqlx::query(
+                    "SELECT COALESCE(MAX(log_offset) + 1, 0) FROM log_messages \
+                     WHERE topic = $1 AND partition = $2",
+                )
+                .bind(topic)
+                .bind(i64::from(partition))
+                .fetch_one(&mut *$conn)
+                .await?
+                .try_get::<i64, _>(0)?,
+            };
+            next.insert(partition, offset + 1);
+            placed.push((i64::from(partition), offset, m));
+        }
+        for chunk in placed.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO log_messages (topic, partition, log_offset, msg_key, payload, appended_at) ",
+            );
+            q.push_values(chunk, |mut b, (partition, offset, m)| {
+                b.push_bind(topic)
+                    .push_bind(*partition)
+                    .push_bind(*offset)
+                    .push_bind(m.key.as_slice())
+                    .push_bind(m.payload.as_slice())
+                    .push_bind($now);
+            });
+            q.build().execute(&mut *$conn).await?;
+        }
+        Ok(())
+    }};
+}
+
+impl LogWriter for sqlx::SqliteConnection {
+    fn append_log<'a>(
+        &'a mut self,
+        log: &'a EmbeddedLog,
+        messages: &'a [OutgoingMessage],
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move { append_rows!(self, log, messages, now) })
+    }
+}
+
+impl LogWriter for sqlx::PgConnection {
+    fn append_log<'a>(
+        &'a mut self,
+        log: &'a EmbeddedLog,
+        messages: &'a [OutgoingMessage],
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move { append_rows!(self, log, messages, now) })
     }
 }
 
