@@ -221,6 +221,28 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// The machine's CPU time so far, in ticks: (stolen by the hypervisor, idle, all).
+fn machine_ticks() -> Option<(u64, u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    // "cpu  user nice system idle iowait irq softirq steal guest guest_nice"
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .take(8)
+        .map(|t| t.parse().ok())
+        .collect::<Option<_>>()?;
+    Some((*ticks.get(7)?, ticks[3] + ticks[4], ticks.iter().sum()))
+}
+
+/// Percent of the machine's CPU time between `before` and `after` that was stolen and idle.
+fn machine_shares(before: (u64, u64, u64), after: (u64, u64, u64)) -> Option<(f64, f64)> {
+    let all = after.2.checked_sub(before.2).filter(|t| *t > 0)? as f64;
+    let percent = |a: u64, b: u64| (a.saturating_sub(b) as f64 / all * 1000.0).round() / 10.0;
+    Some((percent(after.0, before.0), percent(after.1, before.1)))
+}
+
 /// The comment id in a `next` message, found without parsing the whole message: this runs
 /// 100,000 times a second on the cores the gateway uses. The subscription selects the comment's
 /// id last, so the message ends with it; anything else is searched for.
@@ -320,6 +342,7 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
     let posters: Arc<std::sync::Mutex<Vec<wire::Poster>>> = Arc::default();
     let cpu_before = args.gateway_pid.and_then(cpu_seconds);
     let own_cpu_before = cpu_seconds(std::process::id());
+    let machine_before = machine_ticks();
     let started = Instant::now();
     let started_stamp = wire::now();
     let mut writers = tokio::task::JoinSet::new();
@@ -370,6 +393,9 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
     let own_cpu = own_cpu_before
         .zip(cpu_seconds(std::process::id()))
         .map(|(before, after)| after - before);
+    let machine = machine_before
+        .zip(machine_ticks())
+        .and_then(|(before, after)| machine_shares(before, after));
     let subscribers = tokio::task::spawn_blocking(move || receivers.finish()).await??;
 
     let histogram = || Histogram::<u64>::new_with_bounds(1, 600_000_000, 3);
@@ -443,6 +469,11 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
         "client_cpu_us_per_delivery": own_cpu
             .filter(|_| delivered > 0)
             .map(|s| (s * 1e6 / delivered as f64 * 10.0).round() / 10.0),
+        // The whole machine meanwhile: CPU time the hypervisor gave to other guests (a virtual
+        // machine's "steal"), and time left idle. Figures from runs with much steal say more
+        // about the host than about Inkwire.
+        "machine_steal_percent": machine.map(|m| m.0),
+        "machine_idle_percent": machine.map(|m| m.1),
         "gateway_rss_kib_before": rss_before,
         "gateway_rss_kib_by_subscribers": rss_samples,
         "gateway_rss_kib_idle": rss_idle,
@@ -545,7 +576,21 @@ pub async fn page(args: PageArgs, cancel: CancellationToken) -> anyhow::Result<V
 
 #[cfg(test)]
 mod tests {
-    use super::{comment_id, slope};
+    use super::{comment_id, machine_shares, slope};
+
+    #[test]
+    fn steal_and_idle_are_shares_of_the_time_between_two_readings() {
+        // (steal, idle + iowait, all) ticks: 1,000 ticks passed, 150 stolen, 300 idle.
+        assert_eq!(
+            machine_shares((50, 900, 10_000), (200, 1_200, 11_000)),
+            Some((15.0, 30.0))
+        );
+        assert_eq!(
+            machine_shares((0, 0, 10), (0, 0, 10)),
+            None,
+            "no time passed"
+        );
+    }
 
     #[test]
     fn the_memory_slope_follows_the_points_and_needs_two_distinct_counts() {

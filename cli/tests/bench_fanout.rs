@@ -118,6 +118,19 @@ async fn fanout_accounts_for_every_delivery_at_the_sockets() {
             .as_f64()
             .is_some_and(|us| us > 0.0)
     );
+    // How much of the machine the host took away, and how much was left idle, meanwhile.
+    let (steal, idle) = (
+        report["machine_steal_percent"].as_f64(),
+        report["machine_idle_percent"].as_f64(),
+    );
+    assert!(
+        steal
+            .zip(idle)
+            .is_some_and(|(s, i)| (0.0..=100.0).contains(&s)
+                && (0.0..=100.0).contains(&i)
+                && s + i <= 100.0),
+        "{report}"
+    );
     assert_eq!(
         report["gateway_rss_kib_by_subscribers"]
             .as_array()

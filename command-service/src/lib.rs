@@ -76,8 +76,12 @@ impl App {
             appended.clone(),
             metrics.clone(),
         ));
+        let writes_log = store.writes_log();
         let users = users::UserService::new(store, keys, appended);
-        let relay = Relay::new(Outbox::new(db), log.producer()?, wake, metrics);
+        let mut relay = Relay::new(Outbox::new(db), log.producer()?, wake, metrics);
+        if writes_log {
+            relay = relay.polling_every(Duration::from_secs(1));
+        }
         let router = http::router(http::AppState {
             bus: bus.clone(),
             users: users.clone(),
