@@ -360,6 +360,7 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
                 Some(poster) => poster,
                 None => wire::Poster::connect(&endpoint)?,
             };
+            let sent = wire::now();
             let (answer, acked) = poster.post(&token, &body)?;
             if let Ok(mut idle) = posters.lock() {
                 idle.push(poster);
@@ -369,12 +370,15 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
             let id = answer["data"]["addComment"]["comment"]["id"]
                 .as_str()
                 .unwrap_or_default();
-            Ok::<_, anyhow::Error>((uuid::Uuid::try_parse(id)?.as_u128(), acked))
+            Ok::<_, anyhow::Error>((uuid::Uuid::try_parse(id)?.as_u128(), sent, acked))
         });
     }
     let mut acks: HashMap<u128, wire::Stamp> = HashMap::with_capacity(args.comments);
+    // From sending a comment to its acknowledgement reaching the writer's socket.
+    let mut to_ack = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
     while let Some(done) = writers.join_next().await {
-        let (id, acked) = done??;
+        let (id, sent, acked) = done??;
+        to_ack.record(micros_between(sent, acked))?;
         acks.insert(id, acked);
     }
     let wrote = started.elapsed();
@@ -404,6 +408,9 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
     let (mut delivered, mut duplicates, mut unstamped, mut closed) = (0u64, 0u64, 0u64, Vec::new());
     // Per comment, its first and last receipt: the first says how long the pipeline took to
     // reach the fan-out, the difference how long the fan-out itself took.
+    // Receipts that reached their subscriber before the acknowledgement reached its writer
+    // (counted as 1 µs in `ack_to_receipt`): the push outran the answer.
+    let mut before_ack = 0_u64;
     let mut per_comment: HashMap<u128, (wire::Stamp, wire::Stamp)> = HashMap::new();
     for subscriber in &subscribers {
         let mut ids: Vec<u128> = subscriber.receipts.iter().map(|r| r.0).collect();
@@ -418,6 +425,9 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
         for &(id, arrived, read) in &subscriber.receipts {
             last_receipt = last_receipt.max(arrived);
             if let Some(&acked) = acks.get(&id) {
+                if arrived < acked {
+                    before_ack += 1;
+                }
                 latency.record(micros_between(acked, arrived))?;
                 read_latency.record(micros_between(acked, read))?;
                 let span = per_comment.entry(id).or_insert((arrived, arrived));
@@ -454,6 +464,9 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
         // From the kernel's stamp of the acknowledgement reaching the writer's socket to the
         // kernel's stamp of the comment reaching each subscriber's socket.
         "ack_to_receipt": percentiles(&latency),
+        "receipts_before_ack": before_ack,
+        // From sending a comment to its acknowledgement's arrival.
+        "send_to_ack": percentiles(&to_ack),
         // The same, to when the load generator read it (its own queue included).
         "ack_to_read": percentiles(&read_latency),
         // Per comment: acknowledgement to its first receipt, and first to last receipt.
