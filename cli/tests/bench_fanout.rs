@@ -119,7 +119,11 @@ async fn fanout_accounts_for_every_delivery_at_the_sockets() {
             .is_some_and(|us| us > 0.0)
     );
     assert_eq!(report["send_to_ack"]["samples"], 40, "{report}");
-    assert!(report["receipts_before_ack"].as_u64().is_some_and(|n| n <= 24 * 40));
+    assert!(
+        report["receipts_before_ack"]
+            .as_u64()
+            .is_some_and(|n| n <= 24 * 40)
+    );
     // How much of the machine the host took away, and how much was left idle, meanwhile.
     let (steal, idle) = (
         report["machine_steal_percent"].as_f64(),

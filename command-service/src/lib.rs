@@ -76,12 +76,8 @@ impl App {
             appended.clone(),
             metrics.clone(),
         ));
-        let writes_log = store.writes_log();
         let users = users::UserService::new(store, keys, appended);
-        let mut relay = Relay::new(Outbox::new(db), log.producer()?, wake, metrics);
-        if writes_log {
-            relay = relay.polling_every(Duration::from_secs(1));
-        }
+        let relay = Relay::new(Outbox::new(db), log.producer()?, wake, metrics);
         let router = http::router(http::AppState {
             bus: bus.clone(),
             users: users.clone(),

@@ -30,8 +30,6 @@ pub struct Relay {
     /// Until when this relay may publish without renewing its lease.
     lease_until: std::sync::Mutex<Option<std::time::Instant>>,
     metrics: Metrics,
-    /// How often it looks for rows nothing in this process woke it for.
-    poll: Duration,
 }
 
 impl Relay {
@@ -45,18 +43,7 @@ impl Relay {
             holder: format!("relay-{}", uuid::Uuid::now_v7()),
             lease_until: std::sync::Mutex::new(None),
             metrics,
-            poll: POLL,
         }
-    }
-
-    /// Looks for rows nothing in this process woke it for every `poll` instead of every 100 ms:
-    /// for a relay whose own process appends straight to the log, only other processes'
-    /// leftovers (`inkwire user add`) reach the outbox, and an idle `inkwire dev` should not
-    /// wake ten times a second for them.
-    #[must_use]
-    pub fn polling_every(mut self, poll: Duration) -> Self {
-        self.poll = poll;
-        self
     }
 
     /// Runs until `cancel`, then gives the lease up.
@@ -71,7 +58,7 @@ impl Relay {
             tokio::select! {
                 () = cancel.cancelled() => break,
                 () = self.wake.notified() => {}
-                () = tokio::time::sleep(self.poll) => {}
+                () = tokio::time::sleep(POLL) => {}
             }
             match self.drain(&cancel).await {
                 Ok(()) => backoff = Duration::from_millis(50),

@@ -355,6 +355,13 @@ impl TestStack {
         .await
         .expect("stack starts");
         ensure_author(&db).await;
+        // The author goes in the way `inkwire user add` writes users, through the outbox; the
+        // stack's own commands go straight into the log and no longer wake the relay, so wait
+        // for its next look: tests start as if the user had existed before the stack.
+        eventually(Duration::from_secs(10), || async {
+            count(&db, "outbox").await == 0
+        })
+        .await;
         let (l, addr) = listener().await;
         let task = tokio::spawn(stack.serve(l, cancel.clone()));
         let url = format!("http://{addr}");
