@@ -375,7 +375,8 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
     }
     let mut acks: HashMap<u128, wire::Stamp> = HashMap::with_capacity(args.comments);
     // From sending a comment to its acknowledgement reaching the writer's socket.
-    let mut to_ack = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    let histogram = || Histogram::<u64>::new_with_bounds(1, 600_000_000, 3);
+    let mut to_ack = histogram()?;
     while let Some(done) = writers.join_next().await {
         let (id, sent, acked) = done??;
         to_ack.record(micros_between(sent, acked))?;
@@ -402,15 +403,14 @@ pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Resu
         .and_then(|(before, after)| machine_shares(before, after));
     let subscribers = tokio::task::spawn_blocking(move || receivers.finish()).await??;
 
-    let histogram = || Histogram::<u64>::new_with_bounds(1, 600_000_000, 3);
     let (mut latency, mut read_latency) = (histogram()?, histogram()?);
     let mut last_receipt = started_stamp;
     let (mut delivered, mut duplicates, mut unstamped, mut closed) = (0u64, 0u64, 0u64, Vec::new());
-    // Per comment, its first and last receipt: the first says how long the pipeline took to
-    // reach the fan-out, the difference how long the fan-out itself took.
     // Receipts that reached their subscriber before the acknowledgement reached its writer
     // (counted as 1 µs in `ack_to_receipt`): the push outran the answer.
     let mut before_ack = 0_u64;
+    // Per comment, its first and last receipt: the first says how long the pipeline took to
+    // reach the fan-out, the difference how long the fan-out itself took.
     let mut per_comment: HashMap<u128, (wire::Stamp, wire::Stamp)> = HashMap::new();
     for subscriber in &subscribers {
         let mut ids: Vec<u128> = subscriber.receipts.iter().map(|r| r.0).collect();

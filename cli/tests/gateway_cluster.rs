@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
-use common::graphql::{WsClient, WsEvent, add_comment, comment_event, gql, published_post};
+use common::graphql::{
+    WsClient, WsEvent, add_comment, comment_event, comment_events_cursor, gql, published_post,
+};
 use serde_json::json;
 
 const POSTS: usize = 5;
@@ -90,20 +92,7 @@ async fn fifty_subscribers_behind_nginx_get_every_comment_once_in_order_through_
     let mut tasks = Vec::new();
     let mut starts = Vec::new();
     for post in &posts {
-        let r = gql(
-            &cluster.http,
-            &url,
-            None,
-            "query($id: ID) { post(id: $id) { commentEventsCursor } }",
-            json!({ "id": post }),
-        )
-        .await;
-        starts.push(
-            r["data"]["post"]["commentEventsCursor"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{r}"))
-                .to_owned(),
-        );
+        starts.push(comment_events_cursor(&cluster.http, &url, post).await);
     }
     for (i, into) in received.iter().enumerate() {
         tasks.push(tokio::spawn(subscriber(

@@ -48,27 +48,22 @@ async fn a_comment_is_one_trace_from_request_to_push(backend: Backend) {
     let (exporter, provider) = exporter();
     let stack = TestStack::boot(backend).await;
     let post = stack.published_post().await;
-    // Subscribe from the cursor read with the post, as the web UI does: a comment projected
-    // before the subscription is set up is then sent as missed rather than lost.
-    let cursor = std::sync::Mutex::new(String::new());
     common::eventually(Duration::from_secs(20), || async {
         let r = common::graphql::gql(
             &stack.http,
             &stack.graphql_url,
             None,
-            "query($id: ID!) { post(id: $id) { id commentEventsCursor } }",
+            "query($id: ID!) { post(id: $id) { id } }",
             serde_json::json!({ "id": post }),
         )
         .await;
-        if let Some(c) = r["data"]["post"]["commentEventsCursor"].as_str()
-            && let Ok(mut cursor) = cursor.lock()
-        {
-            c.clone_into(&mut cursor);
-        }
         r["data"]["post"]["id"] == post.as_str()
     })
     .await;
-    let cursor = cursor.into_inner().expect("cursor");
+    // Subscribe from the cursor read with the post, as the web UI does: a comment projected
+    // before the subscription is set up is then sent as missed rather than lost.
+    let cursor =
+        common::graphql::comment_events_cursor(&stack.http, &stack.graphql_url, &post).await;
     let mut ws = WsClient::connect(&stack.graphql_url.replace("http://", "ws://")).await;
     ws.subscribe("1", &post, Some(&cursor)).await;
 

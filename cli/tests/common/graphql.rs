@@ -62,6 +62,23 @@ pub async fn add_comment(
     (id, r)
 }
 
+/// The cursor to subscribe to `post`'s comment events from, read with the post as the web UI
+/// reads it: a subscription from it misses nothing written after this read.
+pub async fn comment_events_cursor(http: &reqwest::Client, url: &str, post: &str) -> String {
+    let r = gql(
+        http,
+        url,
+        None,
+        "query($id: ID) { post(id: $id) { commentEventsCursor } }",
+        json!({ "id": post }),
+    )
+    .await;
+    r["data"]["post"]["commentEventsCursor"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_owned()
+}
+
 /// Creates and publishes a post through the gateway; returns its id.
 pub async fn published_post(http: &reqwest::Client, url: &str) -> String {
     let r = gql(

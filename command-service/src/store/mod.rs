@@ -120,7 +120,7 @@ impl EventStore {
     /// contend for the log's next offset, which the relay's single writer avoids.
     #[must_use]
     pub fn with_log(db: Db, log: Option<&EmbeddedLog>) -> Self {
-        let log = log.filter(|l| db.is_sqlite() && l.is_in(&db)).cloned();
+        let log = log.filter(|l| l.shares_sqlite_file_with(&db)).cloned();
         Self { db, log }
     }
 
@@ -329,19 +329,19 @@ impl EventStore {
                             outbox::traced_spans(chunk, || tracing::info_span!("log.append"));
                         LogWriter::append_log(&mut *tx, log, chunk, now).await?;
                         drop(spans);
-                        continue;
+                    } else {
+                        let mut q = QueryBuilder::new(
+                            "INSERT INTO outbox (event_id, stream_id, version, payload, created_at) ",
+                        );
+                        q.push_values(chunk, |mut b, row| {
+                            b.push_bind(row.raw.meta.event_id)
+                                .push_bind(row.raw.meta.stream_id.0)
+                                .push_bind(row.raw.meta.stream_version)
+                                .push_bind(row.payload.as_slice())
+                                .push_bind(now);
+                        });
+                        q.build().execute(&mut *tx).await?;
                     }
-                    let mut q = QueryBuilder::new(
-                        "INSERT INTO outbox (event_id, stream_id, version, payload, created_at) ",
-                    );
-                    q.push_values(chunk, |mut b, row| {
-                        b.push_bind(row.raw.meta.event_id)
-                            .push_bind(row.raw.meta.stream_id.0)
-                            .push_bind(row.raw.meta.stream_version)
-                            .push_bind(row.payload.as_slice())
-                            .push_bind(now);
-                    });
-                    q.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())

@@ -86,27 +86,13 @@ impl EmbeddedLog {
         Ok(())
     }
 
-    /// Whether this log lives in `db` (the same SQLite file, or the same PostgreSQL database),
-    /// so that a writer of `db` can append to it in its own transactions.
+    /// Whether this log lives in the same SQLite file as `db`, so that a writer of `db` can
+    /// append to it in its own transactions.
     #[must_use]
-    pub fn is_in(&self, db: &Db) -> bool {
+    pub fn shares_sqlite_file_with(&self, db: &Db) -> bool {
         match (&self.inner.db, db) {
             (Db::Sqlite(a), Db::Sqlite(b)) => {
                 a.connect_options().get_filename() == b.connect_options().get_filename()
-            }
-            (Db::Postgres(a), Db::Postgres(b)) => {
-                let (a, b) = (a.connect_options(), b.connect_options());
-                (
-                    a.get_host(),
-                    a.get_port(),
-                    a.get_database(),
-                    a.get_username(),
-                ) == (
-                    b.get_host(),
-                    b.get_port(),
-                    b.get_database(),
-                    b.get_username(),
-                )
             }
             _ => false,
         }
@@ -181,70 +167,61 @@ pub trait LogWriter {
     ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
 }
 
-/// The body of [`LogWriter::append_log`], written once for both drivers: the next offset of
-/// each partition appended to (a transaction's writes are serialised with every other writer's,
-/// so offsets stay dense and in commit order), then the rows in multi-row statements.
-macro_rules! append_rows {
-    ($conn:expr, $log:expr, $messages:expr, $now:expr) => {{
-        let topic = $log.inner.topic.as_str();
-        let mut next: HashMap<i32, i64> = HashMap::new();
-        let mut placed = Vec::with_capacity($messages.len());
-        for m in $messages {
-            let partition = $log.partition_for(&m.key);
-            let offset = match next.get(&partition) {
-                Some(o) => *o,
-                None => sqlx::query(
-                    "SELECT COALESCE(MAX(log_offset) + 1, 0) FROM log_messages \
-                     WHERE topic = $1 AND partition = $2",
-                )
-                .bind(topic)
-                .bind(i64::from(partition))
-                .fetch_one(&mut *$conn)
-                .await?
-                .try_get::<i64, _>(0)?,
-            };
-            next.insert(partition, offset + 1);
-            placed.push((i64::from(partition), offset, m));
+/// [`LogWriter`] for both drivers' connections, written once: the next offset of each
+/// partition appended to (a transaction's writes are serialised with every other writer's, so
+/// offsets stay dense and in commit order), then the rows in multi-row statements.
+macro_rules! log_writer {
+    ($($conn:ty),+) => {$(
+        impl LogWriter for $conn {
+            fn append_log<'a>(
+                &'a mut self,
+                log: &'a EmbeddedLog,
+                messages: &'a [OutgoingMessage],
+                now: DateTime<Utc>,
+            ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+                Box::pin(async move {
+                    let topic = log.inner.topic.as_str();
+                    let mut next: HashMap<i32, i64> = HashMap::new();
+                    let mut placed = Vec::with_capacity(messages.len());
+                    for m in messages {
+                        let partition = log.partition_for(&m.key);
+                        let offset = match next.get(&partition) {
+                            Some(o) => *o,
+                            None => sqlx::query(
+                                "SELECT COALESCE(MAX(log_offset) + 1, 0) FROM log_messages \
+                                 WHERE topic = $1 AND partition = $2",
+                            )
+                            .bind(topic)
+                            .bind(i64::from(partition))
+                            .fetch_one(&mut *self)
+                            .await?
+                            .try_get::<i64, _>(0)?,
+                        };
+                        next.insert(partition, offset + 1);
+                        placed.push((i64::from(partition), offset, m));
+                    }
+                    for chunk in placed.chunks(ROWS_PER_STATEMENT) {
+                        let mut q = QueryBuilder::new(
+                            "INSERT INTO log_messages (topic, partition, log_offset, msg_key, payload, appended_at) ",
+                        );
+                        q.push_values(chunk, |mut b, (partition, offset, m)| {
+                            b.push_bind(topic)
+                                .push_bind(*partition)
+                                .push_bind(*offset)
+                                .push_bind(m.key.as_slice())
+                                .push_bind(m.payload.as_slice())
+                                .push_bind(now);
+                        });
+                        q.build().execute(&mut *self).await?;
+                    }
+                    Ok(())
+                })
+            }
         }
-        for chunk in placed.chunks(ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO log_messages (topic, partition, log_offset, msg_key, payload, appended_at) ",
-            );
-            q.push_values(chunk, |mut b, (partition, offset, m)| {
-                b.push_bind(topic)
-                    .push_bind(*partition)
-                    .push_bind(*offset)
-                    .push_bind(m.key.as_slice())
-                    .push_bind(m.payload.as_slice())
-                    .push_bind($now);
-            });
-            q.build().execute(&mut *$conn).await?;
-        }
-        Ok(())
-    }};
+    )+};
 }
 
-impl LogWriter for sqlx::SqliteConnection {
-    fn append_log<'a>(
-        &'a mut self,
-        log: &'a EmbeddedLog,
-        messages: &'a [OutgoingMessage],
-        now: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
-        Box::pin(async move { append_rows!(self, log, messages, now) })
-    }
-}
-
-impl LogWriter for sqlx::PgConnection {
-    fn append_log<'a>(
-        &'a mut self,
-        log: &'a EmbeddedLog,
-        messages: &'a [OutgoingMessage],
-        now: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
-        Box::pin(async move { append_rows!(self, log, messages, now) })
-    }
-}
+log_writer!(sqlx::SqliteConnection, sqlx::PgConnection);
 
 /// The single consumer of an embedded log.
 pub struct EmbeddedConsumer {
