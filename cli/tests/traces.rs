@@ -66,6 +66,9 @@ async fn a_comment_is_one_trace_from_request_to_push(backend: Backend) {
         common::graphql::comment_events_cursor(&stack.http, &stack.graphql_url, &post).await;
     let mut ws = WsClient::connect(&stack.graphql_url.replace("http://", "ws://")).await;
     ws.subscribe("1", &post, Some(&cursor)).await;
+    // And let it register, so that the comment comes as a live push (the span under test)
+    // rather than as a missed one read back from the tables.
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     let (comment, response) =
         add_comment(&stack.http, &stack.graphql_url, &post, "traced", false).await;
