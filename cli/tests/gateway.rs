@@ -1131,3 +1131,103 @@ async fn a_gateway_started_behind_the_projector_never_serves_a_stale_cached_page
         .expect("projector stops cleanly");
     stack.stop().await;
 }
+
+/// At SERIALIZABLE, and always on CockroachDB, the database may abort a plain read that
+/// overlaps writers with SQLSTATE 40001 (a rebuild's view switch did, in CI). Readers must not
+/// see that: the gateway and the read API run the read again. A conflict that never clears is
+/// "unavailable, try again", not an internal error. The test makes the database answer 40001
+/// the way it would: the comments table is put behind a view whose filter raises it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_aborted_by_a_serialization_conflict_is_run_again() {
+    let stack = TestStack::distributed(&common::brokers()).await;
+    let post = stack.published_post().await;
+    for body in ["one", "two", "three"] {
+        let (status, r) = stack.comment(&post, body).await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{r}");
+    }
+    stack.wait_comments(3, Duration::from_secs(30)).await;
+    let infra::db::Db::Postgres(pool) = &stack.db else {
+        panic!("a PostgreSQL stack");
+    };
+    let conflict_first = |times: i64| {
+        format!(
+            "CREATE OR REPLACE FUNCTION inkwire_test_conflict() RETURNS boolean \
+             LANGUAGE plpgsql VOLATILE AS $$ BEGIN \
+               IF nextval('inkwire_test_conflicts') <= {times} THEN \
+                 RAISE EXCEPTION 'could not serialize access (injected)' USING ERRCODE = '40001'; \
+               END IF; RETURN true; END $$"
+        )
+    };
+    for sql in [
+        "CREATE SEQUENCE inkwire_test_conflicts".to_owned(),
+        conflict_first(3),
+        "ALTER TABLE rm_comments RENAME TO rm_comments_rows".to_owned(),
+        "CREATE VIEW rm_comments AS SELECT * FROM rm_comments_rows WHERE inkwire_test_conflict()"
+            .to_owned(),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .expect("inject");
+    }
+    let conflicts_raised = || async {
+        let (n,): (i64,) = sqlx::query_as("SELECT last_value FROM inkwire_test_conflicts")
+            .fetch_one(pool)
+            .await
+            .expect("sequence");
+        n
+    };
+    let comments =
+        "query($p: ID!) { comments(postId: $p, first: 50) { edges { node { id body } } } }";
+
+    // Three aborted attempts, then the answer.
+    let r = q(&stack, Some(AUTHOR), comments, json!({ "p": post })).await;
+    assert!(r["errors"].is_null(), "{r}");
+    let bodies: Vec<&str> = r["data"]["comments"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .filter_map(|e| e["node"]["body"].as_str())
+        .collect();
+    assert_eq!(bodies, ["one", "two", "three"], "{r}");
+    assert!(
+        conflicts_raised().await > 3,
+        "the injected conflicts never fired"
+    );
+
+    // The read API does the same.
+    sqlx::query("ALTER SEQUENCE inkwire_test_conflicts RESTART")
+        .execute(pool)
+        .await
+        .expect("restart");
+    let read = stack.read(&format!("/v1/read/posts/{post}/comments")).await;
+    assert_eq!(read.as_array().map(Vec::len), Some(3), "{read}");
+    assert!(
+        conflicts_raised().await > 3,
+        "the injected conflicts never fired"
+    );
+
+    // A conflict that never clears: a clear, retryable code, and the gateway stays up.
+    sqlx::query(sqlx::AssertSqlSafe(conflict_first(i64::MAX)))
+        .execute(pool)
+        .await
+        .expect("inject");
+    let r = q(&stack, Some(AUTHOR), comments, json!({ "p": post })).await;
+    assert_eq!(error_code(&r), Some("UNAVAILABLE"), "{r}");
+    let response = stack
+        .http
+        .get(format!("{}/v1/read/posts/{post}/comments", stack.read_url))
+        .send()
+        .await
+        .expect("reachable");
+    assert_eq!(response.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let r = q(
+        &stack,
+        Some(AUTHOR),
+        "query($p: ID!) { post(id: $p) { id commentCount } }",
+        json!({ "p": post }),
+    )
+    .await;
+    assert_eq!(r["data"]["post"]["commentCount"], 3, "{r}");
+    stack.stop().await;
+}

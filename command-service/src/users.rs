@@ -380,29 +380,32 @@ impl UserService {
         {
             return Err(UserError::Throttled);
         }
-        let row = with_db!(self.db(), |pool| {
-            sqlx::query(
-                "SELECT user_id, username, display_name, password_hash, roles, disabled \
-                 FROM user_credentials WHERE username = $1",
-            )
-            .bind(name.as_str())
-            .fetch_optional(pool)
-            .await?
-            .map(|row| {
-                let Json(roles): Json<Vec<String>> = row.try_get("roles")?;
-                Ok::<_, sqlx::Error>((
-                    UserView {
-                        id: row.try_get("user_id")?,
-                        username: row.try_get("username")?,
-                        display_name: row.try_get("display_name")?,
-                        roles,
-                    },
-                    row.try_get::<String, _>("password_hash")?,
-                    row.try_get::<bool, _>("disabled")?,
-                ))
+        let row = infra::db::retry_read(|| async {
+            with_db!(self.db(), |pool| {
+                sqlx::query(
+                    "SELECT user_id, username, display_name, password_hash, roles, disabled \
+                     FROM user_credentials WHERE username = $1",
+                )
+                .bind(name.as_str())
+                .fetch_optional(pool)
+                .await?
+                .map(|row| {
+                    let Json(roles): Json<Vec<String>> = row.try_get("roles")?;
+                    Ok::<_, sqlx::Error>((
+                        UserView {
+                            id: row.try_get("user_id")?,
+                            username: row.try_get("username")?,
+                            display_name: row.try_get("display_name")?,
+                            roles,
+                        },
+                        row.try_get::<String, _>("password_hash")?,
+                        row.try_get::<bool, _>("disabled")?,
+                    ))
+                })
+                .transpose()
             })
-            .transpose()
-        })?;
+        })
+        .await?;
         // Verify against a real hash even for unknown users, so timing does not tell them apart.
         const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3vq3l2Yx0Dg8d9h0S2v7m9mXo7m1L8m9YlZbL6jYl5M";
         let hash = row.as_ref().map_or(DUMMY.to_owned(), |(_, h, _)| h.clone());
@@ -462,33 +465,39 @@ impl UserService {
     /// # Errors
     /// The database error.
     pub async fn access(&self, user: Uuid) -> Result<Option<Access>, sqlx::Error> {
-        with_db!(self.db(), |pool| {
-            sqlx::query(
-                "SELECT roles, display_name, disabled FROM user_credentials WHERE user_id = $1",
-            )
-            .bind(user)
-            .fetch_optional(pool)
-            .await?
-            .map(|row| {
-                let Json(roles): Json<Vec<String>> = row.try_get("roles")?;
-                Ok(Access {
-                    roles,
-                    display_name: row.try_get("display_name")?,
-                    disabled: row.try_get("disabled")?,
+        infra::db::retry_read(|| async {
+            with_db!(self.db(), |pool| {
+                sqlx::query(
+                    "SELECT roles, display_name, disabled FROM user_credentials WHERE user_id = $1",
+                )
+                .bind(user)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| {
+                    let Json(roles): Json<Vec<String>> = row.try_get("roles")?;
+                    Ok(Access {
+                        roles,
+                        display_name: row.try_get("display_name")?,
+                        disabled: row.try_get("disabled")?,
+                    })
                 })
+                .transpose()
             })
-            .transpose()
         })
+        .await
     }
 
     /// The login name of `user`.
     async fn username_of(&self, user: Uuid) -> Result<String, UserError> {
-        let username: Option<String> = with_db!(self.db(), |pool| {
-            sqlx::query_scalar("SELECT username FROM user_credentials WHERE user_id = $1")
-                .bind(user)
-                .fetch_optional(pool)
-                .await
-        })?;
+        let username: Option<String> = infra::db::retry_read(|| async {
+            with_db!(self.db(), |pool| {
+                sqlx::query_scalar("SELECT username FROM user_credentials WHERE user_id = $1")
+                    .bind(user)
+                    .fetch_optional(pool)
+                    .await
+            })
+        })
+        .await?;
         username.ok_or(UserError::NotFound)
     }
 

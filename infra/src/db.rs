@@ -193,9 +193,10 @@ pub fn unique_violation(err: &sqlx::Error) -> Option<String> {
 }
 
 /// Whether `err` means the database cannot be reached or will not serve now (so the caller
-/// should answer 503 and the client may retry): I/O and pool errors, and the SQLSTATEs of a
+/// should answer 503 and the client may retry): I/O and pool errors, the SQLSTATEs of a
 /// server that is shutting down, refusing connections or out of them (08xxx, 57P0x, 53300,
-/// and 55000 for a database that does not accept connections).
+/// and 55000 for a database that does not accept connections), and a transient conflict
+/// ([`is_retryable`]) that outlived its retries, which is as passing as an outage.
 #[must_use]
 pub fn is_unavailable(err: &sqlx::Error) -> bool {
     match err {
@@ -203,9 +204,14 @@ pub fn is_unavailable(err: &sqlx::Error) -> bool {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "55000"
-        }),
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| {
+                code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code == "53300"
+                    || code == "55000"
+            }) || is_retryable(err)
+        }
         _ => false,
     }
 }
@@ -222,16 +228,41 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: TxError + std::fmt::Debug,
 {
+    retry(body, Duration::from_millis(500), 30).await
+}
+
+/// Runs a read, retrying it like [`retry_tx`] but on a budget fit for a request someone waits
+/// on (about a second). At SERIALIZABLE, and always on CockroachDB, a read-only statement can be
+/// the one chosen to abort (SQLSTATE 40001) when it overlaps writers; the read is side-effect
+/// free, so running it again is always safe. A conflict that outlives the budget is returned:
+/// callers answer "unavailable, try again" for it ([`is_unavailable`]).
+///
+/// # Errors
+/// The read's last error, once it is not retryable or the retries are spent.
+pub async fn retry_read<T, F, Fut>(read: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    retry(read, Duration::from_millis(100), 12).await
+}
+
+async fn retry<T, E, F, Fut>(body: F, max_delay: Duration, times: usize) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: TxError + std::fmt::Debug,
+{
     body.retry(
         ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(2))
-            .with_max_delay(Duration::from_millis(500))
-            .with_max_times(30)
+            .with_max_delay(max_delay)
+            .with_max_times(times)
             .with_jitter(),
     )
     .when(TxError::is_retryable)
     .notify(|e: &E, wait| {
-        tracing::debug!(error = ?e, ?wait, "retrying transaction after a serialization conflict");
+        tracing::debug!(error = ?e, ?wait, "retrying after a serialization conflict");
     })
     .await
 }

@@ -95,33 +95,36 @@ impl From<sqlx::Error> for ReadError {
 
 async fn post(State(db): State<Db>, Path(id): Path<String>) -> Result<Json<PostView>, ReadError> {
     let id: Uuid = id.parse().map_err(|_| ReadError::InvalidId)?;
-    let row = with_db!(&db, |pool| {
-        sqlx::query(
-            "SELECT id, author_id, title, slug, body_markdown, tags, status, comment_count, version, published_at \
-             FROM rm_posts WHERE id = $1 AND status <> 'deleted'",
-        )
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .and_then(|row| {
-            row.map(|row| {
-                let SqlJson(tags): SqlJson<Vec<String>> = row.try_get("tags")?;
-                Ok(PostView {
-                    id: row.try_get("id")?,
-                    author_id: row.try_get("author_id")?,
-                    title: row.try_get("title")?,
-                    slug: row.try_get("slug")?,
-                    body_markdown: row.try_get("body_markdown")?,
-                    tags,
-                    status: row.try_get("status")?,
-                    comment_count: row.try_get("comment_count")?,
-                    version: row.try_get("version")?,
-                    published_at: row.try_get("published_at")?,
+    let row = infra::db::retry_read(|| async {
+        with_db!(&db, |pool| {
+            sqlx::query(
+                "SELECT id, author_id, title, slug, body_markdown, tags, status, comment_count, version, published_at \
+                 FROM rm_posts WHERE id = $1 AND status <> 'deleted'",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .and_then(|row| {
+                row.map(|row| {
+                    let SqlJson(tags): SqlJson<Vec<String>> = row.try_get("tags")?;
+                    Ok(PostView {
+                        id: row.try_get("id")?,
+                        author_id: row.try_get("author_id")?,
+                        title: row.try_get("title")?,
+                        slug: row.try_get("slug")?,
+                        body_markdown: row.try_get("body_markdown")?,
+                        tags,
+                        status: row.try_get("status")?,
+                        comment_count: row.try_get("comment_count")?,
+                        version: row.try_get("version")?,
+                        published_at: row.try_get("published_at")?,
+                    })
                 })
+                .transpose()
             })
-            .transpose()
         })
-    });
+    })
+    .await;
     row?.map(Json).ok_or(ReadError::NotFound)
 }
 
@@ -130,31 +133,34 @@ async fn comments(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<CommentView>>, ReadError> {
     let id: Uuid = id.parse().map_err(|_| ReadError::InvalidId)?;
-    let rows = with_db!(&db, |pool| {
-        sqlx::query(
-            "SELECT id, parent_id, depth, author_name, body, status, reply_count, post_version, created_at \
-             FROM rm_comments WHERE post_id = $1 ORDER BY path",
-        )
-        .bind(id)
-        .fetch_all(pool)
-        .await
-        .and_then(|rows| {
-            rows.into_iter()
-                .map(|row| {
-                    Ok(CommentView {
-                        id: row.try_get("id")?,
-                        parent_id: row.try_get("parent_id")?,
-                        depth: row.try_get("depth")?,
-                        author_name: row.try_get("author_name")?,
-                        body: row.try_get("body")?,
-                        status: row.try_get("status")?,
-                        reply_count: row.try_get("reply_count")?,
-                        post_version: row.try_get("post_version")?,
-                        created_at: row.try_get("created_at")?,
+    let rows = infra::db::retry_read(|| async {
+        with_db!(&db, |pool| {
+            sqlx::query(
+                "SELECT id, parent_id, depth, author_name, body, status, reply_count, post_version, created_at \
+                 FROM rm_comments WHERE post_id = $1 ORDER BY path",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await
+            .and_then(|rows| {
+                rows.into_iter()
+                    .map(|row| {
+                        Ok(CommentView {
+                            id: row.try_get("id")?,
+                            parent_id: row.try_get("parent_id")?,
+                            depth: row.try_get("depth")?,
+                            author_name: row.try_get("author_name")?,
+                            body: row.try_get("body")?,
+                            status: row.try_get("status")?,
+                            reply_count: row.try_get("reply_count")?,
+                            post_version: row.try_get("post_version")?,
+                            created_at: row.try_get("created_at")?,
+                        })
                     })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+            })
         })
-    });
+    })
+    .await;
     Ok(Json(rows?))
 }

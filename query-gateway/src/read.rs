@@ -127,8 +127,19 @@ impl ReadModel {
         &self.db
     }
 
-    fn count(&self) {
-        self.statements.inc();
+    /// Sends one statement, counted, and again while it fails with a serialization conflict:
+    /// at SERIALIZABLE (always, on CockroachDB) a read overlapping a writer can be the one
+    /// aborted with 40001, which a reader should never see as an error.
+    async fn run<T, F, Fut>(&self, mut statement: F) -> Result<T, sqlx::Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        infra::db::retry_read(|| {
+            self.statements.inc();
+            statement()
+        })
+        .await
     }
 
     /// A post by id; deleted ones only with `include_deleted`.
@@ -140,16 +151,19 @@ impl ReadModel {
         id: Uuid,
         include_deleted: bool,
     ) -> Result<Option<PostRow>, sqlx::Error> {
-        self.count();
-        with_db!(&self.db, |pool| {
-            let mut q =
-                sqlx::QueryBuilder::new(format!("SELECT {POST_COLUMNS} FROM rm_posts WHERE id = "));
-            q.push_bind(id);
-            if !include_deleted {
-                q.push(" AND status <> 'deleted'");
-            }
-            q.build_query_as::<PostRow>().fetch_optional(pool).await
+        self.run(move || async move {
+            with_db!(&self.db, |pool| {
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT {POST_COLUMNS} FROM rm_posts WHERE id = "
+                ));
+                q.push_bind(id);
+                if !include_deleted {
+                    q.push(" AND status <> 'deleted'");
+                }
+                q.build_query_as::<PostRow>().fetch_optional(pool).await
+            })
         })
+        .await
     }
 
     /// The last offset `group` has applied to these tables, per partition of `topic`.
@@ -161,17 +175,20 @@ impl ReadModel {
         group: &str,
         topic: &str,
     ) -> Result<HashMap<i32, i64>, sqlx::Error> {
-        self.count();
-        let rows: Vec<(i64, i64)> = with_db!(&self.db, |pool| {
-            sqlx::query_as(
-                "SELECT partition, applied_offset FROM projection_offsets \
-                 WHERE consumer_group = $1 AND topic = $2",
-            )
-            .bind(group)
-            .bind(topic)
-            .fetch_all(pool)
-            .await
-        })?;
+        let rows: Vec<(i64, i64)> = self
+            .run(move || async move {
+                with_db!(&self.db, |pool| {
+                    sqlx::query_as(
+                        "SELECT partition, applied_offset FROM projection_offsets \
+                         WHERE consumer_group = $1 AND topic = $2",
+                    )
+                    .bind(group)
+                    .bind(topic)
+                    .fetch_all(pool)
+                    .await
+                })
+            })
+            .await?;
         Ok(rows
             .into_iter()
             .filter_map(|(p, o)| Some((i32::try_from(p).ok()?, o)))
@@ -183,14 +200,16 @@ impl ReadModel {
     /// # Errors
     /// The database error.
     pub async fn post_by_slug(&self, slug: &str) -> Result<Option<PostRow>, sqlx::Error> {
-        self.count();
-        with_db!(&self.db, |pool| {
-            let mut q = sqlx::QueryBuilder::new(format!(
-                "SELECT {POST_COLUMNS} FROM rm_posts WHERE slug = "
-            ));
-            q.push_bind(slug).push(" AND status <> 'deleted' LIMIT 1");
-            q.build_query_as::<PostRow>().fetch_optional(pool).await
+        self.run(move || async move {
+            with_db!(&self.db, |pool| {
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT {POST_COLUMNS} FROM rm_posts WHERE slug = "
+                ));
+                q.push_bind(slug).push(" AND status <> 'deleted' LIMIT 1");
+                q.build_query_as::<PostRow>().fetch_optional(pool).await
+            })
         })
+        .await
     }
 
     /// Up to `limit` drafts of `author`, last changed first.
@@ -198,16 +217,18 @@ impl ReadModel {
     /// # Errors
     /// The database error.
     pub async fn drafts_of(&self, author: Uuid, limit: i64) -> Result<Vec<PostRow>, sqlx::Error> {
-        self.count();
-        with_db!(&self.db, |pool| {
-            let mut q = sqlx::QueryBuilder::new(format!(
-                "SELECT {POST_COLUMNS} FROM rm_posts WHERE status = 'draft' AND author_id = "
-            ));
-            q.push_bind(author)
-                .push(" ORDER BY updated_at DESC, id DESC LIMIT ")
-                .push_bind(limit);
-            q.build_query_as::<PostRow>().fetch_all(pool).await
+        self.run(move || async move {
+            with_db!(&self.db, |pool| {
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT {POST_COLUMNS} FROM rm_posts WHERE status = 'draft' AND author_id = "
+                ));
+                q.push_bind(author)
+                    .push(" ORDER BY updated_at DESC, id DESC LIMIT ")
+                    .push_bind(limit);
+                q.build_query_as::<PostRow>().fetch_all(pool).await
+            })
         })
+        .await
     }
 
     /// Up to `limit` published posts, newest first, after `after`, optionally with `tag`.
@@ -220,30 +241,32 @@ impl ReadModel {
         after: Option<PostCursor>,
         tag: Option<&str>,
     ) -> Result<Vec<PostRow>, sqlx::Error> {
-        self.count();
-        with_db!(&self.db, |pool| {
-            let mut q = sqlx::QueryBuilder::new(format!(
-                "SELECT {POST_COLUMNS} FROM rm_posts WHERE status = 'published'"
-            ));
-            if let Some(tag) = tag {
-                q.push(" AND id IN (SELECT post_id FROM rm_post_tags WHERE tag = ")
-                    .push_bind(tag.to_owned())
-                    .push(")");
-            }
-            if let Some((at, id)) = after {
-                // (published_at, id) < (at, id), spelled out for SQLite.
-                q.push(" AND (published_at < ")
-                    .push_bind(at)
-                    .push(" OR (published_at = ")
-                    .push_bind(at)
-                    .push(" AND id < ")
-                    .push_bind(id)
-                    .push("))");
-            }
-            q.push(" ORDER BY published_at DESC, id DESC LIMIT ")
-                .push_bind(limit);
-            q.build_query_as::<PostRow>().fetch_all(pool).await
+        self.run(move || async move {
+            with_db!(&self.db, |pool| {
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT {POST_COLUMNS} FROM rm_posts WHERE status = 'published'"
+                ));
+                if let Some(tag) = tag {
+                    q.push(" AND id IN (SELECT post_id FROM rm_post_tags WHERE tag = ")
+                        .push_bind(tag.to_owned())
+                        .push(")");
+                }
+                if let Some((at, id)) = after {
+                    // (published_at, id) < (at, id), spelled out for SQLite.
+                    q.push(" AND (published_at < ")
+                        .push_bind(at)
+                        .push(" OR (published_at = ")
+                        .push_bind(at)
+                        .push(" AND id < ")
+                        .push_bind(id)
+                        .push("))");
+                }
+                q.push(" ORDER BY published_at DESC, id DESC LIMIT ")
+                    .push_bind(limit);
+                q.build_query_as::<PostRow>().fetch_all(pool).await
+            })
         })
+        .await
     }
 
     /// Up to `limit` comments of `post` in display order after `after` (a path), optionally
@@ -258,29 +281,31 @@ impl ReadModel {
         after: Option<&str>,
         under: Option<&str>,
     ) -> Result<Vec<CommentRow>, sqlx::Error> {
-        self.count();
-        with_db!(&self.db, |pool| {
-            let mut q = sqlx::QueryBuilder::new(format!(
-                "SELECT {COMMENT_COLUMNS} FROM rm_comments WHERE post_id = "
-            ));
-            q.push_bind(post);
-            // Hidden and deleted comments leave the thread, unless replies hang under them:
-            // then a placeholder keeps the replies in place.
-            q.push(" AND (status = 'visible' OR reply_count > 0)");
-            if let Some(after) = after {
-                q.push(" AND path > ").push_bind(after.to_owned());
-            }
-            if let Some(under) = under {
-                // Descendants: paths that start with "<under>/". '0' follows '/' in ASCII, so the
-                // range ["<under>/", "<under>0") holds exactly them, and uses the (post_id, path) index.
-                q.push(" AND path > ")
-                    .push_bind(format!("{under}/"))
-                    .push(" AND path < ")
-                    .push_bind(format!("{under}0"));
-            }
-            q.push(" ORDER BY path LIMIT ").push_bind(limit);
-            q.build_query_as::<CommentRow>().fetch_all(pool).await
+        self.run(move || async move {
+            with_db!(&self.db, |pool| {
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT {COMMENT_COLUMNS} FROM rm_comments WHERE post_id = "
+                ));
+                q.push_bind(post);
+                // Hidden and deleted comments leave the thread, unless replies hang under them:
+                // then a placeholder keeps the replies in place.
+                q.push(" AND (status = 'visible' OR reply_count > 0)");
+                if let Some(after) = after {
+                    q.push(" AND path > ").push_bind(after.to_owned());
+                }
+                if let Some(under) = under {
+                    // Descendants: paths that start with "<under>/". '0' follows '/' in ASCII, so the
+                    // range ["<under>/", "<under>0") holds exactly them, and uses the (post_id, path) index.
+                    q.push(" AND path > ")
+                        .push_bind(format!("{under}/"))
+                        .push(" AND path < ")
+                        .push_bind(format!("{under}0"));
+                }
+                q.push(" ORDER BY path LIMIT ").push_bind(limit);
+                q.build_query_as::<CommentRow>().fetch_all(pool).await
+            })
         })
+        .await
     }
 
     /// The first `limit` comments (display order) of each of `posts`, in one statement.
@@ -296,22 +321,25 @@ impl ReadModel {
         if posts.is_empty() {
             return Ok(out);
         }
-        self.count();
-        let rows = with_db!(&self.db, |pool| {
-            let mut q = sqlx::QueryBuilder::new(format!(
-                "SELECT {COMMENT_COLUMNS} FROM (SELECT {COMMENT_COLUMNS}, \
-                 row_number() OVER (PARTITION BY post_id ORDER BY path) AS rn FROM rm_comments \
-                 WHERE (status = 'visible' OR reply_count > 0) AND post_id IN ("
-            ));
-            let mut list = q.separated(", ");
-            for id in posts {
-                list.push_bind(*id);
-            }
-            q.push(")) ranked WHERE rn <= ")
-                .push_bind(limit)
-                .push(" ORDER BY post_id, path");
-            q.build_query_as::<CommentRow>().fetch_all(pool).await
-        })?;
+        let rows = self
+            .run(move || async move {
+                with_db!(&self.db, |pool| {
+                    let mut q = sqlx::QueryBuilder::new(format!(
+                        "SELECT {COMMENT_COLUMNS} FROM (SELECT {COMMENT_COLUMNS}, \
+                         row_number() OVER (PARTITION BY post_id ORDER BY path) AS rn FROM rm_comments \
+                         WHERE (status = 'visible' OR reply_count > 0) AND post_id IN ("
+                    ));
+                    let mut list = q.separated(", ");
+                    for id in posts {
+                        list.push_bind(*id);
+                    }
+                    q.push(")) ranked WHERE rn <= ")
+                        .push_bind(limit)
+                        .push(" ORDER BY post_id, path");
+                    q.build_query_as::<CommentRow>().fetch_all(pool).await
+                })
+            })
+            .await?;
         for row in rows {
             out.entry(row.post_id).or_default().push(row);
         }
@@ -326,18 +354,20 @@ impl ReadModel {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.count();
-        with_db!(&self.db, |pool| {
-            let mut q = sqlx::QueryBuilder::new(format!(
-                "SELECT {COMMENT_COLUMNS} FROM rm_comments WHERE id IN ("
-            ));
-            let mut list = q.separated(", ");
-            for id in ids {
-                list.push_bind(*id);
-            }
-            q.push(")");
-            q.build_query_as::<CommentRow>().fetch_all(pool).await
+        self.run(move || async move {
+            with_db!(&self.db, |pool| {
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT {COMMENT_COLUMNS} FROM rm_comments WHERE id IN ("
+                ));
+                let mut list = q.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                q.build_query_as::<CommentRow>().fetch_all(pool).await
+            })
         })
+        .await
     }
 
     /// Users by id, in one statement.
@@ -348,18 +378,20 @@ impl ReadModel {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.count();
-        with_db!(&self.db, |pool| {
-            let mut q = sqlx::QueryBuilder::new(
-                "SELECT id, username, display_name, roles, version FROM rm_users WHERE id IN (",
-            );
-            let mut list = q.separated(", ");
-            for id in ids {
-                list.push_bind(*id);
-            }
-            q.push(")");
-            q.build_query_as::<UserRow>().fetch_all(pool).await
+        self.run(move || async move {
+            with_db!(&self.db, |pool| {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT id, username, display_name, roles, version FROM rm_users WHERE id IN (",
+                );
+                let mut list = q.separated(", ");
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+                q.build_query_as::<UserRow>().fetch_all(pool).await
+            })
         })
+        .await
     }
 
     /// One comment by id.
@@ -378,16 +410,20 @@ impl ReadModel {
         if posts.is_empty() {
             return Ok(HashMap::new());
         }
-        self.count();
-        let rows: Vec<(Uuid, i64)> = with_db!(&self.db, |pool| {
-            let mut q = sqlx::QueryBuilder::new("SELECT id, version FROM rm_posts WHERE id IN (");
-            let mut list = q.separated(", ");
-            for id in posts {
-                list.push_bind(*id);
-            }
-            q.push(")");
-            q.build_query_as::<(Uuid, i64)>().fetch_all(pool).await
-        })?;
+        let rows: Vec<(Uuid, i64)> = self
+            .run(move || async move {
+                with_db!(&self.db, |pool| {
+                    let mut q =
+                        sqlx::QueryBuilder::new("SELECT id, version FROM rm_posts WHERE id IN (");
+                    let mut list = q.separated(", ");
+                    for id in posts {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
+                    q.build_query_as::<(Uuid, i64)>().fetch_all(pool).await
+                })
+            })
+            .await?;
         Ok(rows.into_iter().collect())
     }
 
@@ -402,19 +438,21 @@ impl ReadModel {
         upto: i64,
         limit: i64,
     ) -> Result<Vec<CommentRow>, sqlx::Error> {
-        self.count();
-        with_db!(&self.db, |pool| {
-            let mut q = sqlx::QueryBuilder::new(format!(
-                "SELECT {COMMENT_COLUMNS} FROM rm_comments WHERE post_id = "
-            ));
-            q.push_bind(post)
-                .push(" AND changed_version > ")
-                .push_bind(after)
-                .push(" AND changed_version <= ")
-                .push_bind(upto)
-                .push(" ORDER BY changed_version LIMIT ")
-                .push_bind(limit);
-            q.build_query_as::<CommentRow>().fetch_all(pool).await
+        self.run(move || async move {
+            with_db!(&self.db, |pool| {
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT {COMMENT_COLUMNS} FROM rm_comments WHERE post_id = "
+                ));
+                q.push_bind(post)
+                    .push(" AND changed_version > ")
+                    .push_bind(after)
+                    .push(" AND changed_version <= ")
+                    .push_bind(upto)
+                    .push(" ORDER BY changed_version LIMIT ")
+                    .push_bind(limit);
+                q.build_query_as::<CommentRow>().fetch_all(pool).await
+            })
         })
+        .await
     }
 }
