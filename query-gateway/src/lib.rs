@@ -517,12 +517,14 @@ async fn graphql_get(State(state): State<Arc<HttpState>>, request: Request) -> R
         .max_frame_size(WS_MESSAGE_LIMIT)
         // The connection's task lives as long as the connection, with this future in it: boxed
         // here, not in an `async` block, its size is a pointer's rather than the socket's and
-        // every capture's again (an idle subscriber costs less; docs/benchmarks.md).
-        .on_upgrade(move |socket| -> BoxFuture<'static, ()> {
+        // every capture's again (an idle subscriber costs less; docs/benchmarks.md). It runs on
+        // the subscribers' runtime, so the HTTP answers served here never queue behind the
+        // connections a push wakes (`infra::rt`); the upgrade's own task ends at once.
+        .on_upgrade(move |socket| {
             let live = state.live.clone();
             let init =
                 move |payload: serde_json::Value| connection_data(&state.keys, who, &payload);
-            if transport_ws {
+            let connection: BoxFuture<'static, ()> = if transport_ws {
                 Box::pin(ws::serve(socket, live, KEEPALIVE, move |payload| {
                     init(payload).map_err(|e| e.message)
                 }))
@@ -535,7 +537,10 @@ async fn graphql_get(State(state): State<Arc<HttpState>>, request: Request) -> R
                         .keepalive_timeout(KEEPALIVE)
                         .serve(),
                 )
-            }
+            };
+            // Detached: the connection ends when either side closes it, as before.
+            drop(infra::rt::subscribers().spawn(connection));
+            std::future::ready(())
         })
 }
 
