@@ -43,10 +43,43 @@ fn journey(backend: Backend) -> [&'static str; 6] {
     ]
 }
 
-async fn a_comment_is_one_trace_from_request_to_push(backend: Backend) {
-    let journey_spans = journey(backend);
+/// The id of a trace holding every span of `names` (the last one first found), and all the
+/// spans exported so far, once they are.
+async fn trace_through(names: &[&str]) -> (TraceId, Vec<SpanData>) {
     let (exporter, provider) = exporter();
-    let stack = TestStack::boot(backend).await;
+    let last = names.last().expect("a journey");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let _ = provider.force_flush();
+        let spans: Vec<SpanData> = exporter.get_finished_spans().expect("spans");
+        let trace: Option<TraceId> = spans
+            .iter()
+            .filter(|s| s.name == *last)
+            .map(|s| s.span_context.trace_id())
+            .find(|t| {
+                names.iter().all(|name| {
+                    spans
+                        .iter()
+                        .any(|s| s.name == *name && s.span_context.trace_id() == *t)
+                })
+            });
+        if let Some(trace) = trace {
+            return (trace, spans);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no trace spans the whole journey; spans by trace: {:#?}",
+            spans
+                .iter()
+                .map(|s| (s.span_context.trace_id().to_string(), s.name.to_string()))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A published post, once the gateway shows it.
+async fn visible_post(stack: &TestStack) -> String {
     let post = stack.published_post().await;
     common::eventually(Duration::from_secs(20), || async {
         let r = common::graphql::gql(
@@ -60,6 +93,14 @@ async fn a_comment_is_one_trace_from_request_to_push(backend: Backend) {
         r["data"]["post"]["id"] == post.as_str()
     })
     .await;
+    post
+}
+
+async fn a_comment_is_one_trace_from_request_to_push(backend: Backend) {
+    let journey_spans = journey(backend);
+    exporter();
+    let stack = TestStack::boot(backend).await;
+    let post = visible_post(&stack).await;
     // Subscribe from the cursor read with the post, as the web UI does: a comment projected
     // before the subscription is set up is then sent as missed rather than lost.
     let cursor =
@@ -82,34 +123,7 @@ async fn a_comment_is_one_trace_from_request_to_push(backend: Backend) {
     }
 
     // The push's trace, once every span of the journey has ended and been exported.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let (trace, spans) = loop {
-        let _ = provider.force_flush();
-        let spans: Vec<SpanData> = exporter.get_finished_spans().expect("spans");
-        let trace: Option<TraceId> = spans
-            .iter()
-            .filter(|s| s.name == "subscription.push")
-            .map(|s| s.span_context.trace_id())
-            .find(|t| {
-                journey_spans.iter().all(|name| {
-                    spans
-                        .iter()
-                        .any(|s| s.name == *name && s.span_context.trace_id() == *t)
-                })
-            });
-        if let Some(trace) = trace {
-            break (trace, spans);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no trace spans the whole journey; spans by trace: {:#?}",
-            spans
-                .iter()
-                .map(|s| (s.span_context.trace_id().to_string(), s.name.to_string()))
-                .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (trace, spans) = trace_through(&journey_spans).await;
     let journey: Vec<&SpanData> = spans
         .iter()
         .filter(|s| s.span_context.trace_id() == trace)
@@ -152,4 +166,55 @@ async fn one_trace_from_request_to_push_embedded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_from_request_to_push_postgres_and_kafka() {
     a_comment_is_one_trace_from_request_to_push(Backend::Distributed).await;
+}
+
+/// A subscriber that arrives after a comment was pushed gets it in its catch-up, read from the
+/// tables; that delivery joins the comment's trace too (`subscription.catch_up`), under the
+/// command like the live push.
+async fn a_comment_caught_up_later_is_in_its_trace(backend: Backend) {
+    exporter();
+    let stack = TestStack::boot(backend).await;
+    let post = visible_post(&stack).await;
+    let cursor =
+        common::graphql::comment_events_cursor(&stack.http, &stack.graphql_url, &post).await;
+    let (comment, response) =
+        add_comment(&stack.http, &stack.graphql_url, &post, "caught up", true).await;
+    assert!(!comment.is_empty(), "{response}");
+    // Visible to queries now; give the gateway's log follower, which keeps the trace context,
+    // time to read the change too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut ws = WsClient::connect(&stack.graphql_url.replace("http://", "ws://")).await;
+    ws.subscribe("1", &post, Some(&cursor)).await;
+    match ws.next(Duration::from_secs(20)).await {
+        Some(WsEvent::Next(_, payload)) => {
+            let (_, sent, _) = common::graphql::comment_event(&payload);
+            assert_eq!(sent, comment, "{payload}");
+        }
+        other => panic!("no catch-up: {other:?}"),
+    }
+
+    let (trace, spans) =
+        trace_through(&["graphql.request", "command", "subscription.catch_up"]).await;
+    let in_trace = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name && s.span_context.trace_id() == trace)
+            .unwrap_or_else(|| panic!("{name} in the trace"))
+    };
+    let command = in_trace("command");
+    let caught_up = in_trace("subscription.catch_up");
+    assert_eq!(caught_up.parent_span_id, command.span_context.span_id());
+    assert!(caught_up.start_time >= command.start_time);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_caught_up_later_is_in_its_trace_embedded() {
+    a_comment_caught_up_later_is_in_its_trace(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comment_caught_up_later_is_in_its_trace_postgres_and_kafka() {
+    a_comment_caught_up_later_is_in_its_trace(Backend::Distributed).await;
 }

@@ -12,7 +12,7 @@
 //! cannot slow the others; one that falls more than the channel's capacity behind is told
 //! `SLOW_CONSUMER` with its last cursor and its subscription ends.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -96,12 +96,43 @@ struct Inner {
     channels: Mutex<HashMap<Uuid, Arc<Channel>>>,
     /// Posts the log says changed, with the highest version seen.
     dirty: Mutex<HashMap<Uuid, i64>>,
-    /// W3C trace contexts of traced events of subscribed posts, by post and version, until their
-    /// change is pushed: the push joins the trace of the request that caused it.
-    traces: Mutex<HashMap<Uuid, BTreeMap<i64, String>>>,
+    /// W3C trace contexts of the latest traced events: a push, or a subscriber's catch-up,
+    /// joins the trace of the request that caused the change.
+    traces: Mutex<RecentTraces>,
     wake: Notify,
     /// The projector's commit bell, when it runs in this process.
     bell: Option<CommitBell>,
+}
+
+/// The W3C trace contexts of the latest traced events, by post and version; the oldest are
+/// forgotten first once [`RecentTraces::CAPACITY`] are kept.
+#[derive(Default)]
+struct RecentTraces {
+    by_event: HashMap<(Uuid, i64), String>,
+    order: VecDeque<(Uuid, i64)>,
+}
+
+impl RecentTraces {
+    /// Enough for the push lag of a busy traced instance and a subscriber's reconnect; about
+    /// a megabyte at most.
+    const CAPACITY: usize = 8192;
+
+    fn note(&mut self, post: Uuid, traced: Vec<(i64, String)>) {
+        for (version, traceparent) in traced {
+            if self.by_event.insert((post, version), traceparent).is_none() {
+                self.order.push_back((post, version));
+            }
+        }
+        while self.order.len() > Self::CAPACITY {
+            if let Some(oldest) = self.order.pop_front() {
+                self.by_event.remove(&oldest);
+            }
+        }
+    }
+
+    fn get(&self, post: Uuid, version: i64) -> Option<&str> {
+        self.by_event.get(&(post, version)).map(String::as_str)
+    }
 }
 
 /// The per-instance fan-out hub.
@@ -153,7 +184,7 @@ impl Hub {
                 capacity,
                 channels: Mutex::new(HashMap::new()),
                 dirty: Mutex::new(HashMap::new()),
-                traces: Mutex::new(HashMap::new()),
+                traces: Mutex::new(RecentTraces::default()),
                 wake: Notify::new(),
                 bell,
             }),
@@ -238,6 +269,16 @@ impl Hub {
         let missed = missed
             .into_iter()
             .map(|comment| {
+                // The change reaches this subscriber now, from the tables: that step of its
+                // journey joins the request's trace as the live push does.
+                if let Some(tp) = self.traceparent(post, comment.changed_version) {
+                    let span = tracing::info_span!(
+                        "subscription.catch_up",
+                        %post,
+                        version = comment.changed_version
+                    );
+                    infra::telemetry::set_parent(&span, Some(&tp));
+                }
                 Arc::new(LiveEvent {
                     kind: CommentEventKind::of(&comment, seen),
                     comment: Arc::new(comment),
@@ -300,6 +341,15 @@ impl Hub {
     /// Notes that the log has `post` at `version`, and the trace contexts of its traced events.
     pub fn changed(&self, post: Uuid, version: i64, traced: Vec<(i64, String)>) {
         self.inner.cache.saw(post, version);
+        // Kept whether or not anyone listens yet: a subscriber arriving after the change gets
+        // it in its catch-up, which joins the trace too.
+        if !traced.is_empty() {
+            self.inner
+                .traces
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .note(post, traced);
+        }
         let subscribed = self
             .inner
             .channels
@@ -308,19 +358,6 @@ impl Hub {
             .contains_key(&post);
         if !subscribed {
             return;
-        }
-        if !traced.is_empty() {
-            let mut traces = self
-                .inner
-                .traces
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let of_post = traces.entry(post).or_default();
-            of_post.extend(traced);
-            // Bounded: a post whose pushes lag keeps only its latest contexts.
-            while of_post.len() > 1024 {
-                of_post.pop_first();
-            }
         }
         let mut dirty = self
             .inner
@@ -381,16 +418,15 @@ impl Hub {
                     } else {
                         projected
                     };
-                    let mut traced = self.take_traces(post, reached);
                     for comment in rows {
-                        let span = traced.remove(&comment.changed_version).map(|traceparent| {
+                        let span = self.traceparent(post, comment.changed_version).map(|tp| {
                             let span = tracing::info_span!(
                                 "subscription.push",
                                 %post,
                                 version = comment.changed_version,
                                 receivers
                             );
-                            infra::telemetry::set_parent(&span, Some(&traceparent));
+                            infra::telemetry::set_parent(&span, Some(&tp));
                             span
                         });
                         let _entered = span.as_ref().map(tracing::Span::enter);
@@ -415,22 +451,15 @@ impl Hub {
         target.filter(|t| projected < *t)
     }
 
-    /// The trace contexts of `post`'s events up to `version`, forgotten here.
-    fn take_traces(&self, post: Uuid, version: i64) -> BTreeMap<i64, String> {
-        let mut traces = self
-            .inner
+    /// The W3C trace context of the request that caused `post`'s change at `version`, when
+    /// that was traced and is recent enough to be remembered here.
+    fn traceparent(&self, post: Uuid, version: i64) -> Option<String> {
+        self.inner
             .traces
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let Some(of_post) = traces.get_mut(&post) else {
-            return BTreeMap::new();
-        };
-        let later = of_post.split_off(&(version + 1));
-        let taken = std::mem::replace(of_post, later);
-        if of_post.is_empty() {
-            traces.remove(&post);
-        }
-        taken
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(post, version)
+            .map(str::to_owned)
     }
 
     /// Forgets channels nobody listens to any more.
@@ -692,5 +721,30 @@ mod gate_tests {
             "partition 2 never applied"
         );
         assert!(caught_up(&HashMap::new(), &HashMap::new()), "an empty log");
+    }
+}
+
+#[cfg(test)]
+mod trace_tests {
+    use uuid::Uuid;
+
+    use super::RecentTraces;
+
+    #[test]
+    fn the_latest_trace_contexts_are_kept_and_the_oldest_forgotten() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut traces = RecentTraces::default();
+        traces.note(a, vec![(1, "a1".into()), (2, "a2".into())]);
+        traces.note(b, vec![(1, "b1".into())]);
+        assert_eq!(traces.get(a, 2), Some("a2"));
+        assert_eq!(traces.get(b, 1), Some("b1"));
+        assert_eq!(traces.get(b, 2), None);
+
+        let more = (10..).take(RecentTraces::CAPACITY - 2);
+        traces.note(b, more.map(|v| (v, format!("b{v}"))).collect());
+        assert_eq!(traces.get(a, 1), None, "the oldest went first");
+        assert_eq!(traces.get(a, 2), Some("a2"));
+        assert_eq!(traces.by_event.len(), RecentTraces::CAPACITY);
+        assert_eq!(traces.order.len(), RecentTraces::CAPACITY);
     }
 }
