@@ -1194,6 +1194,18 @@ async fn a_read_aborted_by_a_serialization_conflict_is_run_again() {
         conflicts_raised().await > 3,
         "the injected conflicts never fired"
     );
+    // Operators see them.
+    let base = stack.graphql_url.trim_end_matches("/graphql");
+    let retried = common::metric(
+        &stack.http,
+        base,
+        "inkwire_db_conflict_retries_total{kind=\"read\"}",
+    )
+    .await;
+    assert!(
+        retried >= Some(3.0),
+        "read retries on /metrics: {retried:?}"
+    );
 
     // The read API does the same.
     sqlx::query("ALTER SEQUENCE inkwire_test_conflicts RESTART")

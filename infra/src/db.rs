@@ -5,9 +5,11 @@
 use std::future::Future;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use prometheus::{IntCounterVec, Opts};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
@@ -228,7 +230,7 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: TxError + std::fmt::Debug,
 {
-    retry(body, Duration::from_millis(500), 30).await
+    retry(body, "transaction", Duration::from_millis(500), 30).await
 }
 
 /// Runs a read, retrying it like [`retry_tx`] but on a budget fit for a request someone waits
@@ -244,10 +246,33 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, sqlx::Error>>,
 {
-    retry(read, Duration::from_millis(100), 12).await
+    retry(read, "read", Duration::from_millis(100), 12).await
 }
 
-async fn retry<T, E, F, Fut>(body: F, max_delay: Duration, times: usize) -> Result<T, E>
+/// How many times this process ran a transaction or a read again after a transient conflict,
+/// by `kind` (`transaction`, `read`): `inkwire_db_conflict_retries_total`, on every service's
+/// `/metrics`. On CockroachDB a rising rate is the sign of contention worth looking into.
+pub fn conflict_retries() -> &'static IntCounterVec {
+    static RETRIES: OnceLock<IntCounterVec> = OnceLock::new();
+    RETRIES.get_or_init(|| {
+        IntCounterVec::new(
+            Opts::new(
+                "inkwire_db_conflict_retries_total",
+                "Transactions and reads run again after a serialization conflict (SQLSTATE \
+                 40001/40P01, SQLite busy)",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric definition")
+    })
+}
+
+async fn retry<T, E, F, Fut>(
+    body: F,
+    kind: &'static str,
+    max_delay: Duration,
+    times: usize,
+) -> Result<T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -262,7 +287,8 @@ where
     )
     .when(TxError::is_retryable)
     .notify(|e: &E, wait| {
-        tracing::debug!(error = ?e, ?wait, "retrying after a serialization conflict");
+        conflict_retries().with_label_values(&[kind]).inc();
+        tracing::debug!(error = ?e, ?wait, kind, "retrying after a serialization conflict");
     })
     .await
 }

@@ -150,7 +150,12 @@ pub fn ops_router(registry: Registry, db: Db) -> Router {
 
 async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
     let mut buf = Vec::new();
-    match TextEncoder::new().encode(&state.registry.gather(), &mut buf) {
+    let mut families = state.registry.gather();
+    // The process's own, whichever services it runs.
+    families.extend(prometheus::core::Collector::collect(
+        crate::db::conflict_retries(),
+    ));
+    match TextEncoder::new().encode(&families, &mut buf) {
         Ok(()) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
