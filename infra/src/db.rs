@@ -255,7 +255,7 @@ where
 pub fn conflict_retries() -> &'static IntCounterVec {
     static RETRIES: OnceLock<IntCounterVec> = OnceLock::new();
     RETRIES.get_or_init(|| {
-        IntCounterVec::new(
+        let retries = IntCounterVec::new(
             Opts::new(
                 "inkwire_db_conflict_retries_total",
                 "Transactions and reads run again after a serialization conflict (SQLSTATE \
@@ -263,7 +263,12 @@ pub fn conflict_retries() -> &'static IntCounterVec {
             ),
             &["kind"],
         )
-        .expect("valid metric definition")
+        .expect("valid metric definition");
+        // Both series exist from the start, at 0, so a rate is defined before the first retry.
+        for kind in ["transaction", "read"] {
+            retries.with_label_values(&[kind]);
+        }
+        retries
     })
 }
 
