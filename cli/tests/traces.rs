@@ -78,6 +78,17 @@ async fn trace_through(names: &[&str]) -> (TraceId, Vec<SpanData>) {
     }
 }
 
+/// Waits for the subscription's next event and checks it carries `comment`.
+async fn expect_comment(ws: &mut WsClient, comment: &str) {
+    match ws.next(Duration::from_secs(20)).await {
+        Some(WsEvent::Next(_, payload)) => {
+            let (_, sent, _) = common::graphql::comment_event(&payload);
+            assert_eq!(sent, comment, "{payload}");
+        }
+        other => panic!("no event for the comment: {other:?}"),
+    }
+}
+
 /// A published post, once the gateway shows it.
 async fn visible_post(stack: &TestStack) -> String {
     let post = stack.published_post().await;
@@ -114,13 +125,7 @@ async fn a_comment_is_one_trace_from_request_to_push(backend: Backend) {
     let (comment, response) =
         add_comment(&stack.http, &stack.graphql_url, &post, "traced", false).await;
     assert!(!comment.is_empty(), "{response}");
-    match ws.next(Duration::from_secs(20)).await {
-        Some(WsEvent::Next(_, payload)) => {
-            let (_, pushed, _) = common::graphql::comment_event(&payload);
-            assert_eq!(pushed, comment, "{payload}");
-        }
-        other => panic!("no push: {other:?}"),
-    }
+    expect_comment(&mut ws, &comment).await;
 
     // The push's trace, once every span of the journey has ended and been exported.
     let (trace, spans) = trace_through(&journey_spans).await;
@@ -186,13 +191,7 @@ async fn a_comment_caught_up_later_is_in_its_trace(backend: Backend) {
 
     let mut ws = WsClient::connect(&stack.graphql_url.replace("http://", "ws://")).await;
     ws.subscribe("1", &post, Some(&cursor)).await;
-    match ws.next(Duration::from_secs(20)).await {
-        Some(WsEvent::Next(_, payload)) => {
-            let (_, sent, _) = common::graphql::comment_event(&payload);
-            assert_eq!(sent, comment, "{payload}");
-        }
-        other => panic!("no catch-up: {other:?}"),
-    }
+    expect_comment(&mut ws, &comment).await;
 
     let (trace, spans) =
         trace_through(&["graphql.request", "command", "subscription.catch_up"]).await;

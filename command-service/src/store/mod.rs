@@ -304,7 +304,7 @@ impl EventStore {
                 }
                 // All batches' events, then their outbox rows, in multi-row statements: one
                 // round trip per chunk instead of two per event.
-                for (i, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                     let mut q = QueryBuilder::new(
                         "INSERT INTO events (stream_id, version, event_id, event_type, event_version, data, meta, occurred_at) ",
                     );
@@ -322,14 +322,7 @@ impl EventStore {
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| classify(e, ""))?;
-                    if let Some(log) = &self.log {
-                        let start = i * ROWS_PER_STATEMENT;
-                        let chunk = &messages[start..start + chunk.len()];
-                        let spans =
-                            outbox::traced_spans(chunk, || tracing::info_span!("log.append"));
-                        LogWriter::append_log(&mut *tx, log, chunk, now).await?;
-                        drop(spans);
-                    } else {
+                    if self.log.is_none() {
                         let mut q = QueryBuilder::new(
                             "INSERT INTO outbox (event_id, stream_id, version, payload, created_at) ",
                         );
@@ -342,6 +335,13 @@ impl EventStore {
                         });
                         q.build().execute(&mut *tx).await?;
                     }
+                }
+                // Or the log itself, in the same transaction (it writes in chunks of its own).
+                if let Some(log) = &self.log {
+                    let spans =
+                        outbox::traced_spans(&messages, || tracing::info_span!("log.append"));
+                    LogWriter::append_log(&mut *tx, log, &messages, now).await?;
+                    drop(spans);
                 }
                 tx.commit().await?;
                 Ok(())
