@@ -202,6 +202,22 @@ pub struct GatewayArgs {
     /// cache turns on once it has applied the log up to where this gateway started reading.
     #[arg(long, env = "INKWIRE_GROUP", default_value = projection_service::DEFAULT_GROUP)]
     pub projection_group: String,
+    /// Where readers reach the site (`https://blog.example`), for the absolute links of the
+    /// Atom feeds; without it they come from each request's `Host` and `X-Forwarded-Proto`.
+    #[arg(long, env = "INKWIRE_PUBLIC_URL", value_parser = public_url)]
+    pub public_url: Option<String>,
+}
+
+/// An absolute `http(s)` URL with no query or fragment, without its trailing slash.
+fn public_url(raw: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http:// or https:// URL with a host".to_owned());
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err("must have no query, fragment or user name".to_owned());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 impl GatewayArgs {
@@ -220,7 +236,33 @@ impl GatewayArgs {
             page_cache_bytes: self.page_cache_mb.saturating_mul(1 << 20),
             page_cache_max_age: std::time::Duration::from_millis(self.page_cache_max_age_ms),
             projection_group: self.projection_group.clone(),
+            public_url: self.public_url.clone(),
             ..query_gateway::GatewayConfig::new(self.auth.keys()?)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_url;
+
+    #[test]
+    fn a_public_url_is_an_absolute_web_address() {
+        assert_eq!(
+            public_url("https://blog.example/").as_deref(),
+            Ok("https://blog.example")
+        );
+        assert_eq!(
+            public_url("http://127.0.0.1:8088/ink/").as_deref(),
+            Ok("http://127.0.0.1:8088/ink")
+        );
+        for bad in [
+            "blog.example",
+            "ftp://blog.example",
+            "https://blog.example/?a=1",
+            "https://me@blog.example",
+        ] {
+            assert!(public_url(bad).is_err(), "{bad} accepted");
+        }
     }
 }

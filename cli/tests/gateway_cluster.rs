@@ -361,4 +361,42 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
     )
     .await;
     assert!(api["data"]["posts"]["edges"].is_array(), "{api}");
+    // So are the Atom feeds: built by a gateway, linking to the address readers used.
+    let post = published_post(&cluster.http, &cluster.nginx_url()).await;
+    let feed = cluster
+        .http
+        .get(format!("{base}/feed.xml"))
+        .send()
+        .await
+        .expect("feed");
+    assert_eq!(feed.status(), 200);
+    assert_eq!(
+        feed.headers()["content-type"],
+        "application/atom+xml; charset=utf-8"
+    );
+    let etag = feed.headers()["etag"].to_str().expect("etag").to_owned();
+    let feed: atom_syndication::Feed = feed.text().await.expect("xml").parse().expect("atom");
+    assert_eq!(feed.id, format!("{base}/feed.xml"));
+    let entry = &feed.entries[0];
+    assert_eq!(entry.id, format!("urn:uuid:{post}"));
+    assert!(
+        entry.links[0].href.starts_with(&format!("{base}/posts/")),
+        "{:?}",
+        entry.links
+    );
+    let again = cluster
+        .http
+        .get(format!("{base}/feed.xml"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("feed again");
+    assert_eq!(again.status(), 304);
+    let tagged = cluster
+        .http
+        .get(format!("{base}/tags/nothing-here/feed.xml"))
+        .send()
+        .await
+        .expect("tag feed");
+    assert_eq!(tagged.status(), 200);
 }

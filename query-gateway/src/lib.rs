@@ -10,6 +10,7 @@ pub mod commands;
 pub mod cursor;
 pub mod error;
 pub mod fanout;
+pub mod feed;
 pub mod limits;
 pub mod live;
 pub mod metrics;
@@ -85,6 +86,9 @@ pub struct GatewayConfig {
     /// The consumer group of the projector that writes the read tables this gateway serves:
     /// the page cache waits for it to reach the log's end before it stores anything.
     pub projection_group: String,
+    /// Where readers reach the site (`https://blog.example`), for the absolute links of the
+    /// Atom feeds; `None`: from each request's `Host` and `X-Forwarded-Proto`.
+    pub public_url: Option<String>,
 }
 
 impl GatewayConfig {
@@ -106,6 +110,7 @@ impl GatewayConfig {
             projection_bell: None,
             // `projection_service::DEFAULT_GROUP`.
             projection_group: "inkwire-projection".to_owned(),
+            public_url: None,
         }
     }
 }
@@ -170,6 +175,7 @@ struct HttpState {
     keys: TokenKeys,
     cache: PageCache,
     live: fanout::LiveExecutor,
+    feeds: feed::Feeds,
 }
 
 impl Gateway {
@@ -206,9 +212,14 @@ impl Gateway {
             bell: config.projection_bell.clone(),
         });
         let schema = build_schema(Some(shared), config, metrics.clone());
+        let feeds = feed::Feeds {
+            public_url: config.public_url.clone(),
+            requests: metrics.feed_requests.clone(),
+        };
         let live = fanout::LiveExecutor::new(schema.clone(), metrics, config.subscriber_buffer);
         let router = Router::new()
             .route("/graphql", get(graphql_get).post(graphql_post))
+            .merge(feed::routes())
             // Behind one `Arc`: axum clones the state for every request.
             .with_state(Arc::new(HttpState {
                 schema,
@@ -216,6 +227,7 @@ impl Gateway {
                 keys: config.keys.clone(),
                 cache: cache.clone(),
                 live,
+                feeds,
             }));
         let router = with_edge_protections(router, &config.cors_origins);
         Self {

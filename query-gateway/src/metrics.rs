@@ -28,6 +28,8 @@ pub struct Metrics {
     /// Shared executions of live subscriptions running (each serves every client subscribed
     /// with the same document to the same post).
     pub shared_executions: IntGauge,
+    /// Atom feed requests by result (`ok`, `not_modified`, `error`).
+    pub feed_requests: IntCounterVec,
 }
 
 fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, m: M) -> M {
@@ -138,10 +140,24 @@ impl Metrics {
                 )
                 .expect("valid metric definition"),
             ),
+            feed_requests: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "inkwire_gateway_feed_requests_total",
+                        "Atom feed requests, by result",
+                    ),
+                    &["result"],
+                )
+                .expect("valid metric definition"),
+            ),
         };
         // Exported at zero from the start, so rates and ratios exist before the first lookup.
         for result in ["hit", "miss", "stale"] {
             metrics.page_cache.with_label_values(&[result]);
+        }
+        for result in ["ok", "not_modified", "error"] {
+            metrics.feed_requests.with_label_values(&[result]);
         }
         metrics
     }

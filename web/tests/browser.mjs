@@ -274,6 +274,19 @@ try {
 		await reader.page.getByRole('link', { name: title }).waitFor({ timeout: 2000 });
 		await reader.page.screenshot({ path: join(SHOTS, 'home.png') });
 		await author.ctx.close();
+		// A feed reader given the home page finds the blog's Atom feed, with the new post first.
+		const href = await reader.page.locator('link[rel=alternate][type="application/atom+xml"]').first().getAttribute('href');
+		const feed = await reader.page.request.get(href);
+		check(feed.status() === 200, `feed ${href}: ${feed.status()}`);
+		check(feed.headers()['content-type'].startsWith('application/atom+xml'), `feed type ${feed.headers()['content-type']}`);
+		const xml = await feed.text();
+		const first = xml.split('<entry>')[1] ?? '';
+		check(first.includes(`<title>${title}</title>`), `the new post is not the feed's first entry: ${xml.slice(0, 600)}`);
+		// The tag's page links its own feed, which a click opens (not the app's router).
+		await reader.page.goto('/tags/browser');
+		await reader.page.getByRole('link', { name: 'Feed of this tag' }).click();
+		await reader.page.waitForURL('**/tags/browser/feed.xml');
+		check((await reader.page.content()).includes(title), 'the tag feed lacks the new post');
 	});
 
 	await step('a reader on a phone-sized screen has nothing wider than the screen', async () => {
