@@ -65,8 +65,9 @@ start command-2 8182 command-service
 start projection-1 8281 projection-service INKWIRE_GROUP=inkwire-projection
 start projection-2 8282 projection-service INKWIRE_GROUP=inkwire-projection
 for port in 8181 8182 8281 8282; do ready "$port"; done
-start gateway-1 8381 query-gateway INKWIRE_COMMAND_URL=http://127.0.0.1:8181
-start gateway-2 8382 query-gateway INKWIRE_COMMAND_URL=http://127.0.0.1:8182
+# The gateways answer post pages (with their link-preview tags) from the UI build.
+start gateway-1 8381 query-gateway INKWIRE_COMMAND_URL=http://127.0.0.1:8181 INKWIRE_WEB_DIR="$PWD/web/build"
+start gateway-2 8382 query-gateway INKWIRE_COMMAND_URL=http://127.0.0.1:8182 INKWIRE_WEB_DIR="$PWD/web/build"
 for port in 8381 8382; do ready "$port"; done
 
 # nginx from the same template as production, serving a copy of the UI build.

@@ -206,6 +206,10 @@ pub struct GatewayArgs {
     /// Atom feeds; without it they come from each request's `Host` and `X-Forwarded-Proto`.
     #[arg(long, env = "INKWIRE_PUBLIC_URL", value_parser = public_url)]
     pub public_url: Option<String>,
+    /// The web UI's build (`web/build`): served beside the API, post pages with their
+    /// link-preview tags. Without it the gateway serves the API only.
+    #[arg(long, env = "INKWIRE_WEB_DIR")]
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 /// An absolute `http(s)` URL with no query or fragment, without its trailing slash.
@@ -237,6 +241,12 @@ impl GatewayArgs {
             page_cache_max_age: std::time::Duration::from_millis(self.page_cache_max_age_ms),
             projection_group: self.projection_group.clone(),
             public_url: self.public_url.clone(),
+            web_ui: match &self.web_dir {
+                Some(dir) => Some(query_gateway::web::WebUi::at(dir).ok_or_else(|| {
+                    anyhow::anyhow!("no web UI build in {}: no index.html", dir.display())
+                })?),
+                None => None,
+            },
             ..query_gateway::GatewayConfig::new(self.auth.keys()?)
         })
     }

@@ -182,8 +182,10 @@ pub async fn run(args: DevArgs, cancel: CancellationToken) -> anyhow::Result<()>
         &secret(&args.data_dir)?,
         std::time::Duration::from_secs(24 * 3600),
     );
+    let web_ui = query_gateway::web::WebUi::at(&args.web_dir);
     let gateway = query_gateway::GatewayConfig {
         mutations_per_minute: args.mutations_per_minute,
+        web_ui: web_ui.clone(),
         ..query_gateway::GatewayConfig::new(keys)
     };
     let mut stack = Stack::start(
@@ -194,7 +196,7 @@ pub async fn run(args: DevArgs, cancel: CancellationToken) -> anyhow::Result<()>
         &cancel,
     )
     .await?;
-    stack.router = match query_gateway::web::WebUi::at(&args.web_dir) {
+    stack.router = match web_ui {
         Some(ui) => ui.serve_beside(stack.router),
         None => {
             tracing::warn!(web_dir = %args.web_dir.display(), "no web UI build: serving the API only");

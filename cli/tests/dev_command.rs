@@ -265,3 +265,72 @@ async fn dev_demo_shows_a_living_blog_at_once_and_only_seeds_once() {
         terminate(child);
     }
 }
+
+/// A shared link to a post unfurls with the post's own title and summary, and a feed reader
+/// finds the blog's posts, from `inkwire dev` alone (the same gateway code answers behind nginx
+/// in `gateway_cluster`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_post_pages_carry_their_link_preview_and_the_feed_lists_the_posts() {
+    let build = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/build");
+    assert!(
+        build.join("index.html").is_file(),
+        "no web UI build: scripts/test-deps.sh builds it"
+    );
+    let server = common::DevServer::demo(&["--web-dir".as_ref(), build.as_os_str()]).await;
+    let base = &server.base;
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("{base}{path}")).send();
+
+    let page = get("/posts/welcome-to-inkwire").await.expect("page");
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("html");
+    for tag in [
+        "<title>Welcome to Inkwire · Inkwire</title>".to_owned(),
+        r#"<meta property="og:title" content="Welcome to Inkwire">"#.to_owned(),
+        r#"<meta name="description" content="Hello! This blog is event-sourced: every post and comment is an event on a log, and what you read is a projection of it. Open this page in two windows and comment: the other window updates live.">"#.to_owned(),
+        format!(r#"<link rel="canonical" href="{base}/posts/welcome-to-inkwire">"#),
+    ] {
+        assert!(html.contains(&tag), "no {tag} in {html}");
+    }
+    assert_eq!(html.matches("<title>").count(), 1, "{html}");
+
+    let missing = get("/posts/not-a-post").await.expect("missing");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let html = missing.text().await.expect("html");
+    assert!(
+        html.contains("noindex") && html.contains("/_app/immutable/"),
+        "{html}"
+    );
+    // Other pages are the app as built.
+    let home = get("/").await.expect("home").text().await.expect("html");
+    assert!(home.contains("<title>Inkwire</title>"), "{home}");
+
+    let feed = get("/feed.xml")
+        .await
+        .expect("feed")
+        .text()
+        .await
+        .expect("xml");
+    let feed: atom_syndication::Feed = feed.parse().expect("atom");
+    let mut titles: Vec<&str> = feed
+        .entries
+        .iter()
+        .map(|e| e.title.value.as_str())
+        .collect();
+    titles.sort_unstable();
+    assert_eq!(
+        titles,
+        [
+            "Notes on the Analytical Engine",
+            "Welcome to Inkwire",
+            "Why comments appear live"
+        ]
+    );
+    assert!(
+        feed.entries
+            .iter()
+            .all(|e| e.links[0].href.starts_with(&format!("{base}/posts/"))),
+        "{:?}",
+        feed.entries
+    );
+}

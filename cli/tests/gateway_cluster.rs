@@ -309,7 +309,7 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
     // A client route gets the app, revalidated on every visit.
     let page = cluster
         .http
-        .get(format!("{base}/posts/some-post"))
+        .get(format!("{base}/tags/some-tag"))
         .send()
         .await
         .expect("page");
@@ -361,6 +361,63 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
     )
     .await;
     assert!(api["data"]["posts"]["edges"].is_array(), "{api}");
+    // A post's page is the app too, built by a gateway with the post's own title, summary and
+    // link-preview tags, what a chat app unfurling a shared link reads; a post that does not
+    // exist is the app with 404 and noindex.
+    let missing = cluster
+        .http
+        .get(format!("{base}/posts/no-such-post"))
+        .send()
+        .await
+        .expect("missing post");
+    assert_eq!(missing.status(), 404);
+    let html = missing.text().await.expect("html");
+    assert!(html.contains("content-security-policy"), "{html}");
+    assert!(
+        html.contains(r#"<meta name="robots" content="noindex">"#),
+        "{html}"
+    );
+    let slug = common::unique("shared").replace('_', "-");
+    let created = gql(
+        &cluster.http,
+        &cluster.nginx_url(),
+        Some(common::AUTHOR),
+        "mutation($input: CreatePostInput!) { createPost(input: $input) { post { id } } }",
+        json!({ "input": { "title": r#"Tom & "Jerry" <b>"#, "slug": slug, "tags": ["cartoons"],
+                           "body": "# Chasing\n\nA cat, a mouse and *many* traps.\n\n```\nhidden()\n```" } }),
+    )
+    .await;
+    let id = created["data"]["createPost"]["post"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    gql(
+        &cluster.http,
+        &cluster.nginx_url(),
+        Some(common::AUTHOR),
+        "mutation($id: ID!) { publishPost(id: $id, waitForProjection: true) { post { id } } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let shared = cluster
+        .http
+        .get(format!("{base}/posts/{slug}"))
+        .send()
+        .await
+        .expect("post page");
+    assert_eq!(shared.status(), 200);
+    assert_eq!(shared.headers()["cache-control"], "no-cache");
+    let html = shared.text().await.expect("html");
+    for tag in [
+        "<title>Tom &amp; &quot;Jerry&quot; &lt;b&gt; · Inkwire</title>".to_owned(),
+        r#"<meta property="og:title" content="Tom &amp; &quot;Jerry&quot; &lt;b&gt;">"#.to_owned(),
+        r#"<meta name="description" content="Chasing A cat, a mouse and many traps.">"#.to_owned(),
+        format!(r#"<link rel="canonical" href="{base}/posts/{slug}">"#),
+        r#"<meta property="article:tag" content="cartoons">"#.to_owned(),
+    ] {
+        assert!(html.contains(&tag), "no {tag} in {html}");
+    }
+    assert!(html.contains("/_app/immutable/"), "not the app: {html}");
     // So are the Atom feeds: built by a gateway, linking to the address readers used.
     let post = published_post(&cluster.http, &cluster.nginx_url()).await;
     let feed = cluster

@@ -182,7 +182,7 @@ fn normal_tag(tag: &str) -> Result<String, FeedError> {
 }
 
 /// Where the site is, for absolute links: the configured public URL, or the request's own.
-fn base_url(public_url: Option<&str>, headers: &HeaderMap) -> Result<String, FeedError> {
+pub(crate) fn base_url(public_url: Option<&str>, headers: &HeaderMap) -> Result<String, FeedError> {
     if let Some(url) = public_url {
         return Ok(url.trim_end_matches('/').to_owned());
     }

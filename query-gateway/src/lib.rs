@@ -14,6 +14,7 @@ pub mod feed;
 pub mod limits;
 pub mod live;
 pub mod metrics;
+mod pages;
 pub mod read;
 pub mod schema;
 pub mod web;
@@ -89,6 +90,10 @@ pub struct GatewayConfig {
     /// Where readers reach the site (`https://blog.example`), for the absolute links of the
     /// Atom feeds; `None`: from each request's `Host` and `X-Forwarded-Proto`.
     pub public_url: Option<String>,
+    /// The web UI's build. The gateway then answers `/posts/{slug}` with the app's page carrying
+    /// the post's title, description and link-preview tags, and [`serve`] serves the rest of
+    /// the UI beside the API.
+    pub web_ui: Option<web::WebUi>,
 }
 
 impl GatewayConfig {
@@ -111,6 +116,7 @@ impl GatewayConfig {
             // `projection_service::DEFAULT_GROUP`.
             projection_group: "inkwire-projection".to_owned(),
             public_url: None,
+            web_ui: None,
         }
     }
 }
@@ -176,6 +182,8 @@ struct HttpState {
     cache: PageCache,
     live: fanout::LiveExecutor,
     feeds: feed::Feeds,
+    /// The build's `index.html`, when the gateway serves post pages.
+    page_template: Option<Arc<str>>,
 }
 
 impl Gateway {
@@ -217,9 +225,20 @@ impl Gateway {
             requests: metrics.feed_requests.clone(),
         };
         let live = fanout::LiveExecutor::new(schema.clone(), metrics, config.subscriber_buffer);
-        let router = Router::new()
+        let page_template = config.web_ui.as_ref().and_then(|ui| match ui.index_html() {
+            Ok(html) => Some(Arc::<str>::from(html)),
+            Err(e) => {
+                tracing::warn!(error = %e, "no index.html: post pages left to the app alone");
+                None
+            }
+        });
+        let mut router = Router::new()
             .route("/graphql", get(graphql_get).post(graphql_post))
-            .merge(feed::routes())
+            .merge(feed::routes());
+        if page_template.is_some() {
+            router = router.route("/posts/{slug}", get(pages::post_page));
+        }
+        let router = router
             // Behind one `Arc`: axum clones the state for every request.
             .with_state(Arc::new(HttpState {
                 schema,
@@ -228,6 +247,7 @@ impl Gateway {
                 cache: cache.clone(),
                 live,
                 feeds,
+                page_template,
             }));
         let router = with_edge_protections(router, &config.cors_origins);
         Self {
@@ -603,9 +623,12 @@ pub async fn serve(
     );
     let mut tasks = JoinSet::new();
     gateway.spawn_live(log, &mut tasks, &cancel);
-    let router = gateway
+    let mut router = gateway
         .router
         .merge(infra::telemetry::ops_router(registry, db));
+    if let Some(ui) = config.web_ui.clone() {
+        router = ui.serve_beside(router);
+    }
     tracing::info!(addr = %listener.local_addr()?, commands = %commands_url, "gateway listening");
     let shutdown = cancel.clone();
     axum::serve(

@@ -31,6 +31,14 @@ impl WebUi {
         })
     }
 
+    /// The build's `index.html`, the template of every page.
+    ///
+    /// # Errors
+    /// When it cannot be read.
+    pub fn index_html(&self) -> std::io::Result<String> {
+        std::fs::read_to_string(self.dir.join("index.html"))
+    }
+
     /// `router` with the UI as its fallback.
     pub fn serve_beside(self, router: Router) -> Router {
         let files = ServeDir::new(&self.dir)
@@ -85,7 +93,12 @@ async fn answer(files: ServeDir<ServeFile>, request: Request<Body>) -> Response 
     } else {
         "no-cache"
     };
-    let headers = response.headers_mut();
+    page_headers(response.headers_mut(), cache);
+    response
+}
+
+/// The caching and security headers of a file of the UI (and of a page built from one).
+pub(crate) fn page_headers(headers: &mut axum::http::HeaderMap, cache: &'static str) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -96,7 +109,6 @@ async fn answer(files: ServeDir<ServeFile>, request: Request<Body>) -> Response 
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    response
 }
 
 fn api_not_found(path: &str) -> Option<Response> {

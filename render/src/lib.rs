@@ -30,6 +30,65 @@ pub fn post_html(markdown: &str) -> String {
     sanitize(&out)
 }
 
+/// A plain-text summary of a markdown body, at most `max` characters (cut at a word, with `…`):
+/// the words a reader sees, without markup, images, raw HTML or code blocks. For a page's
+/// description and link previews.
+#[must_use]
+pub fn summary(markdown: &str, max: usize) -> String {
+    use pulldown_cmark::{Tag, TagEnd};
+    let mut text = String::new();
+    let mut skip = 0usize;
+    for event in Parser::new_ext(markdown, options()) {
+        match event {
+            Event::Start(Tag::CodeBlock(_) | Tag::Image { .. }) => skip += 1,
+            Event::End(TagEnd::CodeBlock | TagEnd::Image) => skip = skip.saturating_sub(1),
+            // Raw HTML is not shown as written, and a script's or style's text never is.
+            Event::InlineHtml(h) | Event::Html(h) => {
+                let h = h.trim_start().to_ascii_lowercase();
+                if h.starts_with("<script") || h.starts_with("<style") {
+                    skip += 1;
+                }
+                if h.contains("</script") || h.contains("</style") {
+                    skip = skip.saturating_sub(1);
+                }
+            }
+            Event::Text(t) | Event::Code(t) if skip == 0 => text.push_str(&t),
+            // Words of two blocks, or of two lines, are two words; the end of an emphasis or a
+            // link is not a space ("**live**." stays "live.").
+            Event::SoftBreak
+            | Event::HardBreak
+            | Event::End(
+                TagEnd::Paragraph
+                | TagEnd::Heading(_)
+                | TagEnd::Item
+                | TagEnd::BlockQuote(_)
+                | TagEnd::List(_)
+                | TagEnd::TableCell
+                | TagEnd::TableRow
+                | TagEnd::TableHead,
+            ) => text.push(' '),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut out = String::new();
+    for word in words {
+        let extra = usize::from(!out.is_empty()) + word.chars().count();
+        if out.chars().count() + extra > max {
+            if out.is_empty() {
+                out.extend(word.chars().take(max.saturating_sub(1)));
+            }
+            out.push('…');
+            return out;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
 /// The HTML of a comment body: markdown without raw HTML (shown as text), sanitised.
 #[must_use]
 pub fn comment_html(markdown: &str) -> String {
@@ -155,7 +214,26 @@ pub fn find_active_content(html: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{comment_html, full_comment_html, plain_comment_html, post_html};
+    use super::{comment_html, full_comment_html, plain_comment_html, post_html, summary};
+
+    #[test]
+    fn a_summary_is_the_words_a_reader_sees_cut_at_a_word() {
+        let md = "# Hello *world*\n\nSee [the docs](https://x.example) and `code`.\n\n\
+                  ```\nfn hidden() {}\n```\n\n![alt text](/i.png) <script>alert(1)</script>\n\n\
+                  - one\n- two";
+        assert_eq!(
+            summary(md, 200),
+            "Hello world See the docs and code. one two"
+        );
+        assert_eq!(summary(md, 20), "Hello world See the…");
+        assert!(summary(md, 20).chars().count() <= 20);
+        assert_eq!(summary(&"x".repeat(50), 10), format!("{}…", "x".repeat(9)));
+        assert_eq!(summary("", 10), "");
+        assert_eq!(
+            summary("It is **event-sourced**: it updates *live*.", 99),
+            "It is event-sourced: it updates live."
+        );
+    }
 
     #[test]
     fn comment_html_shows_tags_as_text_and_drops_script_urls() {

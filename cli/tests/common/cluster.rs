@@ -190,7 +190,15 @@ impl Cluster {
     /// Starts gateway `i` (again) on its port and waits until it is ready.
     pub async fn start_gateway(&mut self, i: usize) {
         let port = self.gateways[i].0;
-        let proc = self.spawn(&format!("gateway{i}"), &["query-gateway"], port, &[]);
+        // The UI's build, as the release image has it: gateways answer post pages from it.
+        let web = PathBuf::from(manifest_dir()).join("../web/build");
+        let web = web.display().to_string();
+        let proc = self.spawn(
+            &format!("gateway{i}"),
+            &["query-gateway"],
+            port,
+            &[("INKWIRE_WEB_DIR", web.as_str())],
+        );
         self.gateways[i].1 = Some(proc);
         self.wait_ready(port).await;
     }
