@@ -1,5 +1,6 @@
 //! Atom feeds on both backends, read the way a feed reader reads them: parsed as Atom, polled
-//! with `If-None-Match`, and refused with a stable code when the path is not a tag.
+//! with `If-None-Match`, and refused with a stable code when the path is not a tag; and the
+//! sitemap and robots.txt search engines read.
 
 #[macro_use]
 mod common;
@@ -152,6 +153,35 @@ async fn an_atom_feed_follows_what_readers_can_see(stack: &TestStack) {
     assert_eq!(titles(&shouted), ["Second", hostile]);
     let (none, _) = feed(stack, "/tags/no-such-tag/feed.xml").await;
     assert!(none.entries.is_empty());
+
+    // Search engines find the same pages: the sitemap lists the published posts and their tags'
+    // pages, robots.txt says where it is.
+    let r = get(stack, "/sitemap.xml", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let sitemap = r.text().await.expect("sitemap");
+    assert!(
+        sitemap.contains(&format!("<loc>{base}/posts/{first_slug}</loc><lastmod>")),
+        "{sitemap}"
+    );
+    assert!(
+        sitemap.contains(&format!("<loc>{base}/tags/{tag}</loc>")),
+        "{sitemap}"
+    );
+    assert_eq!(
+        sitemap.matches("<url>").count(),
+        1 + 2 + 2,
+        "home, two posts, two tags: {sitemap}"
+    );
+    let robots = get(stack, "/robots.txt", None)
+        .await
+        .text()
+        .await
+        .expect("robots");
+    assert!(
+        robots.contains(&format!("Sitemap: {base}/sitemap.xml")),
+        "{robots}"
+    );
+    assert!(robots.contains("Disallow: /write"), "{robots}");
 
     // A reader polling with the ETag it holds gets 304 and no body, until something in the
     // feed changes: an edit, or a post published again.

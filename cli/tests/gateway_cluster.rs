@@ -456,4 +456,18 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
         .await
         .expect("tag feed");
     assert_eq!(tagged.status(), 200);
+    for (path, expect) in [
+        ("/sitemap.xml", format!("<loc>{base}/posts/")),
+        ("/robots.txt", format!("Sitemap: {base}/sitemap.xml")),
+    ] {
+        let r = cluster
+            .http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect(path);
+        assert_eq!(r.status(), 200, "{path}");
+        let text = r.text().await.expect("text");
+        assert!(text.contains(&expect), "{path}: {text}");
+    }
 }

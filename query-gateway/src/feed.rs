@@ -86,11 +86,13 @@ impl From<sqlx::Error> for FeedError {
     }
 }
 
-/// The feeds' routes.
+/// The routes of feeds, the sitemap and robots.txt.
 pub(crate) fn routes() -> Router<Arc<HttpState>> {
     Router::new()
         .route("/feed.xml", axum::routing::get(blog_feed))
         .route("/tags/{tag}/feed.xml", axum::routing::get(tag_feed))
+        .route("/sitemap.xml", axum::routing::get(crate::sitemap::sitemap))
+        .route("/robots.txt", axum::routing::get(crate::sitemap::robots))
 }
 
 async fn blog_feed(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {

@@ -17,6 +17,7 @@ pub mod metrics;
 mod pages;
 pub mod read;
 pub mod schema;
+mod sitemap;
 pub mod web;
 pub mod ws;
 

@@ -269,6 +269,45 @@ impl ReadModel {
         .await
     }
 
+    /// The slug and last change of up to `limit` published posts, newest first: the sitemap.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn published_pages(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> {
+        self.run(move || async move {
+            with_db!(&self.db, |pool| {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT slug, updated_at FROM rm_posts WHERE status = 'published' \
+                     ORDER BY published_at DESC, id DESC LIMIT ",
+                );
+                q.push_bind(limit);
+                q.build_query_as().fetch_all(pool).await
+            })
+        })
+        .await
+    }
+
+    /// Up to `limit` tags of published posts, in order.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn published_tags(&self, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+        self.run(move || async move {
+            with_db!(&self.db, |pool| {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT DISTINCT t.tag FROM rm_post_tags t JOIN rm_posts p ON p.id = t.post_id \
+                     WHERE p.status = 'published' ORDER BY t.tag LIMIT ",
+                );
+                q.push_bind(limit);
+                q.build_query_scalar().fetch_all(pool).await
+            })
+        })
+        .await
+    }
+
     /// Up to `limit` comments of `post` in display order after `after` (a path), optionally
     /// only those under the comment whose path is `under`.
     ///
