@@ -226,22 +226,11 @@ async fn an_atom_feed_follows_what_readers_can_see(stack: &TestStack) {
     }
 
     // Operators see what readers asked.
-    let metrics = stack
-        .http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
     for (result, at_least) in [("ok", 7.0), ("not_modified", 1.0), ("error", 3.0)] {
-        let line = format!("inkwire_gateway_feed_requests_total{{result=\"{result}\"}} ");
-        let n: f64 = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&line))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {line} in /metrics"));
+        let name = format!("inkwire_gateway_feed_requests_total{{result=\"{result}\"}}");
+        let n = common::metric(&stack.http, base, &name)
+            .await
+            .unwrap_or_else(|| panic!("no {name} in /metrics"));
         assert!(n >= at_least, "{result}: {n}");
     }
 }
