@@ -125,7 +125,7 @@ async fn feed(
     let base = base_url(state.feeds.public_url.as_deref(), headers)?;
     let posts = state
         .read
-        .published_posts(ENTRIES, None, tag.as_deref())
+        .published_posts(ENTRIES, None, tag.as_deref(), &[])
         .await?;
     let authors = author_names(&state.read, &posts).await?;
     let xml = document(&base, tag.as_deref(), &posts, &authors)

@@ -104,6 +104,13 @@ const COMMENT_COLUMNS: &str = "id, post_id, parent_id, depth, path, author_id, a
     body_html, status, hidden_reason, reply_count, post_version, changed_version, last_change, \
     created_at, updated_at";
 
+/// `text` matched literally by `LIKE … ESCAPE '\'`.
+fn like_literal(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 /// The read tables, through a statement counter.
 #[derive(Clone)]
 pub struct ReadModel {
@@ -231,7 +238,9 @@ impl ReadModel {
         .await
     }
 
-    /// Up to `limit` published posts, newest first, after `after`, optionally with `tag`.
+    /// Up to `limit` published posts, newest first, after `after`, optionally with `tag`, and
+    /// only those whose title, text or tags hold every one of `words` (lower-case; matched
+    /// case-insensitively, `%` and `_` as themselves).
     ///
     /// # Errors
     /// The database error.
@@ -240,6 +249,7 @@ impl ReadModel {
         limit: i64,
         after: Option<PostCursor>,
         tag: Option<&str>,
+        words: &[String],
     ) -> Result<Vec<PostRow>, sqlx::Error> {
         self.run(move || async move {
             with_db!(&self.db, |pool| {
@@ -250,6 +260,18 @@ impl ReadModel {
                     q.push(" AND id IN (SELECT post_id FROM rm_post_tags WHERE tag = ")
                         .push_bind(tag.to_owned())
                         .push(")");
+                }
+                for word in words {
+                    let pattern = format!("%{}%", like_literal(word));
+                    q.push(" AND (LOWER(title) LIKE ")
+                        .push_bind(pattern.clone())
+                        .push(" ESCAPE '\\' OR LOWER(body_markdown) LIKE ")
+                        .push_bind(pattern)
+                        .push(
+                            " ESCAPE '\\' OR id IN (SELECT post_id FROM rm_post_tags WHERE tag = ",
+                        )
+                        .push_bind(word.clone())
+                        .push("))");
                 }
                 if let Some((at, id)) = after {
                     // (published_at, id) < (at, id), spelled out for SQLite.

@@ -87,6 +87,77 @@ fn parse_id(id: &ID, what: &'static str) -> Result<Uuid, GatewayError> {
         .map_err(|_| GatewayError::bad_input("INVALID_ID", format!("{what} is not a valid id")))
 }
 
+/// A page of published posts (newest first) with `tag` and every one of `words`.
+async fn published_page(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+    tag: Option<&str>,
+    words: &[String],
+) -> Result<PostConnection> {
+    let limit = page_size(first, 10, MAX_POSTS_PAGE).map_err(gql)?;
+    let after = after
+        .as_deref()
+        .map(cursor::parse_post)
+        .transpose()
+        .map_err(gql)?;
+    let mut rows = shared(ctx)
+        .read
+        .published_posts(limit + 1, after, tag, words)
+        .await
+        .map_err(|e| gql(e.into()))?;
+    let has_next_page = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let edges: Vec<PostEdge> = rows
+        .into_iter()
+        .map(|row| PostEdge {
+            cursor: cursor::post(row.published_at, row.id),
+            node: Post(row),
+        })
+        .collect();
+    Ok(PostConnection {
+        page_info: PageInfo {
+            has_next_page,
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        },
+        edges,
+    })
+}
+
+/// Longest search, in characters.
+const MAX_SEARCH_CHARS: usize = 200;
+/// Most words in a search.
+const MAX_SEARCH_WORDS: usize = 10;
+
+/// The lower-case words of a search, or why it cannot be one.
+fn search_words(query: &str) -> Result<Vec<String>, GatewayError> {
+    if query.chars().count() > MAX_SEARCH_CHARS {
+        return Err(GatewayError::bad_input(
+            "SEARCH_TOO_LONG",
+            format!("a search is at most {MAX_SEARCH_CHARS} characters"),
+        ));
+    }
+    let mut words: Vec<String> = Vec::new();
+    for word in query.split_whitespace().map(str::to_lowercase) {
+        if !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    if words.is_empty() {
+        return Err(GatewayError::bad_input(
+            "EMPTY_SEARCH",
+            "give at least one word to search for",
+        ));
+    }
+    if words.len() > MAX_SEARCH_WORDS {
+        return Err(GatewayError::bad_input(
+            "SEARCH_TOO_LONG",
+            format!("a search is at most {MAX_SEARCH_WORDS} words"),
+        ));
+    }
+    Ok(words)
+}
+
 fn page_size(first: Option<i32>, default: i32, max: i32) -> Result<i64, GatewayError> {
     let first = first.unwrap_or(default);
     if !(0..=max).contains(&first) {
@@ -656,33 +727,21 @@ impl Query {
         after: Option<String>,
         tag: Option<String>,
     ) -> Result<PostConnection> {
-        let limit = page_size(first, 10, MAX_POSTS_PAGE).map_err(gql)?;
-        let after = after
-            .as_deref()
-            .map(cursor::parse_post)
-            .transpose()
-            .map_err(gql)?;
-        let mut rows = shared(ctx)
-            .read
-            .published_posts(limit + 1, after, tag.as_deref())
-            .await
-            .map_err(|e| gql(e.into()))?;
-        let has_next_page = rows.len() as i64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
-        let edges: Vec<PostEdge> = rows
-            .into_iter()
-            .map(|row| PostEdge {
-                cursor: cursor::post(row.published_at, row.id),
-                node: Post(row),
-            })
-            .collect();
-        Ok(PostConnection {
-            page_info: PageInfo {
-                has_next_page,
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
-            edges,
-        })
+        published_page(ctx, first, after, tag.as_deref(), &[]).await
+    }
+
+    /// Published posts whose title, text or tags contain every word of `query`
+    /// (case-insensitive; `%` and `_` are plain characters), newest first. 1 to 200
+    /// characters, at most 10 words.
+    async fn search_posts(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PostConnection> {
+        let words = search_words(&query).map_err(gql)?;
+        published_page(ctx, first, after, None, &words).await
     }
 
     /// A post's comments in display order (threads depth first, replies after their parent).

@@ -299,6 +299,19 @@ try {
 		await phone.close();
 	});
 
+	await step('a reader searches from the header and finds the post by its words', async () => {
+		const { page } = reader;
+		await page.goto('/');
+		await page.getByRole('searchbox', { name: 'Search posts' }).fill('jacquard LOOM');
+		await page.keyboard.press('Enter');
+		await page.waitForURL(/\/search\?q=jacquard/);
+		await page.getByRole('link', { name: 'Notes on the Analytical Engine' }).waitFor({ timeout: 2000 });
+		check((await page.locator('ol.posts > li').count()) === 1, 'a post without both words was listed');
+		await page.getByRole('searchbox', { name: 'Search posts' }).fill('no-such-word-anywhere');
+		await page.keyboard.press('Enter');
+		await page.getByText('No post matches every word.').waitFor({ timeout: 2000 });
+	});
+
 	console.log(JSON.stringify({ ok: true, steps, metrics }));
 	await browser.close();
 } catch (e) {
