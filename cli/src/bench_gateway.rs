@@ -59,6 +59,22 @@ pub struct PageArgs {
     /// How long to run, in seconds.
     #[arg(long, default_value_t = 15)]
     pub seconds: u64,
+    /// What each client asks for.
+    #[arg(long, value_enum, default_value_t = PageRequest::Query)]
+    pub request: PageRequest,
+}
+
+/// What `inkwire bench page` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PageRequest {
+    /// The post page's GraphQL query: the post and its first 20 comments.
+    Query,
+    /// The post's HTML page (`GET /posts/{slug}`: the app with its link-preview tags).
+    Html,
+    /// The blog's Atom feed (`GET /feed.xml`).
+    Feed,
+    /// A two-word `searchPosts` query that matches the post.
+    Search,
 }
 
 pub(crate) async fn gql(
@@ -179,6 +195,15 @@ pub(crate) async fn published_post(
     url: &str,
     token: &str,
 ) -> anyhow::Result<String> {
+    Ok(published_post_with_slug(http, url, token).await?.0)
+}
+
+/// Creates and publishes a post; its id and slug.
+async fn published_post_with_slug(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> anyhow::Result<(String, String)> {
     let slug = format!("bench-{}", uuid::Uuid::now_v7().simple());
     let r = gql(
         http,
@@ -200,7 +225,7 @@ pub(crate) async fn published_post(
         json!({ "id": id }),
     )
     .await?;
-    Ok(id)
+    Ok((id, slug))
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -506,6 +531,9 @@ fn micros_between(from: wire::Stamp, to: wire::Stamp) -> u64 {
 /// The post page: a post and its first 20 comments.
 pub const POST_PAGE: &str = "query($id: ID) { post(id: $id) { id title html tags publishedAt commentCount comments(first: 20) { edges { cursor node { id html authorName createdAt depth replyCount parentId } } pageInfo { hasNextPage endCursor } } } }";
 
+/// A search for the bench post's words.
+pub const SEARCH_PAGE: &str = "query($q: String!) { searchPosts(query: $q, first: 10) { edges { node { id slug title tags publishedAt commentCount } } } }";
+
 /// Runs `inkwire bench page`.
 ///
 /// # Errors
@@ -515,7 +543,7 @@ pub async fn page(args: PageArgs, cancel: CancellationToken) -> anyhow::Result<V
         .pool_max_idle_per_host(args.clients)
         .build()?;
     let token = sign_in(&http, &args.graphql_url, BENCH_LOGIN.0, BENCH_LOGIN.1).await?;
-    let post = published_post(&http, &args.graphql_url, &token).await?;
+    let (post, slug) = published_post_with_slug(&http, &args.graphql_url, &token).await?;
     for i in 0..25 {
         gql(
             &http,
@@ -526,7 +554,26 @@ pub async fn page(args: PageArgs, cancel: CancellationToken) -> anyhow::Result<V
         )
         .await?;
     }
-    let body = json!({ "query": POST_PAGE, "variables": { "id": post } }).to_string();
+    let base = args.graphql_url.trim_end_matches("/graphql").to_owned();
+    // The request, and how its answer starts when it is right.
+    let (get, body, expect): (Option<String>, String, &'static [u8]) = match args.request {
+        PageRequest::Query => (
+            None,
+            json!({ "query": POST_PAGE, "variables": { "id": post } }).to_string(),
+            b"{\"data\":{\"post\":{",
+        ),
+        PageRequest::Search => (
+            None,
+            json!({ "query": SEARCH_PAGE, "variables": { "q": "little markdown" } }).to_string(),
+            b"{\"data\":{\"searchPosts\":{\"edges\":[{",
+        ),
+        PageRequest::Html => (
+            Some(format!("{base}/posts/{slug}")),
+            String::new(),
+            b"<!doctype html>",
+        ),
+        PageRequest::Feed => (Some(format!("{base}/feed.xml")), String::new(), b"<?xml"),
+    };
     let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
         1, 60_000_000, 3,
     )?));
@@ -535,9 +582,10 @@ pub async fn page(args: PageArgs, cancel: CancellationToken) -> anyhow::Result<V
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..args.clients {
-        let (http, url, body, histogram, errors, cancel) = (
+        let (http, url, get, body, histogram, errors, cancel) = (
             http.clone(),
             args.graphql_url.clone(),
+            get.clone(),
             body.clone(),
             histogram.clone(),
             errors.clone(),
@@ -548,17 +596,15 @@ pub async fn page(args: PageArgs, cancel: CancellationToken) -> anyhow::Result<V
                 .unwrap_or_else(|_| unreachable!("valid bounds"));
             while Instant::now() < stop && !cancel.is_cancelled() {
                 let sent = Instant::now();
-                let ok = match http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await
-                {
-                    Ok(r) => r
-                        .bytes()
-                        .await
-                        .is_ok_and(|b| b.starts_with(b"{\"data\":{\"post\":{")),
+                let request = match &get {
+                    Some(page) => http.get(page),
+                    None => http
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.clone()),
+                };
+                let ok = match request.send().await {
+                    Ok(r) => r.bytes().await.is_ok_and(|b| b.starts_with(expect)),
                     Err(_) => false,
                 };
                 if ok {
@@ -579,6 +625,7 @@ pub async fn page(args: PageArgs, cancel: CancellationToken) -> anyhow::Result<V
     let h = histogram.lock().await;
     Ok(json!({
         "bench": "gateway_post_page",
+        "request": format!("{:?}", args.request).to_lowercase(),
         "clients": args.clients,
         "requests": h.len(),
         "errors": errors.load(Ordering::Relaxed),

@@ -1,17 +1,29 @@
-//! `inkwire bench fanout` against `inkwire dev`: every subscriber's socket receives every comment
-//! once, each receipt carries the kernel's arrival stamp, and the report says so.
+//! The gateway benchmarks against `inkwire dev`: `bench fanout` sees every subscriber's socket
+//! receive every comment once, each receipt with the kernel's arrival stamp, and says so; `bench
+//! page` gets a right answer to every request it makes, whichever it asks for.
 
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{TempDir, eventually, free_port};
 use serde_json::Value;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fanout_accounts_for_every_delivery_at_the_sockets() {
+/// A child process killed when dropped, so a failed assertion leaves no server behind.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `inkwire dev` on a fresh data directory with the benchmarks' `bench` author, serving the web
+/// UI's build; its data directory, process and port.
+async fn dev_with_bench_author() -> (TempDir, Killed, u16) {
     let data = TempDir::new();
     let mut add = Command::new(env!("CARGO_BIN_EXE_inkwire"))
         .args([
@@ -36,11 +48,14 @@ async fn fanout_accounts_for_every_delivery_at_the_sockets() {
     assert!(add.wait().expect("user add ends").success());
 
     let port = free_port();
-    let mut dev = Command::new(env!("CARGO_BIN_EXE_inkwire"))
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/build");
+    let dev = Command::new(env!("CARGO_BIN_EXE_inkwire"))
         .args(["dev", "--mutations-per-minute", "1000000", "--listen"])
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
         .arg(&data.0)
+        .arg("--web-dir")
+        .arg(web)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -57,9 +72,14 @@ async fn fanout_accounts_for_every_delivery_at_the_sockets() {
         }
     })
     .await;
+    (data, Killed(dev), port)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_accounts_for_every_delivery_at_the_sockets() {
+    let (_data, dev, port) = dev_with_bench_author().await;
     let url = format!("http://127.0.0.1:{port}/graphql");
-    let pid = dev.id().to_string();
+    let pid = dev.0.id().to_string();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_inkwire"))
             .args([
@@ -76,8 +96,7 @@ async fn fanout_accounts_for_every_delivery_at_the_sockets() {
     })
     .await
     .expect("joined");
-    let _ = dev.kill();
-    let _ = dev.wait();
+    drop(dev);
     let stdout = common::succeeded(&out);
     let report: Value = serde_json::from_str(stdout.lines().last().expect("a report line"))
         .expect("the report is JSON");
@@ -144,4 +163,32 @@ async fn fanout_accounts_for_every_delivery_at_the_sockets() {
         Some(4),
         "RSS sampled at each quarter of the subscribers"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_gets_a_right_answer_to_every_request_it_makes() {
+    let (_data, dev, port) = dev_with_bench_author().await;
+    let url = format!("http://127.0.0.1:{port}/graphql");
+    for request in ["query", "html", "feed", "search"] {
+        let url = url.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_inkwire"))
+                .args(["bench", "page", "--graphql-url", &url, "--request", request])
+                .args(["--clients", "4", "--seconds", "1"])
+                .output()
+                .expect("bench page runs")
+        })
+        .await
+        .expect("joined");
+        let stdout = common::succeeded(&out);
+        let report: Value = serde_json::from_str(stdout.lines().last().expect("a report line"))
+            .expect("the report is JSON");
+        assert_eq!(report["request"], request, "{report}");
+        assert_eq!(report["errors"], 0, "{report}");
+        assert!(
+            report["requests"].as_u64().is_some_and(|n| n > 10),
+            "{report}"
+        );
+    }
+    drop(dev);
 }
