@@ -38,6 +38,9 @@ pub struct DevArgs {
     pub mutations_per_minute: u32,
 }
 
+/// SQLite connections for the gateway's reads in one process.
+const GATEWAY_READERS: u32 = 4;
+
 /// The one-process stack, wired but not yet serving.
 pub struct Stack {
     /// Every route: commands, reads, ops.
@@ -97,8 +100,10 @@ impl Stack {
             ),
             &pipeline,
         );
+        // The gateway only reads: on connections of its own, so its queries run side by side
+        // and never queue behind the command service's and the projector's writes.
         let gateway = query_gateway::Gateway::new(
-            db.clone(),
+            db.readers(GATEWAY_READERS),
             query_gateway::commands::CommandClient::InProcess(app.router.clone()),
             &registry,
             &query_gateway::GatewayConfig {

@@ -130,6 +130,14 @@ impl Db {
     /// private to its connection, so it gets the same pool too.
     #[must_use]
     pub fn reader(&self) -> Db {
+        self.readers(1)
+    }
+
+    /// [`Db::reader`] with up to `connections` SQLite connections, for readers that run many
+    /// statements at once (the gateway's queries): WAL lets them all read while the writer
+    /// writes, where the one shared connection made every read queue behind every write.
+    #[must_use]
+    pub fn readers(&self, connections: u32) -> Db {
         match self {
             Db::Postgres(_) => self.clone(),
             Db::Sqlite(pool) => {
@@ -141,7 +149,7 @@ impl Db {
                 let options = (*options).clone();
                 Db::Sqlite(
                     SqlitePoolOptions::new()
-                        .max_connections(1)
+                        .max_connections(connections.max(1))
                         .acquire_timeout(Duration::from_secs(30))
                         .connect_lazy_with(options),
                 )
