@@ -306,13 +306,9 @@ async fn the_npm_graphql_ws_client_receives_a_comment_through_nginx() {
 async fn nginx_serves_the_web_ui_beside_the_api() {
     let cluster = Cluster::start(1).await;
     let base = cluster.nginx_url().trim_end_matches("/graphql").to_owned();
+    let get = |path: &str| cluster.http.get(format!("{base}{path}")).send();
     // A client route gets the app, revalidated on every visit.
-    let page = cluster
-        .http
-        .get(format!("{base}/tags/some-tag"))
-        .send()
-        .await
-        .expect("page");
+    let page = get("/tags/some-tag").await.expect("page");
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["cache-control"], "no-cache");
     assert!(
@@ -344,12 +340,7 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
             .contains("immutable")
     );
     assert_eq!(asset.headers()["content-encoding"], "gzip");
-    let missing = cluster
-        .http
-        .get(format!("{base}/_app/immutable/nope.js"))
-        .send()
-        .await
-        .expect("missing asset");
+    let missing = get("/_app/immutable/nope.js").await.expect("missing asset");
     assert_eq!(missing.status(), 404);
     // The API is still the API.
     let api = gql(
@@ -364,12 +355,7 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
     // A post's page is the app too, built by a gateway with the post's own title, summary and
     // link-preview tags, what a chat app unfurling a shared link reads; a post that does not
     // exist is the app with 404 and noindex.
-    let missing = cluster
-        .http
-        .get(format!("{base}/posts/no-such-post"))
-        .send()
-        .await
-        .expect("missing post");
+    let missing = get("/posts/no-such-post").await.expect("missing post");
     assert_eq!(missing.status(), 404);
     let html = missing.text().await.expect("html");
     assert!(html.contains("content-security-policy"), "{html}");
@@ -399,12 +385,7 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
         json!({ "id": id }),
     )
     .await;
-    let shared = cluster
-        .http
-        .get(format!("{base}/posts/{slug}"))
-        .send()
-        .await
-        .expect("post page");
+    let shared = get(&format!("/posts/{slug}")).await.expect("post page");
     assert_eq!(shared.status(), 200);
     assert_eq!(shared.headers()["cache-control"], "no-cache");
     let html = shared.text().await.expect("html");
@@ -420,12 +401,7 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
     assert!(html.contains("/_app/immutable/"), "not the app: {html}");
     // So are the Atom feeds: built by a gateway, linking to the address readers used.
     let post = published_post(&cluster.http, &cluster.nginx_url()).await;
-    let feed = cluster
-        .http
-        .get(format!("{base}/feed.xml"))
-        .send()
-        .await
-        .expect("feed");
+    let feed = get("/feed.xml").await.expect("feed");
     assert_eq!(feed.status(), 200);
     assert_eq!(
         feed.headers()["content-type"],
@@ -449,23 +425,13 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
         .await
         .expect("feed again");
     assert_eq!(again.status(), 304);
-    let tagged = cluster
-        .http
-        .get(format!("{base}/tags/nothing-here/feed.xml"))
-        .send()
-        .await
-        .expect("tag feed");
+    let tagged = get("/tags/nothing-here/feed.xml").await.expect("tag feed");
     assert_eq!(tagged.status(), 200);
     for (path, expect) in [
         ("/sitemap.xml", format!("<loc>{base}/posts/")),
         ("/robots.txt", format!("Sitemap: {base}/sitemap.xml")),
     ] {
-        let r = cluster
-            .http
-            .get(format!("{base}{path}"))
-            .send()
-            .await
-            .expect(path);
+        let r = get(path).await.expect(path);
         assert_eq!(r.status(), 200, "{path}");
         let text = r.text().await.expect("text");
         assert!(text.contains(&expect), "{path}: {text}");
