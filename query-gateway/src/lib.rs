@@ -184,7 +184,7 @@ struct HttpState {
     live: fanout::LiveExecutor,
     feeds: feed::Feeds,
     /// The build's `index.html`, when the gateway serves post pages.
-    page_template: Option<Arc<str>>,
+    page_template: Option<web::IndexTemplate>,
 }
 
 impl Gateway {
@@ -226,13 +226,7 @@ impl Gateway {
             requests: metrics.feed_requests.clone(),
         };
         let live = fanout::LiveExecutor::new(schema.clone(), metrics, config.subscriber_buffer);
-        let page_template = config.web_ui.as_ref().and_then(|ui| match ui.index_html() {
-            Ok(html) => Some(Arc::<str>::from(html)),
-            Err(e) => {
-                tracing::warn!(error = %e, "no index.html: post pages left to the app alone");
-                None
-            }
-        });
+        let page_template = config.web_ui.as_ref().map(web::WebUi::index_template);
         let mut router = Router::new()
             .route("/graphql", get(graphql_get).post(graphql_post))
             .merge(feed::routes());

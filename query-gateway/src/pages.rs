@@ -29,9 +29,10 @@ pub(crate) async fn post_page(
     Path(slug): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(template) = state.page_template.as_deref() else {
+    let Some(template) = state.page_template.as_ref().and_then(|t| t.get()) else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    let template = &*template;
     let post = if plausible_slug(&slug) {
         state.read.post_by_slug(&slug).await
     } else {

@@ -31,12 +31,13 @@ impl WebUi {
         })
     }
 
-    /// The build's `index.html`, the template of every page.
-    ///
-    /// # Errors
-    /// When it cannot be read.
-    pub fn index_html(&self) -> std::io::Result<String> {
-        std::fs::read_to_string(self.dir.join("index.html"))
+    /// The build's `index.html`, the template of the pages the gateway builds.
+    #[must_use]
+    pub(crate) fn index_template(&self) -> IndexTemplate {
+        IndexTemplate {
+            path: self.dir.join("index.html"),
+            cached: std::sync::Mutex::new(None),
+        }
     }
 
     /// `router` with the UI as its fallback.
@@ -49,6 +50,40 @@ impl WebUi {
             let files = files.clone();
             async move { Ok::<_, Infallible>(answer(files, request).await) }
         })
+    }
+}
+
+/// A build's `index.html`, read again whenever the file changes: a UI rebuilt while the server
+/// runs names new asset files, and a page built from the old text would load none of them.
+#[derive(Debug)]
+pub(crate) struct IndexTemplate {
+    path: PathBuf,
+    cached: std::sync::Mutex<Option<(std::time::SystemTime, std::sync::Arc<str>)>>,
+}
+
+impl IndexTemplate {
+    /// The current text, or `None` when the file cannot be read (logged).
+    pub(crate) fn get(&self) -> Option<std::sync::Arc<str>> {
+        let mut cached = self
+            .cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let fresh = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .and_then(|at| match cached.as_ref() {
+                Some((held_at, html)) if *held_at == at => Ok((at, html.clone())),
+                _ => Ok((at, std::fs::read_to_string(&self.path)?.into())),
+            });
+        match fresh {
+            Ok((at, html)) => {
+                *cached = Some((at, html.clone()));
+                Some(html)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, path = %self.path.display(), "no index.html to build pages from");
+                None
+            }
+        }
     }
 }
 
@@ -203,6 +238,25 @@ mod tests {
         let (status, body, _) = get_path(router, "/v1/nothing").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert!(body.contains("NOT_FOUND"), "{body}");
+    }
+
+    #[test]
+    fn the_page_template_follows_a_rebuild() {
+        let dir = build();
+        let template = WebUi::at(dir.path()).unwrap().index_template();
+        assert_eq!(template.get().as_deref(), Some("<!doctype html><p>app"));
+        let index = dir.path().join("index.html");
+        std::fs::write(&index, "<!doctype html><p>rebuilt").unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&index)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert_eq!(template.get().as_deref(), Some("<!doctype html><p>rebuilt"));
+        std::fs::remove_file(&index).unwrap();
+        assert_eq!(template.get(), None);
     }
 
     #[tokio::test]
