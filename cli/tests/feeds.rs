@@ -204,6 +204,11 @@ async fn an_atom_feed_follows_what_readers_can_see(stack: &TestStack) {
         .as_ref()
         .and_then(|c| c.value.clone());
     assert!(body.unwrap_or_default().contains("<em>now</em>"));
+    // The edit is the entry's update, and the feed's; the other entry is as it was.
+    let revised = &edited.entries[1];
+    assert!(Some(revised.updated) > revised.published, "{revised:?}");
+    assert_eq!(edited.updated, revised.updated);
+    assert_eq!(edited.entries[0].updated, tagged.entries[0].updated);
     q(
         stack,
         "mutation($id: ID!) { publishPost(id: $id, waitForProjection: true) { post { id } } }",

@@ -217,9 +217,9 @@ async fn author_names(
         .collect())
 }
 
-/// The Atom document. An entry's `updated` is its first publication: comments and
-/// re-publications do not make a reader show a post as new again (an edit still changes the
-/// feed's bytes, and so its `ETag`).
+/// The Atom document. An entry's `updated` is its first publication or a later edit of its
+/// title or text: comments, tags and re-publications do not make a reader show a post as
+/// changed (they still change the feed's bytes, and so its `ETag`).
 fn document(
     base: &str,
     tag: Option<&str>,
@@ -244,7 +244,7 @@ fn document(
         .collect();
     let updated = posts
         .iter()
-        .filter_map(|p| p.published_at)
+        .filter_map(PostRow::revised_at)
         .max()
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
     Feed {
@@ -267,6 +267,7 @@ fn document(
 fn entry(base: &str, post: &PostRow, author: Option<&String>) -> Entry {
     let url = format!("{base}/posts/{}", post.slug);
     let published = post.published_at.unwrap_or(post.created_at).fixed_offset();
+    let updated = post.revised_at().map_or(published, |t| t.fixed_offset());
     let html = post
         .body_html
         .clone()
@@ -274,7 +275,7 @@ fn entry(base: &str, post: &PostRow, author: Option<&String>) -> Entry {
     Entry {
         id: format!("urn:uuid:{}", post.id),
         title: Text::plain(post.title.clone()),
-        updated: published,
+        updated,
         published: Some(published),
         authors: vec![Person {
             name: author.cloned().unwrap_or_else(|| "unknown".to_owned()),

@@ -111,6 +111,15 @@ fn head(post: &PostRow, base: Option<&str>) -> String {
             at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         ));
     }
+    if let Some(at) = post
+        .revised_at()
+        .filter(|at| Some(*at) != post.published_at)
+    {
+        out.push_str(&format!(
+            "<meta property=\"article:modified_time\" content=\"{}\">\n",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ));
+    }
     for tag in &post.tags.0 {
         out.push_str(&format!(
             "<meta property=\"article:tag\" content=\"{}\">\n",
@@ -139,6 +148,52 @@ fn attr(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn post(published: Option<&str>, edited: Option<&str>) -> PostRow {
+        let at = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .expect("time")
+                .with_timezone(&chrono::Utc)
+        };
+        PostRow {
+            id: uuid::Uuid::nil(),
+            author_id: uuid::Uuid::nil(),
+            title: "T".into(),
+            slug: "t".into(),
+            body_markdown: "Body".into(),
+            body_html: None,
+            tags: sqlx::types::Json(vec!["x".into()]),
+            status: "published".into(),
+            allow_anonymous_comments: false,
+            comment_count: 0,
+            version: 1,
+            created_at: at("2026-12-01T00:00:00Z"),
+            updated_at: at("2026-12-03T00:00:00Z"),
+            published_at: published.map(at),
+            edited_at: edited.map(at),
+        }
+    }
+
+    #[test]
+    fn an_edit_after_publication_is_the_pages_modified_time() {
+        let modified = "article:modified_time";
+        let edited_later = head(
+            &post(Some("2026-12-02T10:00:00Z"), Some("2026-12-02T12:30:00Z")),
+            None,
+        );
+        assert!(
+            edited_later.contains(&format!(
+                "<meta property=\"{modified}\" content=\"2026-12-02T12:30:00Z\">"
+            )),
+            "{edited_later}"
+        );
+        let edited_as_draft = head(
+            &post(Some("2026-12-02T10:00:00Z"), Some("2026-12-01T12:00:00Z")),
+            None,
+        );
+        assert!(!edited_as_draft.contains(modified), "{edited_as_draft}");
+        assert!(!head(&post(Some("2026-12-02T10:00:00Z"), None), None).contains(modified));
+    }
 
     #[test]
     fn the_head_replaces_the_apps_title_and_escapes_what_authors_wrote() {

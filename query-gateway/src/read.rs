@@ -42,6 +42,18 @@ pub struct PostRow {
     pub updated_at: DateTime<Utc>,
     /// First published.
     pub published_at: Option<DateTime<Utc>>,
+    /// Title or text last changed (NULL: never since drafted).
+    pub edited_at: Option<DateTime<Utc>>,
+}
+
+impl PostRow {
+    /// When readers last saw it change: its first publication, or a later edit of its title
+    /// or text. `None` for a post never published.
+    #[must_use]
+    pub fn revised_at(&self) -> Option<DateTime<Utc>> {
+        let published = self.published_at?;
+        Some(self.edited_at.map_or(published, |e| e.max(published)))
+    }
 }
 
 /// A row of `rm_comments`.
@@ -99,7 +111,8 @@ pub struct UserRow {
 }
 
 const POST_COLUMNS: &str = "id, author_id, title, slug, body_markdown, body_html, tags, status, \
-    allow_anonymous_comments, comment_count, version, created_at, updated_at, published_at";
+    allow_anonymous_comments, comment_count, version, created_at, updated_at, published_at, \
+    edited_at";
 const COMMENT_COLUMNS: &str = "id, post_id, parent_id, depth, path, author_id, author_name, body, \
     body_html, status, hidden_reason, reply_count, post_version, changed_version, last_change, \
     created_at, updated_at";

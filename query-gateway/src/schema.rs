@@ -424,6 +424,10 @@ impl Post {
     async fn published_at(&self) -> Option<DateTime<Utc>> {
         self.0.published_at
     }
+    /// When its title or text last changed, if ever since it was drafted.
+    async fn edited_at(&self) -> Option<DateTime<Utc>> {
+        self.0.edited_at
+    }
     /// Visible comments (not deleted, not hidden).
     async fn comment_count(&self) -> i32 {
         clamp_i32(self.0.comment_count)
@@ -1277,6 +1281,7 @@ impl Mutation {
                 created_at: now,
                 updated_at: now,
                 published_at: None,
+                edited_at: None,
             })
         })
         .await

@@ -62,7 +62,7 @@ macro_rules! project {
                 sqlx::query(target.sql("UPDATE rm_posts SET title = COALESCE($1, title), slug = COALESCE($2, slug), \
                      body_markdown = COALESCE($3, body_markdown), tags = COALESCE($4, tags), \
                      allow_anonymous_comments = COALESCE($5, allow_anonymous_comments), \
-                     body_html = COALESCE($7, body_html) WHERE id = $6"))
+                     body_html = COALESCE($7, body_html), edited_at = COALESCE($8, edited_at) WHERE id = $6"))
                 .bind(e.title.as_deref())
                 .bind(e.slug.as_deref())
                 .bind(e.body_markdown.as_deref())
@@ -70,6 +70,8 @@ macro_rules! project {
                 .bind(e.allow_anonymous_comments)
                 .bind(post)
                 .bind(prepared.html())
+                // Only what a reader reads counts as an edit.
+                .bind((e.title.is_some() || e.body_markdown.is_some()).then_some(at))
                 .execute(&mut *$tx)
                 .await?;
                 if let Some(tags) = &e.tags {
