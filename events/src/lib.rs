@@ -6,12 +6,14 @@
 pub mod describe;
 mod envelope;
 mod ids;
+mod names;
 mod post;
 mod upcast;
 mod user;
 
 pub use envelope::{Actor, DecodeError, Envelope, RawEvent, Routing, StoredMeta};
 pub use ids::{CommentId, PostId, StreamId, UserId};
+pub use names::{MAX_SLUG_CHARS, MAX_TAG_CHARS, is_slug, normal_tag};
 pub use post::{
     CommentAdded, CommentDeleted, CommentEdited, CommentHidden, CommentRestored, PostDeleted,
     PostDrafted, PostEdited, PostEvent, PostPublished, PostUnpublished,

@@ -23,13 +23,11 @@ use prometheus::IntCounterVec;
 use serde_json::json;
 
 use crate::HttpState;
+use crate::error::GatewayError;
 use crate::read::{PostRow, ReadModel};
 
 /// Posts per feed.
 pub const ENTRIES: i64 = 20;
-
-/// Longest tag accepted in a feed's path (the command service's limit).
-const MAX_TAG_CHARS: usize = 32;
 
 /// What the feeds need beside the read tables.
 #[derive(Clone)]
@@ -44,7 +42,7 @@ pub(crate) struct Feeds {
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
     /// The tag in the path cannot be a tag.
-    #[error("a tag is 1 to {MAX_TAG_CHARS} letters, digits or hyphens")]
+    #[error("a tag is 1 to {} letters, digits or hyphens", events::MAX_TAG_CHARS)]
     InvalidTag,
     /// No public URL is configured and the request has no usable `Host`.
     #[error("no usable Host header to build the feed's links from")]
@@ -76,13 +74,12 @@ impl IntoResponse for FeedError {
 }
 
 impl From<sqlx::Error> for FeedError {
+    /// Classified (and logged) as the GraphQL API does.
     fn from(e: sqlx::Error) -> Self {
-        if infra::db::is_unavailable(&e) {
-            tracing::warn!(error = %e, "read model unavailable");
-            return Self::Unavailable;
+        match GatewayError::from(e) {
+            GatewayError::Unavailable => Self::Unavailable,
+            _ => Self::Internal,
         }
-        tracing::error!(error = ?e, "feed read failed");
-        Self::Internal
     }
 }
 
@@ -121,7 +118,9 @@ async fn feed(
     headers: &HeaderMap,
     tag: Option<String>,
 ) -> Result<Vec<u8>, FeedError> {
-    let tag = tag.map(|t| normal_tag(&t)).transpose()?;
+    let tag = tag
+        .map(|t| events::normal_tag(&t).ok_or(FeedError::InvalidTag))
+        .transpose()?;
     let base = base_url(state.feeds.public_url.as_deref(), headers)?;
     let posts = state
         .read
@@ -168,19 +167,6 @@ fn conditional(headers: &HeaderMap, xml: Vec<u8>) -> (&'static str, Response) {
     // Readers may keep it, but ask again each time (a 304 costs them nothing).
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     (if held { "not_modified" } else { "ok" }, response)
-}
-
-/// A tag as the command service stores it (trimmed, lower-case), or why it cannot be one.
-fn normal_tag(tag: &str) -> Result<String, FeedError> {
-    let tag = tag.trim().to_lowercase();
-    let ok = !tag.is_empty()
-        && tag.chars().count() <= MAX_TAG_CHARS
-        && tag.chars().all(|c| c.is_alphanumeric() || c == '-');
-    if ok {
-        Ok(tag)
-    } else {
-        Err(FeedError::InvalidTag)
-    }
 }
 
 /// Where the site is, for absolute links: the configured public URL, or the request's own.
@@ -353,15 +339,6 @@ mod tests {
             base_url(None, &HeaderMap::new()),
             Err(FeedError::NoHost)
         ));
-    }
-
-    #[test]
-    fn tags_are_read_as_stored_and_garbage_is_refused() {
-        assert_eq!(normal_tag(" Rust ").expect("tag"), "rust");
-        assert_eq!(normal_tag("été-2026").expect("tag"), "été-2026");
-        for bad in ["", "a/b", "<x>", &"x".repeat(33)] {
-            assert!(normal_tag(bad).is_err(), "{bad:?} accepted");
-        }
     }
 
     #[test]

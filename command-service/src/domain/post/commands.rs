@@ -7,13 +7,13 @@ use super::error::PostError;
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 /// Longest slug, in characters.
-pub const MAX_SLUG_CHARS: usize = 100;
+pub const MAX_SLUG_CHARS: usize = events::MAX_SLUG_CHARS;
 /// Largest post body, in bytes.
 pub const MAX_BODY_BYTES: usize = 200_000;
 /// Most tags on a post.
 pub const MAX_TAGS: usize = 10;
 /// Longest tag, in characters.
-pub const MAX_TAG_CHARS: usize = 32;
+pub const MAX_TAG_CHARS: usize = events::MAX_TAG_CHARS;
 /// Longest comment, in characters.
 pub const MAX_COMMENT_CHARS: usize = 10_000;
 /// Longest display name, in characters.
@@ -196,14 +196,7 @@ pub(crate) fn validate_title(title: &str) -> Result<String, PostError> {
 }
 
 pub(crate) fn validate_slug(slug: &str) -> Result<String, PostError> {
-    let ok = !slug.is_empty()
-        && slug.chars().count() <= MAX_SLUG_CHARS
-        && slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !slug.starts_with('-')
-        && !slug.ends_with('-');
-    if ok {
+    if events::is_slug(slug) {
         Ok(slug.to_owned())
     } else {
         Err(PostError::invalid(
@@ -234,16 +227,12 @@ pub(crate) fn validate_tags(tags: &[String]) -> Result<Vec<String>, PostError> {
     }
     let mut out: Vec<String> = Vec::with_capacity(tags.len());
     for tag in tags {
-        let tag = tag.trim().to_lowercase();
-        let ok = !tag.is_empty()
-            && tag.chars().count() <= MAX_TAG_CHARS
-            && tag.chars().all(|c| c.is_alphanumeric() || c == '-');
-        if !ok {
+        let Some(tag) = events::normal_tag(tag) else {
             return Err(PostError::invalid(
                 "tags",
                 format!("each tag is 1 to {MAX_TAG_CHARS} letters, digits or hyphens"),
             ));
-        }
+        };
         if !out.contains(&tag) {
             out.push(tag);
         }
