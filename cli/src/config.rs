@@ -203,7 +203,8 @@ pub struct GatewayArgs {
     #[arg(long, env = "INKWIRE_GROUP", default_value = projection_service::DEFAULT_GROUP)]
     pub projection_group: String,
     /// Where readers reach the site (`https://blog.example`), for the absolute links of the
-    /// Atom feeds; without it they come from each request's `Host` and `X-Forwarded-Proto`.
+    /// Atom feeds, the sitemap and post pages; without it they come from each request's `Host`
+    /// and `X-Forwarded-Proto`.
     #[arg(long, env = "INKWIRE_PUBLIC_URL", value_parser = public_url)]
     pub public_url: Option<String>,
     /// The web UI's build (`web/build`): served beside the API, post pages with their

@@ -89,7 +89,8 @@ pub struct GatewayConfig {
     /// the page cache waits for it to reach the log's end before it stores anything.
     pub projection_group: String,
     /// Where readers reach the site (`https://blog.example`), for the absolute links of the
-    /// Atom feeds; `None`: from each request's `Host` and `X-Forwarded-Proto`.
+    /// Atom feeds, the sitemap and post pages; `None`: from each request's `Host` and
+    /// `X-Forwarded-Proto`.
     pub public_url: Option<String>,
     /// The web UI's build. The gateway then answers `/posts/{slug}` with the app's page carrying
     /// the post's title, description and link-preview tags, and [`serve`] serves the rest of
