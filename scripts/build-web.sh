@@ -10,7 +10,7 @@ if [ ! -d "$web/node_modules/@sveltejs/kit" ] || [ "$web/package-lock.json" -nt 
   log "installing the web UI's npm packages"
   (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >&2)
 fi
-if [ ! -f "$web/build/index.html" ] || [ -n "$(find "$web/src" "$web/static" "$web/package-lock.json" "$web/svelte.config.js" "$web/vite.config.ts" -newer "$web/build/index.html" -print -quit)" ]; then
+if [ ! -f "$web/build/index.html" ] || [ -n "$(find "$web/src" "$web/static" "$web/graphiql" "$web/scripts" "$web/package-lock.json" "$web/svelte.config.js" "$web/vite.config.ts" -newer "$web/build/index.html" -print -quit)" ]; then
   log "building the web UI"
   (cd "$web" && npm run --silent check >&2 && npm run --silent build >&2)
 fi

@@ -69,8 +69,8 @@ install_nginx() {
 
 install_js() {
   local js="$here/../cli/tests/js"
-  [ -d "$js/node_modules/graphql-ws" ] && return
-  log "installing the npm graphql-ws client for the tests"
+  [ -d "$js/node_modules/graphql-ws" ] && [ -d "$js/node_modules/graphql-http" ] && [ "$js/package-lock.json" -ot "$js/node_modules/.package-lock.json" ] && return
+  log "installing the npm clients and audits the tests run (graphql-ws, graphql-http, graphql)"
   (cd "$js" && npm ci --no-audit --no-fund --loglevel=error >&2)
 }
 

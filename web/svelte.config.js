@@ -16,7 +16,7 @@ export default {
 				'script-src': ['self'],
 				'style-src': ['self', 'unsafe-inline'],
 				'img-src': ['self', 'data:', 'https:'],
-				'connect-src': ['self', 'ws:', 'wss:'],
+				'connect-src': ['self'],
 				'object-src': ['none'],
 				'base-uri': ['self'],
 				'form-action': ['self']

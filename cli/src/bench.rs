@@ -85,6 +85,11 @@ pub struct CommentsArgs {
     /// Give up waiting for projection after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout_secs: u64,
+    /// The secret the command service checks caller proofs with: its `INKWIRE_JWT_SECRET`, or
+    /// the first of its `INKWIRE_CALLER_SECRETS` when it has them. The benchmark stands where
+    /// a gateway would.
+    #[arg(long, env = "INKWIRE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: String,
 }
 
 /// Arguments of `inkwire bench catchup`.
@@ -170,10 +175,16 @@ async fn comments(
         .build()?;
     let mut posts = Vec::with_capacity(args.posts);
     let run_id = Uuid::now_v7().simple().to_string();
+    // Each request carries a caller proof signed as a gateway signs it (and as often).
+    let callers = infra::auth::TokenKeys::new(args.jwt_secret.as_bytes(), Duration::from_secs(60))
+        .callers()
+        .clone();
+    let user: Uuid = BENCH_USER.parse()?;
+    let proof = move || callers.sign(Some(user), Some("bench")).unwrap_or_default();
     for i in 0..args.posts {
         let created: serde_json::Value = client
             .post(format!("{}/v1/posts", args.command_url))
-            .header("x-inkwire-user-id", BENCH_USER)
+            .header(infra::auth::CALLER_PROOF_HEADER, proof())
             .json(&json!({ "title": format!("Bench post {i}"), "slug": format!("bench-{run_id}-{i}"), "body_markdown": "bench" }))
             .send()
             .await?
@@ -183,7 +194,7 @@ async fn comments(
         let id = created["post_id"].as_str().unwrap_or_default().to_owned();
         client
             .post(format!("{}/v1/posts/{id}/publish", args.command_url))
-            .header("x-inkwire-user-id", BENCH_USER)
+            .header(infra::auth::CALLER_PROOF_HEADER, proof())
             .send()
             .await?
             .error_for_status()?;
@@ -214,6 +225,7 @@ async fn comments(
             tokio::time::sleep_until(due.into()).await;
         }
         let permit = limit.clone().acquire_owned().await?;
+        let signed = proof();
         let (client, posts, histogram, failures, progress) = (
             client.clone(),
             posts.clone(),
@@ -230,7 +242,7 @@ async fn comments(
             let sent = Instant::now();
             let ok = client
                 .post(url)
-                .header("x-inkwire-user-id", BENCH_USER)
+                .header(infra::auth::CALLER_PROOF_HEADER, signed)
                 .json(&json!({ "body": format!("comment {i}") }))
                 .send()
                 .await

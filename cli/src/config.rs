@@ -109,6 +109,16 @@ pub struct AuthArgs {
     /// How long an access token is valid, in seconds.
     #[arg(long, env = "INKWIRE_TOKEN_TTL_SECS", default_value_t = 3600)]
     pub token_ttl_secs: u64,
+    /// Secrets of the caller proofs a gateway sends the command service with each command,
+    /// comma-separated: the first signs (gateways), every one is accepted (command services),
+    /// so a secret is rotated without downtime (docs/security.md). Unset: the JWT secret.
+    #[arg(
+        long = "caller-secret",
+        env = "INKWIRE_CALLER_SECRETS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub caller_secrets: Vec<String>,
 }
 
 impl AuthArgs {
@@ -121,10 +131,18 @@ impl AuthArgs {
             self.jwt_secret.len() >= 32,
             "INKWIRE_JWT_SECRET must be at least 32 characters"
         );
+        for secret in &self.caller_secrets {
+            anyhow::ensure!(
+                secret.len() >= 32,
+                "each of INKWIRE_CALLER_SECRETS must be at least 32 characters"
+            );
+        }
+        let callers: Vec<&[u8]> = self.caller_secrets.iter().map(|s| s.as_bytes()).collect();
         Ok(infra::auth::TokenKeys::new(
             self.jwt_secret.as_bytes(),
             std::time::Duration::from_secs(self.token_ttl_secs),
-        ))
+        )
+        .with_caller_secrets(&callers))
     }
 }
 

@@ -1,6 +1,7 @@
 //! `inkwire dev`: the whole of Inkwire in one process on the embedded backend (SQLite and the
-//! embedded log in one file), with the GraphQL gateway (`/graphql`), the command API, the read
-//! API and the ops endpoints on one port. It survives restarts with its data and stops cleanly on Ctrl-C/SIGTERM.
+//! embedded log in one file), with the GraphQL gateway (`/graphql`), the web UI and the ops
+//! endpoints on one port. The command API is reached in-process only: nothing on the listener
+//! trusts a caller it did not authenticate itself. It survives restarts with its data and stops cleanly on Ctrl-C/SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,8 +44,13 @@ const GATEWAY_READERS: u32 = 4;
 
 /// The one-process stack, wired but not yet serving.
 pub struct Stack {
-    /// Every route: commands, reads, ops.
+    /// What the listener serves: the gateway (GraphQL, feeds, pages) and the ops endpoints.
+    /// Never the command API: the gateway reaches it in-process.
     pub router: Router,
+    /// The internal APIs the distributed services serve to each other: the command API
+    /// (`/v1/...`, behind caller proofs) and the projector's read API (`/v1/read/...`, drafts
+    /// included). `inkwire dev` serves neither; tests may, on a port of their own.
+    pub internal: Router,
     /// The command bus, for in-process callers (the demo seed).
     pub bus: std::sync::Arc<command_service::handler::CommandBus>,
     /// Users, for in-process callers.
@@ -104,7 +110,10 @@ impl Stack {
         // and never queue behind the command service's and the projector's writes.
         let gateway = query_gateway::Gateway::new(
             db.readers(GATEWAY_READERS),
-            query_gateway::commands::CommandClient::InProcess(app.router.clone()),
+            query_gateway::commands::CommandClient::in_process(
+                app.router.clone(),
+                keys.callers().clone(),
+            ),
             &registry,
             &query_gateway::GatewayConfig {
                 projection_bell: Some(bell),
@@ -113,13 +122,15 @@ impl Stack {
             },
         );
         gateway.spawn_live(log.clone(), &mut tasks, cancel);
-        let router = app
+        let internal = app
             .router
-            .merge(gateway.router)
-            .merge(projection_service::http::router(db.clone()))
+            .merge(projection_service::http::router(db.clone()));
+        let router = gateway
+            .router
             .merge(infra::telemetry::ops_router(registry, db));
         Ok(Self {
             router,
+            internal,
             bus,
             users,
             tasks,

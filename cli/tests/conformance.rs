@@ -96,7 +96,10 @@ async fn concurrent_edits_from_one_version_let_exactly_one_win(stack: &TestStack
             async move {
                 let resp = http
                     .patch(url)
-                    .header("x-inkwire-user-id", AUTHOR)
+                    .header(
+                        infra::auth::CALLER_PROOF_HEADER,
+                        common::caller_proof(Some(AUTHOR)),
+                    )
                     .json(&json!({ "expected_version": version, "title": title }))
                     .send()
                     .await
@@ -143,7 +146,10 @@ async fn bad_input_gets_a_stable_code_and_stores_nothing(stack: &TestStack) {
         async move {
             let mut req = http
                 .post(target)
-                .header("x-inkwire-user-id", AUTHOR)
+                .header(
+                    infra::auth::CALLER_PROOF_HEADER,
+                    common::caller_proof(Some(AUTHOR)),
+                )
                 .body(body);
             if let Some(ct) = content_type {
                 req = req.header("content-type", ct);
@@ -392,7 +398,10 @@ async fn comment_lifecycle_keeps_counts_right(stack: &TestStack) {
             "{}/v1/posts/{post}/comments/{}",
             stack.command_url, ids[1]
         ))
-        .header("x-inkwire-user-id", AUTHOR)
+        .header(
+            infra::auth::CALLER_PROOF_HEADER,
+            common::caller_proof(Some(AUTHOR)),
+        )
         .send()
         .await
         .expect("reachable");
@@ -403,7 +412,10 @@ async fn comment_lifecycle_keeps_counts_right(stack: &TestStack) {
             "{}/v1/posts/{post}/comments/{}",
             stack.command_url, ids[1]
         ))
-        .header("x-inkwire-user-id", AUTHOR)
+        .header(
+            infra::auth::CALLER_PROOF_HEADER,
+            common::caller_proof(Some(AUTHOR)),
+        )
         .json(&json!({ "body": "resurrect" }))
         .send()
         .await
@@ -454,8 +466,9 @@ async fn oversized(url: &str) -> (StatusCode, Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let url = reqwest::Url::parse(url).expect("url");
     let body = format!("{{\"body\":\"{}\"}}", "x".repeat(1 << 20));
+    let proof = common::caller_proof(Some(AUTHOR));
     let head = format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nx-inkwire-user-id: {AUTHOR}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nx-inkwire-caller: {proof}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         url.path(),
         url.authority(),
         body.len()

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{AUTHOR, TempDir};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn start(dir: &TempDir, port: u16) -> Child {
     start_with(dir, port, &[])
@@ -95,49 +95,32 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
     let child = start(&dir, port);
     wait_up(&http, &base).await;
 
-    let post: Value = http
-        .post(format!("{base}/v1/posts"))
-        .header("x-inkwire-user-id", AUTHOR)
-        .json(&json!({ "title": "Dev post", "slug": "dev-post" }))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
-    let id = post["post_id"].as_str().expect("id").to_owned();
-    let resp = http
-        .post(format!("{base}/v1/posts/{id}/publish"))
-        .header("x-inkwire-user-id", AUTHOR)
-        .send()
-        .await
-        .expect("publish");
-    assert_eq!(resp.status(), StatusCode::OK);
-
+    // Everything goes through the gateway, as a client's would: the command API is not served.
+    let graphql = format!("{base}/graphql");
+    let id = common::graphql::published_post(&http, &graphql).await;
     let sent = Instant::now();
-    let resp = http
-        .post(format!("{base}/v1/posts/{id}/comments"))
-        .header("x-inkwire-user-id", AUTHOR)
-        .json(&json!({ "body": "live?" }))
-        .send()
-        .await
-        .expect("comment");
-    assert_eq!(resp.status(), StatusCode::CREATED);
+    let (comment, r) = common::graphql::add_comment(&http, &graphql, &id, "live?", false).await;
+    assert!(!comment.is_empty(), "{r}");
     loop {
-        let comments: Value =
-            common::get_json(&http, &format!("{base}/v1/read/posts/{id}/comments")).await;
-        if comments.as_array().is_some_and(|c| c.len() == 1) {
+        let page = common::graphql::gql(
+            &http,
+            &graphql,
+            None,
+            "query($id: ID) { post(id: $id) { commentCount } }",
+            json!({ "id": id }),
+        )
+        .await;
+        if page["data"]["post"]["commentCount"] == 1 {
             break;
         }
         assert!(
             sent.elapsed() < Duration::from_secs(1),
-            "comment not in the read model within a second"
+            "comment not in the read model within a second: {page}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    // The GraphQL gateway is on the same port, with GraphiQL and live subscriptions.
-    let graphql = format!("{base}/graphql");
+    // The GraphQL gateway serves GraphiQL and live subscriptions on the same port.
     let page = common::graphql::gql(
         &http,
         &graphql,
@@ -153,6 +136,7 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
     );
     let graphiql = http
         .get(&graphql)
+        .header("accept", "text/html")
         .send()
         .await
         .expect("GraphiQL")
@@ -199,22 +183,35 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
 
     let child = start(&dir, port);
     wait_up(&http, &base).await;
-    let view: Value = common::get_json(&http, &format!("{base}/v1/read/posts/{id}")).await;
+    let view = common::graphql::gql(
+        &http,
+        &graphql,
+        None,
+        "query($id: ID) { post(id: $id) { commentCount version } }",
+        json!({ "id": id }),
+    )
+    .await;
     assert_eq!(
-        view["comment_count"], 2,
+        view["data"]["post"]["commentCount"], 2,
         "data lost across a restart: {view}"
     );
-    let resp = http
-        .post(format!("{base}/v1/posts/{id}/comments"))
-        .header("x-inkwire-user-id", AUTHOR)
-        .json(&json!({ "body": "after restart" }))
-        .send()
-        .await
-        .expect("comment");
-    let accepted: Value = resp.json().await.expect("json");
+    let (_, accepted) =
+        common::graphql::add_comment(&http, &graphql, &id, "after restart", true).await;
+    assert!(
+        accepted["data"]["addComment"]["comment"]["id"].is_string(),
+        "the restarted process takes comments: {accepted}"
+    );
+    let view = common::graphql::gql(
+        &http,
+        &graphql,
+        None,
+        "query($id: ID) { post(id: $id) { commentCount version } }",
+        json!({ "id": id }),
+    )
+    .await;
     assert_eq!(
-        accepted["version"], 5,
-        "the restarted process continues the stream: {accepted}"
+        view["data"]["post"]["version"], 5,
+        "the restarted process continues the stream: {view}"
     );
     terminate(child);
 }

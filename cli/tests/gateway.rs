@@ -735,17 +735,16 @@ async fn bad_graphql_gets_stable_codes_and_the_gateway_stays_up(stack: &TestStac
         }
         other => panic!("expected an error, got {other:?}"),
     }
-    // Garbage frames close that connection with a protocol error code.
+    // Garbage frames close that connection with graphql-transport-ws's 4400 Bad Request.
     ws.send_text("{{{ this is not json").await;
     loop {
         match ws.next(Duration::from_secs(10)).await {
             Some(WsEvent::Complete(_)) => {}
             Some(WsEvent::Closed(code, _)) => {
-                // 1002: protocol error, what the gateway has always closed with on unparseable frames.
-                assert_eq!(code, Some(1002));
+                assert_eq!(code, Some(4400));
                 break;
             }
-            other => panic!("expected the connection closed with 1002, got {other:?}"),
+            other => panic!("expected the connection closed with 4400, got {other:?}"),
         }
     }
 
@@ -966,8 +965,10 @@ async fn a_write_waited_for_past_its_projection_times_out_with_its_position_and_
 
 /// The graphql-transport-ws rules a client can break, each answered as the protocol says: a
 /// subscribe before the handshake (4401), a second `connection_init` (4429), an operation id
-/// already in use (4409), no `connection_init` in time (4408); a `ping` gets its `pong` with the
-/// same payload.
+/// already in use (4409), no `connection_init` in time (4408), a message it does not know or
+/// cannot read (4400, with a reason that fits a close frame); a `ping` gets its `pong` with the
+/// same payload; an operation that fails validation gets an `error` message and no `complete`.
+/// Over raw frames, since client libraries hide malformed ones.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphql_transport_ws_protocol_rules_close_with_their_codes() {
     let stack = TestStack::boot(common::Backend::Embedded).await;
@@ -1008,6 +1009,74 @@ async fn graphql_transport_ws_protocol_rules_close_with_their_codes() {
         closed_with(ws.message(short).await),
         Some(4409),
         "an id in use"
+    );
+
+    // Messages the protocol does not know, or that lack a field, or are no JSON: 4400, with a
+    // reason that fits a close frame (RFC 6455: 123 bytes), so clients see it rather than 1006.
+    for (what, text) in [
+        (
+            "unknown type",
+            r#"{"type":"start","id":"1","payload":{"query":"{ __typename }"}}"#.to_owned(),
+        ),
+        (
+            "made-up type",
+            format!(r#"{{"type":"{}"}}"#, "x".repeat(300)),
+        ),
+        ("no type", r#"{"id":"1"}"#.to_owned()),
+        (
+            "subscribe without id",
+            r#"{"type":"subscribe","payload":{"query":"{ __typename }"}}"#.to_owned(),
+        ),
+        (
+            "subscribe without payload",
+            r#"{"type":"subscribe","id":"1"}"#.to_owned(),
+        ),
+        ("not JSON", "{{{".to_owned()),
+        (
+            "init payload not an object",
+            r#"{"type":"connection_init","payload":"token"}"#.to_owned(),
+        ),
+    ] {
+        let mut ws = if what.starts_with("init") {
+            WsClient::open(&url).await.expect("opens")
+        } else {
+            WsClient::connect(&url).await
+        };
+        ws.send_text(&text).await;
+        match ws.message(short).await {
+            Some(Err((code, reason))) => {
+                assert_eq!(code, Some(4400), "{what}: {reason}");
+                assert!(reason.len() <= 123, "{what}: {} bytes", reason.len());
+                assert!(
+                    reason.starts_with("Invalid message received"),
+                    "{what}: {reason}"
+                );
+            }
+            other => panic!("{what}: expected 4400, got {other:?}"),
+        }
+    }
+
+    // An operation that fails validation gets one `error` message and no `complete`; the
+    // connection stays open for the next.
+    let mut ws = WsClient::connect(&url).await;
+    ws.send(json!({ "id": "bad", "type": "subscribe", "payload": { "query": "subscription { nope }" } }))
+        .await;
+    match ws.message(short).await {
+        Some(Ok(m)) => {
+            assert_eq!(m["type"], "error", "{m}");
+            assert_eq!(m["id"], "bad", "{m}");
+            assert_eq!(
+                m["payload"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+                "{m}"
+            );
+        }
+        other => panic!("expected an error message, got {other:?}"),
+    }
+    ws.send(json!({ "type": "ping" })).await;
+    assert_eq!(
+        ws.message(short).await.expect("an answer").expect("pong"),
+        json!({ "type": "pong" }),
+        "no `complete` after the error, and the connection lives on"
     );
 
     // Silent after connecting: closed once the 10 s for `connection_init` are up.

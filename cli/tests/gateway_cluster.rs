@@ -317,6 +317,14 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
             .unwrap()
             .starts_with("text/html")
     );
+    // Its policy as a header too (frame-ancestors works only there), connections to this origin.
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(policy.contains("script-src 'self' 'sha256-"), "{policy}");
+    assert!(policy.contains("connect-src 'self';"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
     let html = page.text().await.expect("html");
     assert!(html.contains("content-security-policy"), "{html}");
     // Its scripts are content-hashed, served gzipped, and cached for good.
@@ -388,6 +396,13 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
     let shared = get(&format!("/posts/{slug}")).await.expect("post page");
     assert_eq!(shared.status(), 200);
     assert_eq!(shared.headers()["cache-control"], "no-cache");
+    assert!(
+        shared.headers()["content-security-policy"]
+            .to_str()
+            .expect("ascii")
+            .contains("frame-ancestors 'none'"),
+        "a gateway's post page without its policy"
+    );
     let html = shared.text().await.expect("html");
     for tag in [
         "<title>Tom &amp; &quot;Jerry&quot; &lt;b&gt; · Inkwire</title>".to_owned(),

@@ -68,7 +68,10 @@ async fn history(stack: &TestStack, comments: usize) -> String {
         let resp = stack
             .http
             .request(method, format!("{}{}", stack.command_url, path(id)))
-            .header("x-inkwire-user-id", AUTHOR)
+            .header(
+                infra::auth::CALLER_PROOF_HEADER,
+                common::caller_proof(Some(AUTHOR)),
+            )
             .json(&body)
             .send()
             .await
@@ -292,7 +295,10 @@ async fn rebuild_under_load_switches_to_a_view_equal_to_one_built_from_scratch(s
             while !stop.load(Ordering::Relaxed) {
                 let resp = http
                     .post(format!("{url}/v1/posts/{post}/comments"))
-                    .header("x-inkwire-user-id", AUTHOR)
+                    .header(
+                        infra::auth::CALLER_PROOF_HEADER,
+                        common::caller_proof(Some(AUTHOR)),
+                    )
                     .json(&json!({ "body": format!("during the rebuild {written}") }))
                     .send()
                     .await

@@ -76,11 +76,13 @@ impl App {
             appended.clone(),
             metrics.clone(),
         ));
+        let callers = keys.callers().clone();
         let users = users::UserService::new(store, keys, appended);
         let relay = Relay::new(Outbox::new(db), log.producer()?, wake, metrics);
         let router = http::router(http::AppState {
             bus: bus.clone(),
             users: users.clone(),
+            callers,
         })
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

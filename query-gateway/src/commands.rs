@@ -1,6 +1,7 @@
 //! Forwards commands to the command service and reads its answer: over HTTP in the distributed
 //! setup, or straight into its router in the one-process `inkwire dev` (same requests, same
-//! answers, no socket).
+//! answers, no socket). Each command carries a caller proof signed here after the access token
+//! was checked; the command service trusts nothing else (docs/security.md).
 
 use axum::Router;
 use axum::body::Body;
@@ -9,6 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use tower::ServiceExt;
 use uuid::Uuid;
+
+use infra::auth::{CALLER_PROOF_HEADER, CallerKeys};
 
 use crate::error::GatewayError;
 
@@ -60,14 +63,18 @@ struct ErrorDetail {
     field: Option<String>,
 }
 
-/// Where commands go.
+/// Where commands go, and the keys that prove to the command service who is calling.
 #[derive(Clone)]
-pub enum CommandClient {
-    /// A command service over HTTP at this base URL.
+pub struct CommandClient {
+    transport: Transport,
+    callers: CallerKeys,
+}
+
+#[derive(Clone)]
+enum Transport {
+    /// A command service over HTTP at this base URL (e.g. `http://127.0.0.1:8081`).
     Http {
-        /// Shared connection pool.
         client: reqwest::Client,
-        /// e.g. `http://127.0.0.1:8081`.
         base: String,
     },
     /// The command service's router in this process.
@@ -75,18 +82,31 @@ pub enum CommandClient {
 }
 
 impl CommandClient {
-    /// A client for the command service at `base`.
+    /// A client for the command service at `base`, signing caller proofs with `callers`.
     ///
     /// # Errors
     /// When the HTTP client cannot be built.
-    pub fn http(base: &str) -> Result<Self, reqwest::Error> {
-        Ok(Self::Http {
-            client: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(30))
-                .pool_max_idle_per_host(64)
-                .build()?,
-            base: base.trim_end_matches('/').to_owned(),
+    pub fn http(base: &str, callers: CallerKeys) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            transport: Transport::Http {
+                client: reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(30))
+                    .pool_max_idle_per_host(64)
+                    .build()?,
+                base: base.trim_end_matches('/').to_owned(),
+            },
+            callers,
         })
+    }
+
+    /// A client for the command service's `router` in this process (`inkwire dev`): the same
+    /// requests and proofs, no socket.
+    #[must_use]
+    pub fn in_process(router: Router, callers: CallerKeys) -> Self {
+        Self {
+            transport: Transport::InProcess(router),
+            callers,
+        }
     }
 
     /// Sends a command; decodes the acceptance.
@@ -114,10 +134,13 @@ impl CommandClient {
         body: Option<Value>,
         caller: &Caller,
     ) -> Result<T, GatewayError> {
-        let (status, bytes) = match self {
-            Self::Http { client, base } => {
+        let headers = self.caller_headers(caller)?;
+        let (status, bytes) = match &self.transport {
+            Transport::Http { client, base } => {
                 let mut request = client.request(method, format!("{base}{path}"));
-                request = with_caller(request, caller);
+                for (name, value) in headers {
+                    request = request.header(name, value);
+                }
                 if let Some(body) = &body {
                     request = request.json(body);
                 }
@@ -132,9 +155,9 @@ impl CommandClient {
                 })?;
                 (status, bytes.to_vec())
             }
-            Self::InProcess(router) => {
+            Transport::InProcess(router) => {
                 let mut request = Request::builder().method(method).uri(path);
-                for (name, value) in caller_headers(caller) {
+                for (name, value) in headers {
                     request = request.header(name, value);
                 }
                 let request = match &body {
@@ -163,31 +186,31 @@ impl CommandClient {
     }
 }
 
-fn caller_headers(caller: &Caller) -> Vec<(&'static str, String)> {
-    let mut headers = Vec::new();
-    if let Some(v) = &caller.user_id {
-        headers.push(("x-inkwire-user-id", v.clone()));
+impl CommandClient {
+    /// The headers that go with a command: the caller proof (who, from where), correlation and
+    /// trace context.
+    fn caller_headers(&self, caller: &Caller) -> Result<Vec<(&'static str, String)>, GatewayError> {
+        let user = match caller.user_id.as_deref().map(str::parse::<Uuid>) {
+            Some(Ok(id)) => Some(id),
+            Some(Err(_)) => return Err(GatewayError::Internal),
+            None => None,
+        };
+        let proof = self
+            .callers
+            .sign(user, caller.client.as_deref())
+            .map_err(|e| {
+                tracing::error!(error = %e, "caller proof not signed");
+                GatewayError::Internal
+            })?;
+        let mut headers = vec![(CALLER_PROOF_HEADER, proof)];
+        if let Some(v) = &caller.request_id {
+            headers.push(("x-request-id", v.clone()));
+        }
+        if let Some(v) = &caller.traceparent {
+            headers.push(("traceparent", v.clone()));
+        }
+        Ok(headers)
     }
-    if let Some(v) = &caller.name {
-        headers.push(("x-inkwire-user-name", v.clone()));
-    }
-    if let Some(v) = &caller.request_id {
-        headers.push(("x-request-id", v.clone()));
-    }
-    if let Some(v) = &caller.traceparent {
-        headers.push(("traceparent", v.clone()));
-    }
-    if let Some(v) = &caller.client {
-        headers.push(("x-inkwire-client", v.clone()));
-    }
-    headers
-}
-
-fn with_caller(mut request: reqwest::RequestBuilder, caller: &Caller) -> reqwest::RequestBuilder {
-    for (name, value) in caller_headers(caller) {
-        request = request.header(name, value);
-    }
-    request
 }
 
 fn decode<T: serde::de::DeserializeOwned>(

@@ -11,6 +11,8 @@ pub mod cursor;
 pub mod error;
 pub mod fanout;
 pub mod feed;
+pub mod graphql_http;
+mod int_range;
 pub mod limits;
 pub mod live;
 pub mod metrics;
@@ -25,27 +27,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::ErrorExtensions;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::Router;
+use axum::http::header;
 use axum::routing::get;
-use axum::{Json, Router};
-use futures::future::BoxFuture;
 use infra::auth::TokenKeys;
 use infra::db::Db;
 use infra::log::LogConfig;
 use prometheus::Registry;
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 use crate::cache::PageCache;
-use crate::commands::{Caller, CommandClient};
+use crate::commands::CommandClient;
 use crate::live::Hub;
 use crate::metrics::Metrics;
 use crate::read::ReadModel;
@@ -130,12 +124,14 @@ pub fn build_schema(
     config: &GatewayConfig,
     metrics: Metrics,
 ) -> InkwireSchema {
+    // Depth is limited by `limits::Limits`, which counts introspection apart.
     let mut builder = async_graphql::Schema::build(Query, Mutation, SubscriptionRoot)
-        .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)
         .limit_recursive_depth(32)
         .limit_directives(10)
         .extension(limits::Limits {
+            max_depth: config.max_depth,
+            introspection: config.introspection,
             metrics,
             mutations: Arc::new(limits::MutationLimits {
                 signed_in: limits::RateLimiter::new(
@@ -149,7 +145,8 @@ pub fn build_schema(
             }),
         });
     if !config.introspection {
-        builder = builder.disable_introspection();
+        // One production switch: no schema from introspection, nor from "did you mean"s.
+        builder = builder.disable_introspection().disable_suggestions();
     }
     if let Some(shared) = shared {
         builder = schema::with_shared_loaders(builder, &shared.read).data(shared);
@@ -229,7 +226,10 @@ impl Gateway {
         let live = fanout::LiveExecutor::new(schema.clone(), metrics, config.subscriber_buffer);
         let page_template = config.web_ui.as_ref().map(web::WebUi::index_template);
         let mut router = Router::new()
-            .route("/graphql", get(graphql_get).post(graphql_post))
+            .route(
+                "/graphql",
+                get(graphql_http::graphql_get).post(graphql_http::graphql_post),
+            )
             .merge(feed::routes());
         if page_template.is_some() {
             router = router.route("/posts/{slug}", get(pages::post_page));
@@ -323,278 +323,6 @@ fn with_edge_protections(router: Router, origins: &[String]) -> Router {
     )
 }
 
-/// Why a request's credentials were refused.
-struct BadToken;
-
-/// The caller, from `authorization` (a header value, or the `connection_init` field): anonymous
-/// without one, refused with a bad one. Identity headers a client sends are ignored: the ones
-/// the command service gets are set here from the verified token.
-fn authenticate(
-    keys: &TokenKeys,
-    authorization: Option<&str>,
-    caller: &mut Caller,
-) -> Result<(), BadToken> {
-    let Some(value) = authorization else {
-        return Ok(());
-    };
-    let token = TokenKeys::bearer(value).ok_or(BadToken)?;
-    let claims = keys.verify(token).map_err(|_| BadToken)?;
-    caller.user_id = Some(claims.sub.to_string());
-    caller.name = Some(claims.name);
-    caller.username = Some(claims.username);
-    caller.roles = claims.roles;
-    caller.auth_time = Some(claims.auth_time);
-    Ok(())
-}
-
-/// The client's address: the peer, or, when the peer is a proxy on loopback (nginx), the last
-/// address in its `X-Forwarded-For`.
-fn client_address(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String> {
-    let forwarded = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty());
-    match peer {
-        Some(peer) if !peer.ip().is_loopback() => Some(peer.ip().to_string()),
-        Some(peer) => forwarded.or_else(|| Some(peer.ip().to_string())),
-        None => forwarded,
-    }
-}
-
-fn caller(headers: &HeaderMap, peer: Option<SocketAddr>) -> Caller {
-    let get = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    Caller {
-        request_id: get("x-request-id"),
-        traceparent: get("traceparent"),
-        client: client_address(headers, peer),
-        ..Caller::default()
-    }
-}
-
-/// The caller of an HTTP request (or WebSocket upgrade): its address, and its identity when it
-/// sent a valid token; refused when it sent a bad one.
-fn authenticated_caller(
-    keys: &TokenKeys,
-    parts: &axum::http::request::Parts,
-) -> Result<Caller, BadToken> {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let mut who = caller(&parts.headers, peer);
-    let authorization = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    authenticate(keys, authorization, &mut who)?;
-    Ok(who)
-}
-
-fn unauthenticated() -> Response {
-    error_response(
-        StatusCode::UNAUTHORIZED,
-        "UNAUTHENTICATED",
-        "invalid or expired access token; sign in again",
-    )
-}
-
-fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })),
-    )
-        .into_response()
-}
-
-async fn graphql_post(State(state): State<Arc<HttpState>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, BODY_LIMIT + 1).await else {
-        return error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            "request body too large",
-        );
-    };
-    if body.len() > BODY_LIMIT {
-        return error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            "request body too large",
-        );
-    }
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                &format!("not a GraphQL request: {e}"),
-            );
-        }
-    };
-    // Anonymous reads of a post page are answered from the page cache when it has them: no
-    // parsing, no execution, no database. A client that must not get a stored answer says so the
-    // standard way (a browser's reload does); its fresh answer is stored for the others.
-    let anonymous = !parts.headers.contains_key(header::AUTHORIZATION);
-    let revalidate = parts
-        .headers
-        .get_all(header::CACHE_CONTROL)
-        .iter()
-        .chain(parts.headers.get_all(header::PRAGMA))
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.to_ascii_lowercase().contains("no-cache"));
-    if anonymous
-        && !revalidate
-        && let Some(answer) = state.cache.get(&body)
-    {
-        return json_bytes(answer);
-    }
-    let Ok(mut who) = authenticated_caller(&state.keys, &parts) else {
-        return unauthenticated();
-    };
-    // The request's span joins the client's trace (if it sent one) and is the parent of what the
-    // command service does for it.
-    let span = tracing::info_span!(
-        "graphql.request",
-        operation = request.operation_name.as_deref().unwrap_or("")
-    );
-    infra::telemetry::set_parent(&span, who.traceparent.as_deref());
-    if let Some(traceparent) = infra::telemetry::traceparent_of(&span) {
-        who.traceparent = Some(traceparent);
-    }
-    let mut request = schema::with_loaders(request.data(who), &state.read);
-    let scope = if anonymous { state.cache.scope() } else { None };
-    if let Some(scope) = &scope {
-        request = request.data(scope.clone());
-    }
-    let response = state.schema.execute(request).instrument(span).await;
-    match scope {
-        Some(scope) if response.is_ok() => match serde_json::to_vec(&response) {
-            Ok(answer) => {
-                let answer = axum::body::Bytes::from(answer);
-                state.cache.put(body, answer.clone(), scope);
-                json_bytes(answer)
-            }
-            Err(_) => Json(response).into_response(),
-        },
-        _ => Json(response).into_response(),
-    }
-}
-
-/// A JSON answer already serialised.
-fn json_bytes(body: axum::body::Bytes) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-async fn graphql_get(State(state): State<Arc<HttpState>>, request: Request) -> Response {
-    let (mut parts, _body) = request.into_parts();
-    let upgrade = parts
-        .headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !upgrade {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql")
-                .finish(),
-        )
-        .into_response();
-    }
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    // The same choice GraphQLProtocol made (the first protocol offered that we speak), which it
-    // does not expose.
-    let transport_ws = parts
-        .headers
-        .get(header::SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|offered| {
-            offered
-                .split(',')
-                .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
-        })
-        == Some(WebSocketProtocols::GraphQLWS);
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
-    // Browsers cannot set headers on a WebSocket: the token may come in the upgrade request
-    // (other clients) or, as graphql-ws does, in `connection_init`.
-    let Ok(who) = authenticated_caller(&state.keys, &parts) else {
-        return unauthenticated();
-    };
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        // Clients send little (pings, a subscribe); the buffer grows for a longer message.
-        .read_buffer_size(256)
-        // Room for a batch of frames, written when the connection has no more ready; every
-        // batch is flushed, so nothing waits in it for more.
-        .write_buffer_size(ws::MAX_UNFLUSHED * 1024)
-        .max_message_size(WS_MESSAGE_LIMIT)
-        .max_frame_size(WS_MESSAGE_LIMIT)
-        // The connection's task lives as long as the connection, with this future in it: boxed
-        // here, not in an `async` block, its size is a pointer's rather than the socket's and
-        // every capture's again (an idle subscriber costs less; docs/benchmarks.md). It runs on
-        // the subscribers' runtime, so the HTTP answers served here never queue behind the
-        // connections a push wakes (`infra::rt`); the upgrade's own task ends at once.
-        .on_upgrade(move |socket| {
-            let live = state.live.clone();
-            let init =
-                move |payload: serde_json::Value| connection_data(&state.keys, who, &payload);
-            let connection: BoxFuture<'static, ()> = if transport_ws {
-                Box::pin(ws::serve(socket, live, KEEPALIVE, move |payload| {
-                    init(payload).map_err(|e| e.message)
-                }))
-            } else {
-                Box::pin(
-                    GraphQLWebSocket::new(socket, live, protocol)
-                        .on_connection_init(move |payload: serde_json::Value| async move {
-                            init(payload)
-                        })
-                        .keepalive_timeout(KEEPALIVE)
-                        .serve(),
-                )
-            };
-            // Detached: the connection ends when either side closes it, as before.
-            drop(infra::rt::subscribers().spawn(connection));
-            std::future::ready(())
-        })
-}
-
-/// A WebSocket client silent this long is disconnected (clients ping; the web UI every 15 s).
-const KEEPALIVE: Duration = Duration::from_secs(30);
-
-/// A WebSocket connection's data once `connection_init` arrived: the caller (a token may come in
-/// the upgrade request or, as browsers must, in the init payload). Its loaders are the schema's.
-fn connection_data(
-    keys: &TokenKeys,
-    mut who: Caller,
-    payload: &serde_json::Value,
-) -> async_graphql::Result<async_graphql::Data> {
-    let authorization = payload
-        .get("authorization")
-        .or_else(|| payload.get("Authorization"))
-        .and_then(serde_json::Value::as_str);
-    if authenticate(keys, authorization, &mut who).is_err() {
-        return Err(async_graphql::Error::new("invalid or expired access token")
-            .extend_with(|_, e| e.set("code", "UNAUTHENTICATED")));
-    }
-    let mut data = async_graphql::Data::default();
-    data.insert(who);
-    Ok(data)
-}
-
 /// Runs a gateway on `listener` until `cancel`: `/graphql`, `/metrics`, `/healthz`, `/readyz`,
 /// forwarding commands to `commands_url` and following `log` for live comments.
 ///
@@ -613,7 +341,7 @@ pub async fn serve(
     let registry = Registry::new();
     let gateway = Gateway::new(
         db.clone(),
-        CommandClient::http(&commands_url)?,
+        CommandClient::http(&commands_url, config.keys.callers().clone())?,
         &registry,
         &config,
     );

@@ -1,4 +1,5 @@
-//! Guards in front of the executor, and stable codes for the errors GraphQL itself raises:
+//! Guards in front of the executor (depth, counted apart for introspection; aliases; mutation
+//! rates), and stable codes for the errors GraphQL itself raises:
 //! parse errors (`GRAPHQL_PARSE_FAILED`), validation (`GRAPHQL_VALIDATION_FAILED`), too deep
 //! (`QUERY_TOO_DEEP`), too complex (`QUERY_TOO_COMPLEX`), too many aliases (`TOO_MANY_ALIASES`),
 //! and anything else without a code (`BAD_USER_INPUT`). Also times operations for `/metrics`.
@@ -18,6 +19,82 @@ use crate::metrics::Metrics;
 
 /// Most aliased fields in one document.
 pub const MAX_ALIASES: usize = 30;
+
+/// Most nested levels under `__schema` or `__type`: enough for graphql-js's standard
+/// introspection query (seven levels of `ofType`), not for an unbounded walk of the schema.
+pub const MAX_INTROSPECTION_DEPTH: usize = 20;
+
+/// How deep a document reaches: (data fields, introspection fields). Data depth counts nested
+/// fields as async-graphql's limit did; an introspection root (`__schema`, `__type`) and what it
+/// selects are counted apart, so schema tools' queries are not refused as deep queries on data.
+fn depths(doc: &ExecutableDocument) -> (usize, usize) {
+    fn walk(
+        doc: &ExecutableDocument,
+        set: &SelectionSet,
+        introspection: bool,
+        seen: &mut Vec<String>,
+        out: &mut (usize, usize),
+        level: usize,
+    ) {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(f) => {
+                    let name = f.node.name.node.as_str();
+                    let inside =
+                        introspection || (level == 0 && matches!(name, "__schema" | "__type"));
+                    let depth = level + 1;
+                    if inside {
+                        out.1 = out.1.max(depth);
+                    } else {
+                        out.0 = out.0.max(depth);
+                    }
+                    walk(doc, &f.node.selection_set.node, inside, seen, out, depth);
+                }
+                Selection::InlineFragment(f) => {
+                    walk(
+                        doc,
+                        &f.node.selection_set.node,
+                        introspection,
+                        seen,
+                        out,
+                        level,
+                    );
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    // A fragment inside itself is for validation to refuse; here it ends the walk.
+                    if seen.iter().any(|s| s == name) || seen.len() > 64 {
+                        continue;
+                    }
+                    if let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node) {
+                        seen.push(name.to_owned());
+                        walk(
+                            doc,
+                            &fragment.node.selection_set.node,
+                            introspection,
+                            seen,
+                            out,
+                            level,
+                        );
+                        seen.pop();
+                    }
+                }
+            }
+        }
+    }
+    let mut out = (0, 0);
+    for (_, op) in doc.operations.iter() {
+        walk(
+            doc,
+            &op.node.selection_set.node,
+            false,
+            &mut Vec::new(),
+            &mut out,
+            0,
+        );
+    }
+    out
+}
 
 /// A token bucket per key: `burst` requests at once, refilled at `per_minute`.
 pub struct RateLimiter {
@@ -79,6 +156,11 @@ pub struct Limits {
     pub metrics: Metrics,
     /// Mutation rate limits.
     pub mutations: Arc<MutationLimits>,
+    /// Most nested levels of data fields (introspection has [`MAX_INTROSPECTION_DEPTH`]).
+    pub max_depth: usize,
+    /// Whether `__schema` and `__type` may be asked for; when not, asking is a validation
+    /// error (async-graphql alone would answer `null` and say nothing).
+    pub introspection: bool,
 }
 
 impl ExtensionFactory for Limits {
@@ -86,6 +168,8 @@ impl ExtensionFactory for Limits {
         Arc::new(LimitsExtension {
             metrics: self.metrics.clone(),
             mutations: self.mutations.clone(),
+            max_depth: self.max_depth,
+            introspection: self.introspection,
             kind: std::sync::Mutex::new("unknown"),
         })
     }
@@ -94,6 +178,8 @@ impl ExtensionFactory for Limits {
 struct LimitsExtension {
     metrics: Metrics,
     mutations: Arc<MutationLimits>,
+    max_depth: usize,
+    introspection: bool,
     kind: std::sync::Mutex<&'static str>,
 }
 
@@ -191,6 +277,25 @@ impl Extension for LimitsExtension {
             .run(ctx, query, variables)
             .await
             .map_err(|e| with_code(e, "GRAPHQL_PARSE_FAILED"))?;
+        let (data_depth, introspection_depth) = depths(&doc);
+        if introspection_depth > 0 && !self.introspection {
+            return Err(with_code(
+                ServerError::new(
+                    "introspection is turned off on this server (INKWIRE_INTROSPECTION=false)",
+                    None,
+                ),
+                "GRAPHQL_VALIDATION_FAILED",
+            ));
+        }
+        if data_depth > self.max_depth || introspection_depth > MAX_INTROSPECTION_DEPTH {
+            return Err(with_code(
+                ServerError::new("Query is nested too deep.", None),
+                "QUERY_TOO_DEEP",
+            ));
+        }
+        if let Some(error) = crate::int_range::check(&doc, variables, &ctx.schema_env.registry) {
+            return Err(with_code(error, "GRAPHQL_VALIDATION_FAILED"));
+        }
         let count = aliases(&doc);
         if count > MAX_ALIASES {
             return Err(with_code(

@@ -60,6 +60,11 @@ pub(crate) async fn post_page(
     };
     let mut response = (status, html).into_response();
     crate::web::page_headers(response.headers_mut(), "no-cache");
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        crate::web::content_security_policy(Some(template), host),
+    );
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),

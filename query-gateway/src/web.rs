@@ -46,9 +46,11 @@ impl WebUi {
             .precompressed_br()
             .precompressed_gzip()
             .fallback(ServeFile::new(self.dir.join("index.html")).precompressed_gzip());
+        let template = std::sync::Arc::new(self.index_template());
         router.fallback(move |request: Request<Body>| {
             let files = files.clone();
-            async move { Ok::<_, Infallible>(answer(files, request).await) }
+            let template = template.clone();
+            async move { Ok::<_, Infallible>(answer(files, &template, request).await) }
         })
     }
 }
@@ -114,11 +116,20 @@ pub fn explain_missing(router: Router, dir: &Path) -> Router {
     })
 }
 
-async fn answer(files: ServeDir<ServeFile>, request: Request<Body>) -> Response {
+async fn answer(
+    files: ServeDir<ServeFile>,
+    template: &IndexTemplate,
+    request: Request<Body>,
+) -> Response {
     let path = request.uri().path().to_owned();
     if let Some(api) = api_not_found(&path) {
         return api;
     }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut response = match files.oneshot(request).await {
         Ok(r) => r.into_response(),
         Err(never) => match never {},
@@ -129,7 +140,61 @@ async fn answer(files: ServeDir<ServeFile>, request: Request<Body>) -> Response 
         "no-cache"
     };
     page_headers(response.headers_mut(), cache);
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        // Every HTML file of the build is the app's page (the SPA fallback).
+        let policy = content_security_policy(template.get().as_deref(), host.as_deref());
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
     response
+}
+
+/// The Content-Security-Policy header of the UI's pages: the build's own policy (its
+/// `<meta http-equiv>` tag, which carries the hashes of the app's inline bootstrap script) with
+/// connections limited to this origin (`'self'`, and this host's `ws:`/`wss:` for browsers that
+/// do not count a WebSocket to the same host as `'self'`), plus what only a header can say
+/// (`frame-ancestors`).
+pub(crate) fn content_security_policy(index_html: Option<&str>, host: Option<&str>) -> HeaderValue {
+    const FALLBACK: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; object-src 'none'; base-uri 'self'; form-action 'self'";
+    let built = index_html.and_then(meta_policy).unwrap_or(FALLBACK);
+    // A host name as a browser sends it: letters, digits, dots, dashes, a port, IPv6 brackets.
+    let host = host.filter(|h| {
+        !h.is_empty()
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    });
+    let connect = match host {
+        Some(h) => format!("connect-src 'self' ws://{h} wss://{h}"),
+        None => "connect-src 'self'".to_owned(),
+    };
+    let mut directives: Vec<String> = built
+        .split(';')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .filter(|d| !d.starts_with("connect-src") && !d.starts_with("frame-ancestors"))
+        .map(str::to_owned)
+        .collect();
+    directives.push(connect);
+    directives.push("frame-ancestors 'none'".to_owned());
+    HeaderValue::from_str(&directives.join("; "))
+        .unwrap_or_else(|_| HeaderValue::from_static(FALLBACK))
+}
+
+/// The policy in a page's `<meta http-equiv="content-security-policy" content="...">`.
+fn meta_policy(html: &str) -> Option<&str> {
+    let lower = html.to_ascii_lowercase();
+    let at = lower.find("http-equiv=\"content-security-policy\"")?;
+    let tag_start = lower[..at].rfind('<')?;
+    let tag_end = tag_start + lower[tag_start..].find('>')?;
+    let content = lower[tag_start..tag_end].find("content=\"")? + tag_start + "content=\"".len();
+    let end = content + html[content..].find('"')?;
+    Some(&html[content..end])
 }
 
 /// The caching and security headers of a file of the UI (and of a page built from one).
@@ -257,6 +322,40 @@ mod tests {
         assert_eq!(template.get().as_deref(), Some("<!doctype html><p>rebuilt"));
         std::fs::remove_file(&index).unwrap();
         assert_eq!(template.get(), None);
+    }
+
+    #[tokio::test]
+    async fn pages_carry_the_builds_policy_as_a_header_with_connections_to_this_origin() {
+        let dir = Scratch::new();
+        std::fs::write(
+            dir.path().join("index.html"),
+            "<!doctype html><meta http-equiv=\"content-security-policy\" content=\"default-src 'self'; connect-src 'self' ws: wss:; script-src 'self' 'sha256-abc='\"><p>app",
+        )
+        .unwrap();
+        let router = WebUi::at(dir.path()).unwrap().serve_beside(Router::new());
+        let response = router
+            .oneshot(
+                Request::get("/posts/x")
+                    .header("host", "blog.example:8080")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let policy = response.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(policy.contains("'sha256-abc='"), "{policy}");
+        assert!(
+            policy.contains("connect-src 'self' ws://blog.example:8080 wss://blog.example:8080"),
+            "{policy}"
+        );
+        assert!(!policy.contains("ws: "), "any host allowed: {policy}");
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+        // A forged Host cannot add sources.
+        let forged = content_security_policy(None, Some("evil.example wss://x"));
+        assert!(!forged.to_str().unwrap().contains("evil"), "{forged:?}");
     }
 
     #[tokio::test]

@@ -2,21 +2,23 @@
 //! served here rather than by async-graphql so that a shared event goes out as the bytes the
 //! group serialised once: per subscriber, a `next` frame is its id spliced around them.
 //!
-//! Behaviour follows the protocol (github.com/enisdenjo/graphql-ws, PROTOCOL.md) as async-graphql
-//! served it before: `connection_ack` after a good `connection_init` (closed with 1002 and the
-//! reason after a bad one, 4429 after a second one, 4408 when none came in time); `pong` for
-//! `ping`; `next` for each response, `complete` at the end of each stream; `subscribe` before
-//! the ack closes with 4401, a duplicate id with 4409, an unreadable message with 1002 (as before,
-//! where the protocol suggests 4400); a client
-//! silent for the keep-alive timeout is closed with 3008.
+//! Behaviour follows the protocol (github.com/enisdenjo/graphql-ws, PROTOCOL.md) exactly:
+//! `connection_ack` after a good `connection_init`, 4403 `Forbidden` after one with bad
+//! credentials, 4429 after a second one, 4408 when none came in time; `pong` for `ping`, before
+//! the ack too; `next` for each response and `complete` at the end of each stream, or a single
+//! `error` message (and no `complete`) when the operation fails validation; `subscribe` before
+//! the ack closes with 4401, a duplicate id with 4409; a message that is not JSON, has an
+//! unknown `type` or lacks a field closes with 4400. Close reasons are cut to 123 bytes, the
+//! room RFC 6455 leaves in a close frame. A client silent for the keep-alive timeout is closed
+//! with 3008.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::Data;
-use async_graphql::http::ClientMessage;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
 use serde_json::json;
 use tokio_stream::StreamMap;
 
@@ -31,9 +33,9 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// This future lives as long as the connection, once per subscriber: what happens to a client's
 /// message is decided in [`Connection::on_message`], a plain function, so the parsed message and
 /// its temporaries never take room in the state kept across waits.
-pub async fn serve<I>(mut socket: WebSocket, live: LiveExecutor, keepalive: Duration, init: I)
+pub async fn serve<I, E>(mut socket: WebSocket, live: LiveExecutor, keepalive: Duration, init: I)
 where
-    I: FnOnce(serde_json::Value) -> Result<Data, String>,
+    I: FnOnce(serde_json::Value) -> Result<Data, E>,
 {
     // Not split: each branch's future is dropped before its handler runs, so the handlers may
     // send on the socket the `recv` branch was reading from, with no lock between two halves.
@@ -104,13 +106,68 @@ where
                 let _ = socket
                     .send(Message::Close(Some(CloseFrame {
                         code,
-                        reason: reason.into(),
+                        reason: close_reason(&reason).into(),
                     })))
                     .await;
                 return;
             }
             Step::Quit => return,
         }
+    }
+}
+
+/// Most bytes of a close frame's reason: a control frame carries 125 bytes, two of them the code.
+pub const MAX_CLOSE_REASON: usize = 123;
+
+/// `reason` cut at a character boundary to fit a close frame.
+fn close_reason(reason: &str) -> &str {
+    if reason.len() <= MAX_CLOSE_REASON {
+        return reason;
+    }
+    let mut end = MAX_CLOSE_REASON;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
+/// A client's message, as graphql-transport-ws names them (and nothing else).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    ConnectionInit {
+        #[serde(default)]
+        payload: Option<serde_json::Value>,
+    },
+    Ping {
+        #[serde(default)]
+        payload: Option<serde_json::Value>,
+    },
+    Pong {
+        #[allow(dead_code)]
+        #[serde(default)]
+        payload: Option<serde_json::Value>,
+    },
+    Subscribe {
+        id: String,
+        // Boxed: a request is large, and the other messages are small.
+        payload: Box<async_graphql::Request>,
+    },
+    Complete {
+        id: String,
+    },
+}
+
+/// Why a message could not be read, in words short enough for a close frame.
+fn unreadable(text: &str) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return "Invalid message received: not JSON".to_owned();
+    };
+    const KNOWN: [&str; 5] = ["connection_init", "ping", "pong", "subscribe", "complete"];
+    match value.get("type").and_then(serde_json::Value::as_str) {
+        None => "Invalid message received: no type".to_owned(),
+        Some(kind) if !KNOWN.contains(&kind) => "Invalid message received: unknown type".to_owned(),
+        Some(kind) => format!("Invalid message received: malformed {kind}"),
     }
 }
 
@@ -149,6 +206,9 @@ struct Frames {
     prefix: String,
     /// The `complete` frame, until sent.
     complete: Option<String>,
+    /// Until the first response went out: a first response that is a request error becomes
+    /// an `error` message instead.
+    first: bool,
 }
 
 impl futures::Stream for Frames {
@@ -164,41 +224,77 @@ impl futures::Stream for Frames {
             return std::task::Poll::Ready(None);
         }
         std::task::Poll::Ready(match std::task::ready!(this.outgoing.poll_next_unpin(cx)) {
-            Some(outgoing) => Some(next_frame(&this.prefix, &outgoing)),
+            Some(outgoing) => {
+                if std::mem::take(&mut this.first)
+                    && let Outgoing::Own(response) = &outgoing
+                    && is_request_error(response)
+                {
+                    // The operation never started: `error`, and no `complete` after it.
+                    this.complete = None;
+                    return std::task::Poll::Ready(Some(error_frame(&this.prefix, response)));
+                }
+                Some(next_frame(&this.prefix, &outgoing))
+            }
             None => this.complete.take(),
         })
     }
 }
 
-impl<I> Connection<I>
+/// Whether a response reports a request error (nothing executed: no data, no error with a path).
+fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+impl<I, E> Connection<I>
 where
-    I: FnOnce(serde_json::Value) -> Result<Data, String>,
+    I: FnOnce(serde_json::Value) -> Result<Data, E>,
 {
     fn on_message(&mut self, message: Option<Result<Message, axum::Error>>) -> Step {
-        let parsed = match &message {
-            Some(Ok(Message::Text(t))) => serde_json::from_str(t.as_str()),
-            Some(Ok(Message::Binary(b))) => serde_json::from_str(&String::from_utf8_lossy(b)),
+        let text = match &message {
+            Some(Ok(Message::Text(t))) => std::borrow::Cow::Borrowed(t.as_str()),
+            Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(b),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Step::Nothing,
             Some(Ok(Message::Close(_)) | Err(_)) | None => return Step::Quit,
         };
-        let message: ClientMessage = match parsed {
+        let message: ClientMessage = match serde_json::from_str(&text) {
             Ok(m) => m,
-            Err(e) => return Step::Close(1002, e.to_string()),
+            Err(_) => return Step::Close(4400, unreadable(&text)),
         };
         match message {
             ClientMessage::ConnectionInit { payload } => {
-                let Some(init) = self.init.take() else {
-                    return Step::Close(4429, "Too many initialisation requests.".into());
+                let payload = match payload {
+                    None | Some(serde_json::Value::Null) => {
+                        serde_json::Value::Object(Default::default())
+                    }
+                    Some(p @ serde_json::Value::Object(_)) => p,
+                    Some(_) => {
+                        return Step::Close(
+                            4400,
+                            "Invalid message received: the connection_init payload must be an object"
+                                .into(),
+                        );
+                    }
                 };
-                match init(payload.unwrap_or_default()) {
+                let Some(init) = self.init.take() else {
+                    return Step::Close(4429, "Too many initialisation requests".into());
+                };
+                match init(payload) {
                     Ok(d) => {
                         self.data = Some(Arc::new(d));
                         Step::Send(json!({ "type": "connection_ack" }).to_string())
                     }
-                    Err(reason) => Step::Close(1002, reason),
+                    Err(_) => Step::Close(4403, "Forbidden".into()),
                 }
             }
-            ClientMessage::Start { id, payload } => {
+            ClientMessage::Subscribe { id, payload } => {
+                if payload.query.trim().is_empty() {
+                    return Step::Close(
+                        4400,
+                        "Invalid message received: subscribe without a query".into(),
+                    );
+                }
                 let Some(data) = &self.data else {
                     return Step::Close(4401, "Unauthorized".into());
                 };
@@ -212,18 +308,18 @@ where
                 );
                 let complete = json!({ "type": "complete", "id": id }).to_string();
                 let frames = Frames {
-                    outgoing: self.live.execute_outgoing(payload, data.clone()),
+                    outgoing: self.live.execute_outgoing(*payload, data.clone()),
                     prefix,
                     complete: Some(complete),
+                    first: true,
                 };
                 self.streams.insert(id, frames);
                 Step::Nothing
             }
-            ClientMessage::Stop { id } => {
+            ClientMessage::Complete { id } => {
                 self.streams.remove(&id);
                 Step::Nothing
             }
-            ClientMessage::ConnectionTerminate => Step::Quit,
             ClientMessage::Ping { payload } => Step::Send(
                 match payload {
                     Some(p) => json!({ "type": "pong", "payload": p }),
@@ -234,6 +330,13 @@ where
             ClientMessage::Pong { .. } => Step::Nothing,
         }
     }
+}
+
+/// An `error` message for the subscription whose `next` frames open with `prefix`.
+fn error_frame(prefix: &str, response: &async_graphql::Response) -> String {
+    let errors = serde_json::to_string(&response.errors).unwrap_or_else(|_| "[]".to_owned());
+    let opening = prefix.replacen("\"type\":\"next\"", "\"type\":\"error\"", 1);
+    format!("{opening}{errors}}}")
 }
 
 /// A `next` message: `prefix`, the payload, `}`.

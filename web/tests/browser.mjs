@@ -312,6 +312,50 @@ try {
 		await page.getByText('No post matches every word.').waitFor({ timeout: 2000 });
 	});
 
+	await step('GraphiQL loads its schema and runs a query with the network cut off', async () => {
+		// Only the blog's own origin answers: every other host is cut, as on a machine offline.
+		const offline = await browser.newContext({ baseURL: BASE });
+		const blocked = [];
+		await offline.route('**', (route) => {
+			const host = new URL(route.request().url()).hostname;
+			if (host === '127.0.0.1' || host === 'localhost' || host === '[::1]') return route.continue();
+			blocked.push(route.request().url());
+			return route.abort('internetdisconnected');
+		});
+		const page = await offline.newPage();
+		const violations = [];
+		await page.exposeFunction('__cspViolation', (v) => violations.push(v));
+		await page.addInitScript(() => {
+			document.addEventListener('securitypolicyviolation', (e) =>
+				window.__cspViolation(`${e.violatedDirective} ${e.blockedURI}`)
+			);
+		});
+		const errors = [];
+		page.on('pageerror', (e) => errors.push(e.message));
+		const response = await page.goto('/graphql');
+		check(response.status() === 200, `GET /graphql: ${response.status()}`);
+		check(
+			(response.headers()['content-security-policy'] ?? '').includes("script-src 'self'"),
+			'GraphiQL without a Content-Security-Policy header'
+		);
+		await page.locator('.graphiql-container').waitFor({ timeout: 10000 });
+		await page.getByRole('button', { name: 'Show Documentation Explorer' }).click();
+		// The explorer shows the root types once the introspection query was answered.
+		await page.locator('.graphiql-doc-explorer').getByText('Query', { exact: true }).first().waitFor({ timeout: 10000 });
+		await page.getByRole('button', { name: 'Execute query (Ctrl-Enter)' }).click();
+		await page.locator('.result-window').getByText('"posts"').waitFor({ timeout: 10000 });
+		check(blocked.length === 0, `GraphiQL asked for other hosts: ${blocked.join(', ')}`);
+		check(violations.length === 0, `CSP violations: ${violations.join('; ')}`);
+		check(errors.length === 0, `page errors: ${errors.join('; ')}`);
+		await page.screenshot({ path: join(SHOTS, 'graphiql-offline.png') });
+		// The UI's own pages carry their policy as a header, connections limited to this origin.
+		const home = await page.goto('/');
+		const policy = home.headers()['content-security-policy'] ?? '';
+		check(/connect-src 'self' ws:\/\/[^ ;]+ wss:\/\/[^ ;]+;/.test(policy), `UI policy: ${policy}`);
+		check(policy.includes("frame-ancestors 'none'"), `UI policy: ${policy}`);
+		await offline.close();
+	});
+
 	console.log(JSON.stringify({ ok: true, steps, metrics }));
 	await browser.close();
 } catch (e) {

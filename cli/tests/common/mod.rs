@@ -63,6 +63,16 @@ pub fn token_for(user: &str) -> String {
     keys().issue(id, "user", "Tester", &[]).expect("token")
 }
 
+/// A caller proof for `user` (anonymous when `None`), as a gateway of the test stacks signs it
+/// for the command API.
+pub fn caller_proof(user: Option<&str>) -> String {
+    let user = user.map(|u| u.parse::<Uuid>().expect("a user id"));
+    keys()
+        .callers()
+        .sign(user, Some("127.0.0.1"))
+        .expect("proof")
+}
+
 /// The value of the Prometheus sample `name` (a metric without labels) at `base`'s `/metrics`,
 /// or `None` when the service cannot be reached or does not export it.
 pub async fn metric(http: &reqwest::Client, base: &str, name: &str) -> Option<f64> {
@@ -362,13 +372,25 @@ impl TestStack {
             count(&db, "outbox").await == 0
         })
         .await;
+        // The internal command and read APIs, which `inkwire dev` never serves, on a port of
+        // their own as the distributed services serve them.
+        let (il, iaddr) = listener().await;
+        let internal = stack.internal.clone();
+        let internal_cancel = cancel.clone();
+        let internal_task = tokio::spawn(async move {
+            axum::serve(il, internal)
+                .with_graceful_shutdown(async move { internal_cancel.cancelled().await })
+                .await?;
+            Ok(())
+        });
         let (l, addr) = listener().await;
         let task = tokio::spawn(stack.serve(l, cancel.clone()));
         let url = format!("http://{addr}");
+        let internal_url = format!("http://{iaddr}");
         Self {
-            command_url: url.clone(),
+            command_url: internal_url.clone(),
             graphql_url: format!("{url}/graphql"),
-            read_url: url,
+            read_url: internal_url,
             db_url: format!("sqlite://{}", dir.0.join("inkwire.db").display()),
             db,
             topic: "inkwire.posts".into(),
@@ -376,7 +398,7 @@ impl TestStack {
             group: "inkwire-projection".into(),
             http: reqwest::Client::new(),
             cancel,
-            tasks: vec![task],
+            tasks: vec![task, internal_task],
             _dir: Some(dir),
         }
     }
@@ -473,9 +495,7 @@ impl TestStack {
             .http
             .post(format!("{}{path}", self.command_url))
             .json(&body);
-        if let Some(user) = user {
-            req = req.header("x-inkwire-user-id", user);
-        }
+        req = req.header(infra::auth::CALLER_PROOF_HEADER, caller_proof(user));
         let resp = req.send().await.expect("command API reachable");
         let status = resp.status();
         (status, resp.json().await.unwrap_or(Value::Null))

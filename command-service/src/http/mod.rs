@@ -1,6 +1,8 @@
 //! The command HTTP API: JSON commands in, the new stream version and a position token out.
-//! The caller's identity arrives in `x-inkwire-user-id` / `x-inkwire-user-name`, set by the
-//! gateway that authenticated it; this API is internal and must not face the internet directly.
+//! It is internal: only gateways call it. Every request carries a caller proof
+//! (`x-inkwire-caller`, [`infra::auth::CallerKeys`]): a short-lived token the gateway signed
+//! after checking the user's access token, naming the user and the client's address. A request
+//! without a valid proof is refused with 401 before any handler runs (docs/security.md).
 
 mod comments;
 pub mod error;
@@ -14,6 +16,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::{Json, Router};
 use events::{PostId, UserId};
+use infra::auth::{CALLER_PROOF_HEADER, CallerClaims, CallerKeys};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -33,9 +36,11 @@ pub struct AppState {
     pub bus: Arc<CommandBus>,
     /// Sign-up, sign-in, roles.
     pub users: crate::users::UserService,
+    /// Checks the gateways' caller proofs.
+    pub callers: CallerKeys,
 }
 
-/// The command routes, under `/v1`.
+/// The command routes, under `/v1`, each behind the caller-proof check.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(posts::router())
@@ -48,7 +53,46 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.callers.clone(),
+            require_caller_proof,
+        ))
         .with_state(state)
+}
+
+/// Refuses a request without a valid caller proof; hands the proof's claims to [`Ctx`].
+async fn require_caller_proof(
+    axum::extract::State(keys): axum::extract::State<CallerKeys>,
+    mut request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let proof = request
+        .headers()
+        .get(CALLER_PROOF_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let Some(proof) = proof else {
+        return ApiError::Unauthenticated {
+            reason: "NO_CALLER_PROOF",
+            message: "this internal API takes commands only from a gateway (no caller proof)"
+                .into(),
+        }
+        .into_response();
+    };
+    match keys.verify(proof) {
+        Ok(claims) => {
+            request.extensions_mut().insert(claims);
+            next.run(request).await
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "caller proof refused");
+            ApiError::Unauthenticated {
+                reason: "BAD_CALLER_PROOF",
+                message: "the caller proof is invalid or expired".into(),
+            }
+            .into_response()
+        }
+    }
 }
 
 /// JSON body extractor whose rejections are [`ApiError`]s with stable codes.
@@ -104,17 +148,19 @@ impl FromRequestParts<AppState> for Ctx {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let headers = &parts.headers;
-        let user_id = header_str(headers, "x-inkwire-user-id")?
-            .map(|v| {
-                v.parse::<Uuid>().map(UserId).map_err(|_| {
-                    ApiError::bad_request("INVALID_HEADER", "x-inkwire-user-id must be a UUID")
-                })
-            })
-            .transpose()?;
-        let header_name = header_str(headers, "x-inkwire-user-name")?.map(str::to_owned);
-        // The identity comes from the gateway; the roles come from our own credentials table.
+        // Set by `require_caller_proof`, which every route sits behind.
+        let Some(proof) = parts.extensions.get::<CallerClaims>() else {
+            return Err(ApiError::Unauthenticated {
+                reason: "NO_CALLER_PROOF",
+                message: "this internal API takes commands only from a gateway (no caller proof)"
+                    .into(),
+            });
+        };
+        let user_id = proof.sub.map(UserId);
+        // The identity comes from the gateway's proof; the name and roles from our own
+        // credentials table.
         let (name, roles) = match user_id {
-            None => (header_name, Vec::new()),
+            None => (None, Vec::new()),
             Some(id) => match state.users.access(id.0).await {
                 Ok(Some(access)) if !access.disabled => (Some(access.display_name), access.roles),
                 Ok(Some(_)) => {
@@ -136,9 +182,7 @@ impl FromRequestParts<AppState> for Ctx {
                 }
             },
         };
-        let client = header_str(headers, "x-inkwire-client")?
-            .unwrap_or("unknown")
-            .to_owned();
+        let client = proof.client.clone().unwrap_or_else(|| "unknown".to_owned());
         let correlation_id = header_str(headers, "x-request-id")?.and_then(|v| v.parse().ok());
         let traceparent = header_str(headers, "traceparent")?.map(str::to_owned);
         let if_match = header_str(headers, "if-match")?
