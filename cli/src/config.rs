@@ -71,6 +71,131 @@ impl LogArgs {
     }
 }
 
+/// A listen address as people write it: `ADDR:PORT`, `HOST:PORT` (`localhost:8090`), `:PORT` or
+/// just `PORT` (both on 127.0.0.1).
+///
+/// # Errors
+/// A message with examples when it names no address.
+pub fn listen_addr(raw: &str) -> Result<SocketAddr, String> {
+    let raw = raw.trim();
+    let port_only = raw.strip_prefix(':').unwrap_or(raw);
+    if let Ok(port) = port_only.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Ok(addr) = raw.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let examples =
+        "write it as ADDR:PORT or PORT, e.g. 127.0.0.1:8090, localhost:8090, 0.0.0.0:8080 or 8090";
+    if let Some((host, port)) = raw.rsplit_once(':')
+        && port.parse::<u16>().is_ok()
+    {
+        return std::net::ToSocketAddrs::to_socket_addrs(&(host, port.parse::<u16>().unwrap_or(0)))
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| format!("cannot resolve `{host}`; {examples}"));
+    }
+    Err(format!("`{raw}` is no listen address; {examples}"))
+}
+
+/// Binds `addr`, saying what to do when it is taken.
+///
+/// # Errors
+/// When the address cannot be listened on, with the address and the flag that changes it.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another inkwire, or another program, is using it)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!(
+            "cannot listen on {addr}: {e}{hint}; choose another address with --listen ADDR:PORT or INKWIRE_LISTEN (e.g. --listen 127.0.0.1:8090)"
+        )
+    })
+}
+
+/// Where an operator command finds the data: a database URL, or the data directory of
+/// `inkwire dev`.
+#[derive(Clone, Debug, Args)]
+pub struct DatabaseArgs {
+    /// The database: `postgresql://…` (PostgreSQL/CockroachDB) or `sqlite://FILE`. Unset: the
+    /// data directory's.
+    #[arg(long, env = "INKWIRE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The data directory of `inkwire dev` (its `inkwire.db`), when no database URL is given.
+    #[arg(long, env = "INKWIRE_DATA_DIR", default_value = "./inkwire-data")]
+    pub data_dir: std::path::PathBuf,
+}
+
+impl DatabaseArgs {
+    /// The SQLite file these arguments name, if any.
+    fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        match &self.database_url {
+            None => Some(self.data_dir.join("inkwire.db")),
+            Some(url) => url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .map(|path| std::path::PathBuf::from(path.split('?').next().unwrap_or(path))),
+        }
+    }
+
+    /// Where the data is, in words (a URL without its password).
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match (&self.database_url, self.sqlite_file()) {
+            (_, Some(file)) => file.display().to_string(),
+            (Some(url), None) => match reqwest::Url::parse(url) {
+                Ok(mut parsed) => {
+                    let _ = parsed.set_password(None);
+                    parsed.to_string()
+                }
+                Err(_) => "the database URL given".to_owned(),
+            },
+            (None, None) => unreachable!("no URL means the data directory's file"),
+        }
+    }
+
+    /// Opens a database that must already exist: read-only and operator commands never make
+    /// one (a wrong path would otherwise show an empty blog, not an error).
+    ///
+    /// # Errors
+    /// When a SQLite file is missing (named, with the flag that picks another), or the database
+    /// cannot be reached.
+    pub async fn open_existing(&self, pool: u32) -> anyhow::Result<Db> {
+        if let Some(file) = self.sqlite_file()
+            && !file.is_file()
+        {
+            anyhow::bail!(
+                "no Inkwire database at {}: point --data-dir (INKWIRE_DATA_DIR) at the directory `inkwire dev` uses (default ./inkwire-data), or give --database-url",
+                file.display()
+            );
+        }
+        self.open(pool).await
+    }
+
+    /// Opens the database, making a SQLite one when missing.
+    ///
+    /// # Errors
+    /// When the database cannot be reached or made.
+    pub async fn open(&self, pool: u32) -> anyhow::Result<Db> {
+        Ok(match &self.database_url {
+            Some(url) => Db::connect(url, pool).await?,
+            None => Db::open_data_dir(&self.data_dir).await?,
+        })
+    }
+
+    /// The log these arguments and `log` name: Kafka when brokers are given; else the embedded
+    /// log in the database, with the one partition of `inkwire dev` when it is a data directory.
+    #[must_use]
+    pub fn log(&self, log: &LogArgs, db: &Db) -> LogConfig {
+        if log.kafka_brokers.is_none() && self.database_url.is_none() {
+            return infra::log::embedded(db.clone(), crate::dev::EMBEDDED_TOPIC, 1);
+        }
+        log.config(db)
+    }
+}
+
 /// Settings of a service process.
 #[derive(Clone, Debug, Args)]
 pub struct ServiceArgs {
@@ -81,8 +206,8 @@ pub struct ServiceArgs {
     /// Largest database pool.
     #[arg(long, env = "INKWIRE_DATABASE_POOL", default_value_t = 16)]
     pub database_pool: u32,
-    /// HTTP listen address.
-    #[arg(long, env = "INKWIRE_LISTEN", default_value = "127.0.0.1:8081")]
+    /// HTTP listen address: `ADDR:PORT`, `HOST:PORT` or just `PORT` (on 127.0.0.1).
+    #[arg(long, env = "INKWIRE_LISTEN", default_value = "127.0.0.1:8081", value_parser = listen_addr)]
     pub listen: SocketAddr,
     /// The event log.
     #[command(flatten)]
@@ -273,7 +398,18 @@ impl GatewayArgs {
 
 #[cfg(test)]
 mod tests {
-    use super::public_url;
+    use super::{listen_addr, public_url};
+
+    #[test]
+    fn a_listen_address_may_be_a_port_or_a_host_name() {
+        assert_eq!(listen_addr("8090"), Ok(([127, 0, 0, 1], 8090).into()));
+        assert_eq!(listen_addr(":8090"), Ok(([127, 0, 0, 1], 8090).into()));
+        assert_eq!(listen_addr("0.0.0.0:80"), Ok(([0, 0, 0, 0], 80).into()));
+        let local = listen_addr("localhost:8090").expect("localhost resolves");
+        assert!(local.ip().is_loopback() && local.port() == 8090, "{local}");
+        let refused = listen_addr("eighty").expect_err("no address");
+        assert!(refused.contains("localhost:8090"), "{refused}");
+    }
 
     #[test]
     fn a_public_url_is_an_absolute_web_address() {

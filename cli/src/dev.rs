@@ -22,9 +22,12 @@ pub const EMBEDDED_TOPIC: &str = "inkwire.posts";
 /// Arguments of `inkwire dev`.
 #[derive(Clone, Debug, Args)]
 pub struct DevArgs {
-    /// HTTP listen address.
-    #[arg(long, env = "INKWIRE_LISTEN", default_value = "127.0.0.1:8080")]
+    /// HTTP listen address: `ADDR:PORT`, `localhost:PORT` or just `PORT` (on 127.0.0.1).
+    #[arg(long, env = "INKWIRE_LISTEN", default_value = "127.0.0.1:8080", value_parser = crate::config::listen_addr)]
     pub listen: SocketAddr,
+    /// Not an option: here to point to `--listen`.
+    #[arg(long, hide = true)]
+    pub port: Option<String>,
     /// Where the data lives (created when missing).
     #[arg(long, env = "INKWIRE_DATA_DIR", default_value = "./inkwire-data")]
     pub data_dir: PathBuf,
@@ -192,6 +195,14 @@ pub fn secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 /// # Errors
 /// When the data directory, the port or a task fails.
 pub async fn run(args: DevArgs, cancel: CancellationToken) -> anyhow::Result<()> {
+    if let Some(port) = &args.port {
+        anyhow::bail!(
+            "inkwire dev has no --port: did you mean --listen {port} (or --listen 127.0.0.1:{port})?"
+        );
+    }
+    // The port first: a second `inkwire dev` on a busy port stops here, before it opens, seeds or
+    // migrates anything.
+    let listener = crate::config::bind(args.listen).await?;
     let db = Db::open_data_dir(&args.data_dir).await?;
     let log = infra::log::embedded(db.clone(), EMBEDDED_TOPIC, 1);
     let keys = TokenKeys::new(
@@ -222,7 +233,6 @@ pub async fn run(args: DevArgs, cancel: CancellationToken) -> anyhow::Result<()>
     if args.demo {
         crate::demo::seed(&stack.bus, &stack.users).await?;
     }
-    let listener = TcpListener::bind(args.listen).await?;
     tracing::info!(
         url = %format!("http://{}", listener.local_addr()?),
         data_dir = %args.data_dir.display(),

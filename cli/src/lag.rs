@@ -20,8 +20,8 @@ use crate::config::LogArgs;
 #[derive(Debug, Args)]
 pub struct LagArgs {
     /// The read-model database holding `projection_offsets`.
-    #[arg(long, env = "INKWIRE_DATABASE_URL")]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: crate::config::DatabaseArgs,
     /// The log.
     #[command(flatten)]
     pub log: LogArgs,
@@ -45,7 +45,7 @@ pub struct PartitionLag {
     pub topic: String,
     /// Partition.
     pub partition: i32,
-    /// Last applied offset per the database (-1: nothing yet).
+    /// Last applied offset per the database (-1: nothing yet); the next one to read is this + 1.
     pub committed_offset: i64,
     /// Offset the next record will get.
     pub high_watermark: i64,
@@ -134,18 +134,20 @@ pub async fn measure(
     Ok(out)
 }
 
+/// The table, with Kafka's tools' columns: CURRENT-OFFSET is the next offset the group will
+/// read (its last applied + 1), LOG-END-OFFSET the one the next record will get.
 fn print_table(rows: &[PartitionLag]) {
     println!(
-        "{:<32} {:<20} {:>9} {:>12} {:>12} {:>10} {:>10}",
-        "GROUP", "TOPIC", "PARTITION", "COMMITTED", "HIGH-WATER", "LAG", "LAG-SECS"
+        "{:<32} {:<20} {:>9} {:>14} {:>14} {:>10} {:>10}",
+        "GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "LAG-SECS"
     );
     for r in rows {
         println!(
-            "{:<32} {:<20} {:>9} {:>12} {:>12} {:>10} {:>10.1}",
+            "{:<32} {:<20} {:>9} {:>14} {:>14} {:>10} {:>10.1}",
             r.group,
             r.topic,
             r.partition,
-            r.committed_offset,
+            r.committed_offset + 1,
             r.high_watermark,
             r.lag_events,
             r.lag_seconds
@@ -158,8 +160,8 @@ fn print_table(rows: &[PartitionLag]) {
 /// # Errors
 /// When the database or the log cannot be read.
 pub async fn run(args: LagArgs, cancel: CancellationToken) -> anyhow::Result<()> {
-    let db = Db::connect(&args.database_url, 2).await?;
-    let log = args.log.config(&db);
+    let db = args.database.open_existing(2).await?;
+    let log = args.database.log(&args.log, &db);
     loop {
         let rows = measure(&db, &log, &args.groups).await?;
         if args.json {

@@ -87,19 +87,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dev(args) => dev::run(args, cancel).await,
         Command::CommandService(args) => {
             let keys = args.auth.keys()?;
-            let listener = tokio::net::TcpListener::bind(args.service.listen).await?;
+            let listener = config::bind(args.service.listen).await?;
             let db = args.service.connect().await?;
             let log = args.service.log.config(&db);
             command_service::serve(listener, db, log, keys, cancel).await
         }
         Command::ProjectionService(args) => {
-            let listener = tokio::net::TcpListener::bind(args.service.listen).await?;
+            let listener = config::bind(args.service.listen).await?;
             let db = args.service.connect().await?;
             let log = args.service.log.config(&db);
             projection_service::serve(listener, db, log, args.group, cancel).await
         }
         Command::QueryGateway(args) => {
-            let listener = tokio::net::TcpListener::bind(args.service.listen).await?;
+            let listener = config::bind(args.service.listen).await?;
             let db = args.service.connect().await?;
             let log = args.service.log.config(&db);
             let config = args.gateway_config()?;

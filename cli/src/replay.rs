@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use infra::db::Db;
 use projection_service::projections::View;
 use projection_service::rebuild::{self, Progress, RebuildOptions};
 use tokio_util::sync::CancellationToken;
@@ -46,8 +45,8 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub json: bool,
     /// The read-model database.
-    #[arg(long, env = "INKWIRE_DATABASE_URL")]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: crate::config::DatabaseArgs,
     /// The log.
     #[command(flatten)]
     pub log: LogArgs,
@@ -76,9 +75,12 @@ pub struct ReplayArgs {
 /// When the database or the log fails, another rebuild holds the view, or Ctrl-C stops it before
 /// the switch (the live view is untouched in every case; the next run resumes).
 pub async fn run(args: ReplayArgs, cancel: CancellationToken) -> anyhow::Result<()> {
-    let db = Db::connect(&args.database_url, 4).await?;
-    db.migrate().await?;
-    let log = args.log.config(&db);
+    let db = args.database.open_existing(4).await?;
+    // A dry run only reads: it migrates nothing either.
+    if !args.dry_run {
+        db.migrate().await?;
+    }
+    let log = args.database.log(&args.log, &db);
     let views: Vec<View> = match args.view {
         Some(v) => vec![v.into()],
         None => View::ALL.to_vec(),

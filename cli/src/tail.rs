@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use events::{Envelope, RawEvent};
-use infra::db::Db;
 use infra::log::{LogRecord, StartAt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -26,8 +25,8 @@ pub enum EventsCommand {
 #[derive(Debug, Args)]
 pub struct TailArgs {
     /// The database (it holds the log itself when no Kafka brokers are given).
-    #[arg(long, env = "INKWIRE_DATABASE_URL")]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: crate::config::DatabaseArgs,
     /// The log.
     #[command(flatten)]
     pub log: LogArgs,
@@ -40,8 +39,9 @@ pub struct TailArgs {
     /// One JSON object per line (the stored event, with partition and offset).
     #[arg(long)]
     pub json: bool,
-    /// Stop after this many events.
-    #[arg(long, value_name = "N")]
+    /// How many events: with `--from-beginning` the first N, then it stops; without, the last
+    /// N records of each partition, then it follows (like `tail -n N -f`).
+    #[arg(long, short = 'n', value_name = "N")]
     pub limit: Option<usize>,
 }
 
@@ -56,15 +56,22 @@ pub async fn run(command: EventsCommand, cancel: CancellationToken) -> anyhow::R
 }
 
 async fn tail(args: TailArgs, cancel: CancellationToken) -> anyhow::Result<()> {
-    let db = Db::connect(&args.database_url, 2).await?;
-    let log = args.log.config(&db);
+    let db = args.database.open_existing(2).await?;
+    let log = args.database.log(&args.log, &db);
     let group = format!("inkwire-tail-{}", Uuid::new_v4().simple());
     let mut consumer = log.consumer(&group)?;
-    let start = if args.from_beginning {
-        StartAt::Beginning
-    } else {
-        StartAt::End
+    let start = match (args.from_beginning, args.limit) {
+        (true, _) => StartAt::Beginning,
+        (false, Some(n)) => StartAt::Last(i64::try_from(n).unwrap_or(i64::MAX)),
+        (false, None) => StartAt::End,
     };
+    // Only the first N from the beginning end the command; otherwise it follows.
+    let stop_after = if args.from_beginning {
+        args.limit
+    } else {
+        None
+    };
+    let mut said_waiting = false;
     let mut printed = 0usize;
     while !cancel.is_cancelled() {
         if let Err(e) = consumer.position_fresh(&log, start).await {
@@ -74,6 +81,14 @@ async fn tail(args: TailArgs, cancel: CancellationToken) -> anyhow::Result<()> {
             () = cancel.cancelled() => break,
             batch = consumer.next_batch(1000, Duration::from_millis(200)) => batch?,
         };
+        if batch.is_empty() && !said_waiting {
+            // On stderr: stdout carries only events, for pipes.
+            said_waiting = true;
+            let _ = writeln!(
+                std::io::stderr(),
+                "events tail: waiting for new events (Ctrl-C stops)"
+            );
+        }
         // The lock only while writing: never held across an await.
         let mut out = std::io::stdout().lock();
         for record in &batch {
@@ -82,7 +97,7 @@ async fn tail(args: TailArgs, cancel: CancellationToken) -> anyhow::Result<()> {
             };
             writeln!(out, "{line}")?;
             printed += 1;
-            if args.limit.is_some_and(|limit| printed >= limit) {
+            if stop_after.is_some_and(|limit| printed >= limit) {
                 out.flush()?;
                 drop(out);
                 consumer.close();

@@ -2,7 +2,7 @@
 //! the password read from stdin. Its events reach the log through the outbox the next time a
 //! command service (or `inkwire dev`) runs its relay.
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use clap::{Args, Subcommand};
 use infra::db::Db;
@@ -33,9 +33,26 @@ pub struct AddArgs {
     /// The database (`postgresql://…` or `sqlite://…`).
     #[arg(long, env = "INKWIRE_DATABASE_URL", conflicts_with = "data_dir")]
     pub database_url: Option<String>,
-    /// The data directory of `inkwire dev`.
+    /// The data directory of `inkwire dev` [default: ./inkwire-data].
     #[arg(long, env = "INKWIRE_DATA_DIR")]
     pub data_dir: Option<std::path::PathBuf>,
+}
+
+/// The password: asked for twice, unseen, at a terminal; else one line of stdin.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Password again: ")?;
+        anyhow::ensure!(
+            first == again,
+            "the two passwords differ; nothing was written"
+        );
+        return Ok(first);
+    }
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password)?;
+    Ok(password.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 /// Creates the user described by `args` with `password` in `db`; returns its id.
@@ -75,16 +92,36 @@ pub async fn add(db: &Db, args: &AddArgs, password: String) -> anyhow::Result<Uu
 pub async fn run(command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Add(args) => {
-            let db = match (&args.database_url, &args.data_dir) {
-                (Some(url), _) => Db::connect(url, 2).await?,
-                (None, Some(dir)) => Db::open_data_dir(dir).await?,
-                (None, None) => Db::open_data_dir(std::path::Path::new("./inkwire-data")).await?,
+            let target = crate::config::DatabaseArgs {
+                database_url: args.database_url.clone(),
+                data_dir: args
+                    .data_dir
+                    .clone()
+                    .unwrap_or_else(|| "./inkwire-data".into()),
             };
-            let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password)?;
-            let password = password.trim_end_matches(['\n', '\r']).to_owned();
+            let where_ = target.describe();
+            // A SQLite file that is not there yet is made: say so, as it is most likely a
+            // mistyped data directory rather than the blog the user meant.
+            let new =
+                target.database_url.is_none() && !target.data_dir.join("inkwire.db").is_file();
+            let password = read_password()?;
+            let db = target.open(2).await?;
             let id = add(&db, &args, password).await?;
+            // The id alone on stdout, for scripts; the rest for people, on stderr.
             println!("{id}");
+            let mut err = std::io::stderr();
+            let _ = writeln!(
+                err,
+                "user add: {} ({id}) written to {where_}",
+                args.username
+            );
+            if new {
+                let _ = writeln!(
+                    err,
+                    "user add: warning: {where_} did not exist, so a new, empty blog was made there; \
+                     if you meant a running `inkwire dev`, pass its --data-dir"
+                );
+            }
             Ok(())
         }
     }

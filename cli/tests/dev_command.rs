@@ -331,3 +331,191 @@ async fn dev_post_pages_carry_their_link_preview_and_the_feed_lists_the_posts() 
         feed.entries
     );
 }
+
+/// A newcomer's second `inkwire dev` on a busy port: it says which address and how to pick
+/// another, and leaves no data behind; `--port` points to `--listen`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_on_a_busy_port_says_so_and_writes_nothing() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = busy.local_addr().expect("addr").port();
+    let dir = TempDir::new();
+    let data = dir.0.join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_inkwire"))
+        .args(["dev", "--demo", "--listen", &port.to_string(), "--data-dir"])
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("inkwire dev runs");
+    assert!(!out.status.success(), "started on a busy port");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.contains("--listen") && err.contains("INKWIRE_LISTEN"),
+        "{err}"
+    );
+    assert!(!err.contains("\u{1b}["), "colour codes in a pipe: {err}");
+    assert!(
+        !data.exists(),
+        "a data directory was made before the port was had"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_inkwire"))
+        .args(["dev", "--port", "8090", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("inkwire dev runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean --listen 8090"), "{err}");
+    assert!(!data.exists());
+    drop(busy);
+}
+
+/// The operator commands find the data of `inkwire dev` by its data directory, as `user add`
+/// does; the read-only ones never make a database where there is none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_read_the_data_dir_of_inkwire_dev() {
+    let dir = TempDir::new();
+    let port = common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let child = start_with(&dir, port, &["--demo"]);
+    wait_up(&http, &base).await;
+    let inkwire = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_inkwire"));
+        cmd.args(args)
+            .arg("--data-dir")
+            .arg(&dir.0)
+            .env("RUST_LOG", "warn")
+            .env_remove("INKWIRE_DATABASE_URL");
+        cmd
+    };
+
+    // `lag`: the embedded log's one partition, with Kafka's tools' columns.
+    let out = inkwire(&["lag"]).output().expect("lag runs");
+    let table = common::succeeded(&out);
+    assert!(
+        table.contains("CURRENT-OFFSET") && table.contains("LOG-END-OFFSET"),
+        "{table}"
+    );
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "one group, one partition: {table}");
+
+    // `events tail -n 3`: the last three events, then it says it waits, and follows.
+    let mut tail = tokio::process::Command::new(env!("CARGO_BIN_EXE_inkwire"))
+        .args(["events", "tail", "-n", "3", "--data-dir"])
+        .arg(&dir.0)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("tail runs");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        tail.stdout.take().expect("stdout"),
+    ));
+    let mut errs = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        tail.stderr.take().expect("stderr"),
+    ));
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("tail printed the last events")
+            .expect("read")
+            .expect("a line");
+        got.push(line);
+    }
+    let waiting = tokio::time::timeout(Duration::from_secs(20), errs.next_line())
+        .await
+        .expect("tail says it waits")
+        .expect("read")
+        .unwrap_or_default();
+    assert!(waiting.contains("waiting for new events"), "{waiting}");
+    // Then the next event, live.
+    let graphql = format!("{base}/graphql");
+    let token = common::graphql::gql(
+        &http,
+        &graphql,
+        None,
+        "mutation { login(username: \"ada\", password: \"ada-demo-password\") { token } }",
+        json!({}),
+    )
+    .await["data"]["login"]["token"]
+        .as_str()
+        .expect("ada signs in")
+        .to_owned();
+    let created = http
+        .post(&graphql)
+        .bearer_auth(&token)
+        .json(&json!({ "query": "mutation { createPost(input: { title: \"Tailed\", body: \"x\" }) { post { id } } }" }))
+        .send()
+        .await
+        .expect("create");
+    assert!(created.status().is_success());
+    let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("tail followed")
+        .expect("read")
+        .expect("a line");
+    assert!(
+        line.contains("post.drafted") || line.contains("Tailed"),
+        "{line}"
+    );
+    drop(tail);
+
+    // `replay --dry-run` reads the same data.
+    let out = inkwire(&["replay", "posts", "--dry-run"])
+        .output()
+        .expect("replay runs");
+    assert!(common::succeeded(&out).contains("events"), "dry run");
+
+    // A wrong directory: each read-only command names the file it looked for, makes nothing.
+    let wrong = dir.0.join("not-here");
+    for args in [
+        vec!["lag"],
+        vec!["events", "tail", "--from-beginning", "--limit", "1"],
+        vec!["replay", "posts", "--dry-run"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_inkwire"))
+            .args(&args)
+            .arg("--data-dir")
+            .arg(&wrong)
+            .env_remove("INKWIRE_DATABASE_URL")
+            .output()
+            .expect("runs");
+        assert!(
+            !out.status.success(),
+            "{args:?} found data in an empty place"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&wrong.join("inkwire.db").display().to_string()),
+            "{args:?}: {err}"
+        );
+        assert!(!wrong.exists(), "{args:?} made {}", wrong.display());
+    }
+
+    // `user add` says where it wrote, and warns when that place was new.
+    for (target, new) in [(dir.0.clone(), false), (wrong.clone(), true)] {
+        let mut add = Command::new(env!("CARGO_BIN_EXE_inkwire"))
+            .args(["user", "add", "--username", "newcomer", "--data-dir"])
+            .arg(&target)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("user add");
+        std::io::Write::write_all(add.stdin.as_mut().expect("stdin"), b"newcomer-password\n")
+            .expect("password");
+        drop(add.stdin.take());
+        let out = add.wait_with_output().expect("user add ends");
+        common::succeeded(&out);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&target.join("inkwire.db").display().to_string()),
+            "{err}"
+        );
+        assert_eq!(err.contains("warning"), new, "{err}");
+    }
+    terminate(child);
+}

@@ -66,22 +66,29 @@ async fn tail_prints_a_posts_events_in_order_and_follows_new_ones(stack: &TestSt
         lines[2]
     );
 
-    // From the end: the next comment, as JSON. Keep commenting until tail has positioned itself
-    // and printed one.
-    let mut live = tail(stack, &["--post", &post, "--json", "--limit", "1"])
+    // From the end: the next comment, as JSON, as it happens. Keep commenting until tail has
+    // positioned itself and printed one.
+    let mut live = tokio::process::Command::from(tail(stack, &["--post", &post, "--json"]))
+        .kill_on_drop(true)
         .spawn()
         .expect("tail starts");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+        live.stdout.take().expect("stdout"),
+    ));
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut sent = 0;
-    while live.try_wait().expect("wait").is_none() {
+    let first = loop {
         assert!(Instant::now() < deadline, "tail printed nothing live");
         sent += 1;
         let (status, answer) = stack.comment(&post, &format!("live {sent}")).await;
         assert!(status.is_success(), "{answer}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let out = live.wait_with_output().expect("output");
-    let event: Value = serde_json::from_str(&common::succeeded(&out)).expect("one JSON line");
+        if let Ok(line) = tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await
+        {
+            break line.expect("read").expect("a line");
+        }
+    };
+    drop(live);
+    let event: Value = serde_json::from_str(&first).expect("one JSON line");
     assert_eq!(event["event_type"], "comment.added", "{event}");
     assert_eq!(event["stream_id"], post.as_str());
     let body = event["data"]["body"].as_str().expect("body");

@@ -187,6 +187,8 @@ pub enum StartAt {
     Beginning,
     /// The next record appended (the high watermark).
     End,
+    /// This many records before the end of each partition (all of a shorter one).
+    Last(i64),
 }
 
 /// Reads the log as one member of a consumer group.
@@ -225,10 +227,18 @@ impl Consumer {
         if fresh.is_empty() {
             return Ok(0);
         }
-        let ends: HashMap<i32, i64> = match start {
-            StartAt::Beginning => HashMap::new(),
-            StartAt::End => match log.high_watermarks().await {
-                Ok(ends) => ends.into_iter().collect(),
+        let back = match start {
+            StartAt::Beginning => None,
+            StartAt::End => Some(0),
+            StartAt::Last(n) => Some(n.max(0)),
+        };
+        let ends: HashMap<i32, i64> = match back {
+            None => HashMap::new(),
+            Some(back) => match log.high_watermarks().await {
+                Ok(ends) => ends
+                    .into_iter()
+                    .map(|(p, end)| (p, (end - back).max(0)))
+                    .collect(),
                 Err(e) => {
                     self.unposition(&fresh.into_iter().collect::<Vec<_>>());
                     return Err(e);

@@ -57,7 +57,12 @@ pub fn init_tracing_with(json: bool, provider: Option<SdkTracerProvider>) {
             .with_writer(std::io::stderr)
             .boxed()
     } else {
+        // Colours only for a person at a terminal: a log file or a pipe gets plain text
+        // (`NO_COLOR` turns them off at a terminal too).
+        let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         tracing_subscriber::fmt::layer()
+            .with_ansi(colour)
             .with_writer(std::io::stderr)
             .boxed()
     };
