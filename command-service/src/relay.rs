@@ -18,6 +18,9 @@ const LEASE_TTL_SECS: i64 = 10;
 pub const BATCH: usize = 1000;
 /// Without a wake-up from this process, look for rows written by other instances this often.
 const POLL: Duration = Duration::from_millis(100);
+/// How often a relay on a SQLite file looks, with a `stat` of its files, for outbox rows another
+/// process left (`inkwire user add`): appends in its own process wake it at once.
+const FILE_POLL: Duration = Duration::from_millis(250);
 /// How often the outbox depth gauges are refreshed (a COUNT over the outbox).
 const DEPTH_EVERY: Duration = Duration::from_secs(1);
 
@@ -50,15 +53,24 @@ impl Relay {
     pub async fn run(self, cancel: CancellationToken) {
         let mut backoff = Duration::from_millis(50);
         let mut last_depth = std::time::Instant::now() - DEPTH_EVERY;
+        // Rows from other processes (`inkwire user add`, other command services on the same
+        // SQLite file) show in the database's files: an idle relay asks the database only when
+        // they changed. On PostgreSQL it polls as before.
+        let mut probe = self.outbox.change_probe();
+        let mut changed = true;
         loop {
-            if last_depth.elapsed() >= DEPTH_EVERY {
+            if changed && last_depth.elapsed() >= DEPTH_EVERY {
                 last_depth = std::time::Instant::now();
                 self.update_depth().await;
             }
-            tokio::select! {
+            let woken = tokio::select! {
                 () = cancel.cancelled() => break,
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
+                () = self.wake.notified() => true,
+                () = tokio::time::sleep(if probe.watches_files() { FILE_POLL } else { POLL }) => false,
+            };
+            changed = woken || probe.maybe_changed();
+            if !changed {
+                continue;
             }
             match self.drain(&cancel).await {
                 Ok(()) => backoff = Duration::from_millis(50),

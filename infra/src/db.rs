@@ -35,6 +35,77 @@ macro_rules! with_db {
     };
 }
 
+/// Tells, without a query, whether any process may have committed to a database since the last
+/// look, so that an idle poller need not ask the database itself: every SQLite commit writes its
+/// file or (in WAL mode) its `-wal` file, which changes their size or modification time. On
+/// PostgreSQL, and once every [`ChangeProbe::SAFETY`] in any case (a commit can leave both the
+/// same within a clock tick), the answer is "maybe".
+#[derive(Debug)]
+pub struct ChangeProbe {
+    files: Option<[std::path::PathBuf; 2]>,
+    last: Option<FileStamp>,
+    looked: std::time::Instant,
+}
+
+type FileStamp = [(Option<std::time::SystemTime>, u64); 2];
+
+impl ChangeProbe {
+    /// The longest a probe says "unchanged" without a real look.
+    pub const SAFETY: Duration = Duration::from_secs(5);
+
+    /// A probe of `db`'s files (none for PostgreSQL or an in-memory database).
+    #[must_use]
+    pub fn new(db: &Db) -> Self {
+        let files = match db {
+            Db::Postgres(_) => None,
+            Db::Sqlite(pool) => {
+                let file = pool.connect_options().get_filename().to_path_buf();
+                let name = file.to_string_lossy();
+                if name.is_empty() || name.contains(":memory:") || name.contains("sqlx-in-memory") {
+                    None
+                } else {
+                    let mut wal = file.clone().into_os_string();
+                    wal.push("-wal");
+                    Some([file, wal.into()])
+                }
+            }
+        };
+        Self {
+            files,
+            last: None,
+            looked: std::time::Instant::now(),
+        }
+    }
+
+    fn stamp(files: &[std::path::PathBuf; 2]) -> FileStamp {
+        files.each_ref().map(|f| match std::fs::metadata(f) {
+            Ok(m) => (m.modified().ok(), m.len()),
+            Err(_) => (None, 0),
+        })
+    }
+
+    /// Whether this probe looks at files (SQLite) rather than always saying "maybe".
+    #[must_use]
+    pub fn watches_files(&self) -> bool {
+        self.files.is_some()
+    }
+
+    /// Whether the database may have changed since the last call that said so: true on the
+    /// first call, when the files differ, on PostgreSQL, and after [`ChangeProbe::SAFETY`].
+    pub fn maybe_changed(&mut self) -> bool {
+        let Some(files) = &self.files else {
+            return true;
+        };
+        let now = Self::stamp(files);
+        if self.last == Some(now) && self.looked.elapsed() < Self::SAFETY {
+            return false;
+        }
+        self.last = Some(now);
+        self.looked = std::time::Instant::now();
+        true
+    }
+}
+
 /// Why a database could not be opened or migrated.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

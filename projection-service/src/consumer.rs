@@ -199,9 +199,19 @@ async fn watch_lag(
     cancel: CancellationToken,
 ) {
     let topic = log.topic().to_owned();
+    // Lag changes only with a commit (an append, an applied batch) or, while there is lag, with
+    // time: an idle embedded database is not asked again until its files change.
+    let mut probe = infra::db::ChangeProbe::new(&db);
+    let mut lagging = true;
     loop {
-        if let Err(e) = update_lag(&db, &group, &topic, &log, &metrics).await {
-            tracing::debug!(error = %e, "lag not updated");
+        if lagging || probe.maybe_changed() {
+            match update_lag(&db, &group, &topic, &log, &metrics).await {
+                Ok(any) => lagging = any,
+                Err(e) => {
+                    lagging = true;
+                    tracing::debug!(error = %e, "lag not updated");
+                }
+            }
         }
         tokio::select! {
             () = cancel.cancelled() => return,
@@ -216,14 +226,16 @@ async fn update_lag(
     topic: &str,
     log: &LogConfig,
     metrics: &Metrics,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     update_rebuilds(db, metrics).await?;
     let marks = log.high_watermarks().await?;
     let stored = stored_offsets(db, group, topic).await?;
     let now = Utc::now();
+    let mut any = false;
     for (partition, high) in marks {
         let (applied, last_at) = stored.get(&partition).copied().unwrap_or((-1, now));
         let lag = (high - applied - 1).max(0);
+        any |= lag > 0;
         let seconds = if lag > 0 {
             // The newest applied event's time bounds the oldest unapplied one from below, so
             // this errs on the side of reporting more lag, never less.
@@ -241,7 +253,7 @@ async fn update_lag(
             .with_label_values(&[group, topic, &p])
             .set(seconds);
     }
-    Ok(())
+    Ok(any)
 }
 
 /// Rebuild gauges from `projection_rebuilds`, for every view (zeros when never rebuilt, so the

@@ -418,6 +418,17 @@ impl Post {
             .clone()
             .unwrap_or_else(|| render::post_html(&self.0.body_markdown))
     }
+    /// The post's opening words for a list of posts: its first paragraph as plain text (never
+    /// a heading or a list), at most `maxLength` characters (1–1000), cut at a word with `…`.
+    async fn excerpt(
+        &self,
+        #[graphql(default = 200, validator(minimum = 1, maximum = 1000))] max_length: i32,
+    ) -> String {
+        render::excerpt(
+            &self.0.body_markdown,
+            usize::try_from(max_length).unwrap_or(200),
+        )
+    }
     async fn tags(&self) -> &[String] {
         &self.0.tags.0
     }

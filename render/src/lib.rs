@@ -70,6 +70,51 @@ pub fn summary(markdown: &str, max: usize) -> String {
             _ => {}
         }
     }
+    cut_at_word(&text, max)
+}
+
+/// The first paragraph of a markdown body as plain text, at most `max` characters (cut at a
+/// word, with `…`): a post's excerpt on the home page. Never a heading, a list, a quote or code;
+/// a body with no paragraph of its own gets its [`summary`].
+#[must_use]
+pub fn excerpt(markdown: &str, max: usize) -> String {
+    use pulldown_cmark::{Tag, TagEnd};
+    let mut text = String::new();
+    // Containers the paragraph would sit in (lists, quotes, footnotes): only a top-level one
+    // is the post's opening words.
+    let mut nested = 0usize;
+    let mut inside = false;
+    let mut skip = 0usize;
+    for event in Parser::new_ext(markdown, options()) {
+        match event {
+            Event::Start(Tag::List(_) | Tag::BlockQuote(_) | Tag::FootnoteDefinition(_)) => {
+                nested += 1;
+            }
+            Event::End(TagEnd::List(_) | TagEnd::BlockQuote(_) | TagEnd::FootnoteDefinition) => {
+                nested = nested.saturating_sub(1);
+            }
+            Event::Start(Tag::Paragraph) if nested == 0 => inside = true,
+            Event::End(TagEnd::Paragraph) if inside => {
+                let cut = cut_at_word(&text, max);
+                if !cut.is_empty() {
+                    return cut;
+                }
+                // A paragraph of only an image: the next one.
+                inside = false;
+                text.clear();
+            }
+            Event::Start(Tag::Image { .. }) => skip += 1,
+            Event::End(TagEnd::Image) => skip = skip.saturating_sub(1),
+            Event::Text(t) | Event::Code(t) if inside && skip == 0 => text.push_str(&t),
+            Event::SoftBreak | Event::HardBreak if inside => text.push(' '),
+            _ => {}
+        }
+    }
+    summary(markdown, max)
+}
+
+/// `text`'s words, at most `max` characters, cut at a word with `…` when it is longer.
+fn cut_at_word(text: &str, max: usize) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
     let mut out = String::new();
     for word in words {
@@ -214,7 +259,20 @@ pub fn find_active_content(html: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{comment_html, full_comment_html, plain_comment_html, post_html, summary};
+    use super::{comment_html, excerpt, full_comment_html, plain_comment_html, post_html, summary};
+
+    #[test]
+    fn an_excerpt_is_the_first_paragraph_never_a_heading_or_a_list() {
+        let body = "# Why comments appear live\n\n- one\n- two\n\n> quoted\n\n![a cat](x.png)\n\nEvery comment is an *event*. It travels\nthe log.\n\nSecond paragraph.";
+        assert_eq!(
+            excerpt(body, 200),
+            "Every comment is an event. It travels the log."
+        );
+        assert_eq!(excerpt(body, 20), "Every comment is an…");
+        // No paragraph of its own: the summary of what there is.
+        assert_eq!(excerpt("# Only\n\n- a list", 50), "Only a list");
+        assert_eq!(excerpt("", 50), "");
+    }
 
     #[test]
     fn a_summary_is_the_words_a_reader_sees_cut_at_a_word() {

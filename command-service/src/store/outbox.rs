@@ -68,6 +68,12 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// A probe that tells when another process may have added rows (`infra::db::ChangeProbe`).
+    #[must_use]
+    pub fn change_probe(&self) -> infra::db::ChangeProbe {
+        infra::db::ChangeProbe::new(&self.db)
+    }
+
     /// The outbox in `db`.
     #[must_use]
     pub fn new(db: Db) -> Self {

@@ -32,9 +32,11 @@ struct Inner {
     appended: Notify,
 }
 
-/// How often a consumer looks for new messages when nothing in its process told it of one
-/// (another process may append to the same database).
-const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How long an idle consumer waits for an append before it looks for one another process made
+/// (a look is a `stat` of the database's files: see `ChangeProbe`). Appends in this process wake
+/// it at once, so this bounds only other processes' latency; callers' shorter waits are raised
+/// to it, so an idle `inkwire dev` wakes about once a second per reader, not ten times.
+const POLL_INTERVAL: Duration = Duration::from_millis(1000);
 
 impl EmbeddedLog {
     /// The log `topic`, with `partitions` partitions, in `db`.
@@ -109,6 +111,8 @@ impl EmbeddedLog {
             log: self.clone(),
             positions: HashMap::new(),
             pending: (0..self.inner.partitions).collect(),
+            probe: crate::db::ChangeProbe::new(&self.inner.db),
+            drained: false,
         }
     }
 
@@ -230,6 +234,11 @@ pub struct EmbeddedConsumer {
     pub(super) positions: HashMap<i32, i64>,
     /// Partitions waiting to be positioned by the caller.
     pending: BTreeSet<i32>,
+    /// Whether another process may have appended: an idle consumer reads only then (or when
+    /// this process appended, which wakes it), so it costs nothing between commits.
+    probe: crate::db::ChangeProbe,
+    /// Whether the last read found nothing: only then can the files tell that nothing is left.
+    drained: bool,
 }
 
 impl EmbeddedConsumer {
@@ -250,6 +259,8 @@ impl EmbeddedConsumer {
 
     pub(super) fn seek(&mut self, partition: i32, next_offset: Option<i64>) {
         self.positions.insert(partition, next_offset.unwrap_or(0));
+        // A new position has records to read whatever the files say.
+        self.drained = false;
     }
 
     pub(super) fn ack(&mut self, _records: &[LogRecord]) {
@@ -266,12 +277,26 @@ impl EmbeddedConsumer {
         let notified = log.appended.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let out = self.read(max).await?;
-        if !out.is_empty() {
-            return Ok(out);
+        // Once a read found nothing, read again only when something may have been committed
+        // since: an append in this process wakes `notified`; one in another shows in the
+        // database's files. Until then (a read that filled its batch) there may be more.
+        if !self.drained || self.probe.maybe_changed() {
+            let out = self.read(max).await?;
+            self.drained = out.is_empty();
+            if !out.is_empty() {
+                return Ok(out);
+            }
         }
-        let _ = tokio::time::timeout(wait.min(POLL_INTERVAL), notified).await;
-        self.read(max).await
+        let woken = tokio::time::timeout(wait.max(POLL_INTERVAL), notified)
+            .await
+            .is_ok();
+        if woken || self.probe.maybe_changed() {
+            let out = self.read(max).await?;
+            self.drained = out.is_empty();
+            Ok(out)
+        } else {
+            Ok(Vec::new())
+        }
     }
 
     async fn read(&mut self, max: usize) -> Result<Vec<LogRecord>, LogError> {
