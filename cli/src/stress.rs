@@ -30,9 +30,13 @@ use crate::bench_gateway::{
 /// Arguments of `inkwire stress`.
 #[derive(Debug, Args)]
 pub struct StressArgs {
-    /// The gateway's GraphQL endpoint.
-    #[arg(long, default_value = "http://127.0.0.1:8080/graphql")]
+    /// The gateway's GraphQL endpoint (a site's address alone means its `/graphql`).
+    #[arg(long, default_value = "http://127.0.0.1:8080/graphql", value_parser = graphql_endpoint)]
     pub url: String,
+    /// Keep the posts this run made (they are deleted afterwards by default). The accounts it
+    /// registers, `stress-<run>-<n>`, are disabled when the author is an admin.
+    #[arg(long)]
+    pub keep: bool,
     /// Where subscribers connect instead, round-robin (repeatable): e.g. each gateway of a
     /// cluster directly, when the proxy in front limits connections per client address.
     #[arg(long = "subscribe-url")]
@@ -68,6 +72,15 @@ pub struct StressArgs {
     /// Allow a target that is not on loopback.
     #[arg(long)]
     pub allow_remote: bool,
+}
+
+/// `raw`, with `/graphql` when it names a site rather than an endpoint.
+fn graphql_endpoint(raw: &str) -> Result<String, String> {
+    let mut url = reqwest::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
+    if matches!(url.path(), "" | "/") {
+        url.set_path("/graphql");
+    }
+    Ok(url.to_string())
 }
 
 /// What one subscriber received: (comment id, version, when).
@@ -122,6 +135,7 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
     let author = sign_in(&http, &url, &args.username, &args.password).await?;
     let run_id = uuid::Uuid::now_v7().simple().to_string();
     let mut writers = Vec::new();
+    let mut writer_ids = Vec::new();
     for w in 0..args.writers {
         let name = format!("stress-{}-{w}", &run_id[run_id.len() - 8..]);
         // Sign-ups from one address are rate-limited (a burst, then one every two seconds):
@@ -132,7 +146,7 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
                 &http,
                 &url,
                 "",
-                "mutation($i: RegisterInput!) { register(input: $i) { token } }",
+                "mutation($i: RegisterInput!) { register(input: $i) { token user { id } } }",
                 json!({"i": {"username": name, "password": format!("{name}-password")}}),
             )
             .await;
@@ -148,6 +162,12 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
                 .as_str()
                 .map(str::to_owned)
                 .ok_or_else(|| anyhow::anyhow!("register refused: {r}"))?,
+        );
+        writer_ids.push(
+            r["data"]["register"]["user"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
         );
     }
     let mut posts = Vec::new();
@@ -510,8 +530,110 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
         args.report_dir.join("report.html"),
         html(&report, &timeline),
     )?;
-    println!("{report}");
+    let cleanup = if args.keep {
+        format!(
+            "kept: {} posts and {} accounts (--keep)",
+            posts.len(),
+            writer_ids.len()
+        )
+    } else {
+        clean_up(&http, &url, &author, &posts, &writer_ids).await
+    };
+    println!("{}", human_summary(&report, &cleanup, &args.report_dir));
     Ok(ok)
+}
+
+/// Deletes the run's posts and disables its accounts (which needs an admin: an author's run
+/// says what is left); returns what it did, in words.
+async fn clean_up(
+    http: &reqwest::Client,
+    url: &str,
+    author: &str,
+    posts: &[String],
+    writers: &[String],
+) -> String {
+    let mut deleted = 0;
+    for post in posts {
+        let r = gql(
+            http,
+            url,
+            author,
+            "mutation($id: ID!) { deletePost(id: $id) { post { id } } }",
+            json!({ "id": post }),
+        )
+        .await;
+        deleted += usize::from(r.is_ok());
+    }
+    let mut disabled = 0;
+    for user in writers {
+        let r = gql(
+            http,
+            url,
+            author,
+            "mutation($id: ID!) { disableUser(userId: $id) }",
+            json!({ "id": user }),
+        )
+        .await;
+        disabled += usize::from(r.is_ok());
+    }
+    let accounts = if disabled == writers.len() {
+        format!("{disabled} accounts disabled")
+    } else {
+        format!(
+            "{} of {} stress-* accounts left enabled (disabling them needs an admin)",
+            writers.len() - disabled,
+            writers.len()
+        )
+    };
+    format!(
+        "cleaned up: {deleted} of {} posts deleted, {accounts}",
+        posts.len()
+    )
+}
+
+/// The run in a few lines for a person; the figures are all in `report.json`.
+fn human_summary(report: &Value, cleanup: &str, dir: &std::path::Path) -> String {
+    let f = |v: &Value| v.as_f64().unwrap_or(0.0);
+    let d = &report["deliveries"];
+    let lat = &report["latency"];
+    let line = |name: &str, v: &Value| {
+        format!(
+            "  {name:<22} p50 {:>8.1} ms   p99 {:>8.1} ms   max {:>8.1} ms",
+            f(&v["p50_ms"]),
+            f(&v["p99_ms"]),
+            f(&v["max_ms"])
+        )
+    };
+    let verdict = if report["ok"] == true {
+        "OK: every delivery accounted for"
+    } else {
+        "FAILED: deliveries lost, duplicated or out of order"
+    };
+    [
+        format!("stress: {verdict}"),
+        format!(
+            "  comments   {} sent, {} acknowledged, {} refused, {:.1}/s over {:.1} s",
+            report["comments_sent"],
+            report["comments_acked"],
+            report["comments_refused"],
+            f(&report["acked_per_sec"]),
+            f(&report["write_seconds"])
+        ),
+        format!(
+            "  deliveries {} of {} expected to {} subscribers: {} lost, {} duplicated, {} out of order",
+            d["received"], d["expected"], report["subscribers"], d["lost"], d["duplicated"], d["out_of_order"]
+        ),
+        line("send -> acknowledged", &lat["command_ack"]),
+        line("ack -> pushed", &lat["ack_to_push"]),
+        line("ack -> queryable", &lat["ack_to_queryable"]),
+        format!("  {cleanup}"),
+        format!(
+            "  report: {} (figures: {})",
+            dir.join("report.html").display(),
+            dir.join("report.json").display()
+        ),
+    ]
+    .join("\n")
 }
 
 /// Why a comment was refused, from the error: the gateway's `code/reason`, or a proxy's HTTP

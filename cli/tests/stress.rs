@@ -14,7 +14,8 @@ use serde_json::Value;
 async fn stress_accounts_for_every_delivery_and_writes_its_reports() {
     let server = DevServer::demo(&[]).await;
     let reports = TempDir::new();
-    let url = format!("{}/graphql", server.base);
+    // The site's address is enough: stress finds its `/graphql`.
+    let url = server.base.clone();
     let dir = reports.0.clone();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_inkwire"))
@@ -49,7 +50,29 @@ async fn stress_accounts_for_every_delivery_and_writes_its_reports() {
     })
     .await
     .expect("join");
-    common::succeeded(&out);
+    let summary = common::succeeded(&out);
+    // A summary for people, not a line of JSON, that says where the report is.
+    assert!(summary.starts_with("stress: OK"), "{summary}");
+    assert!(summary.contains("report.html"), "{summary}");
+    assert!(
+        summary.contains("cleaned up: 3 of 3 posts deleted"),
+        "{summary}"
+    );
+    // The run's posts are gone from the blog.
+    let http = reqwest::Client::new();
+    let posts = common::graphql::gql(
+        &http,
+        &format!("{}/graphql", server.base),
+        None,
+        "{ posts(first: 50) { edges { node { slug } } } }",
+        serde_json::json!({}),
+    )
+    .await;
+    let slugs = posts["data"]["posts"]["edges"].to_string();
+    assert!(
+        !slugs.contains("bench-"),
+        "stress posts left behind: {slugs}"
+    );
     let report: Value = serde_json::from_str(
         &std::fs::read_to_string(reports.0.join("report.json")).expect("report.json"),
     )
