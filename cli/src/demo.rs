@@ -42,6 +42,26 @@ const POSTS: &[(&str, &str, &[&str], &str)] = &[
     ),
 ];
 
+/// Per post (in [`POSTS`]' order): Rita's comment, Ada's reply to it, Grace's comment. Each
+/// thread is about its own post.
+const THREADS: [[&str; 3]; 3] = [
+    [
+        "Lovely to see this live! I opened it in two tabs and my comment showed up in both.",
+        "Thank you, Rita. Try replying from another window: the reply lands under your comment.",
+        "Moderator here: be kind, and enjoy. Hidden comments can be restored, nothing is lost.",
+    ],
+    [
+        "The Jacquard comparison still works: the cards are the program, the loom is the engine.",
+        "And Note G is the first published program. She also saw its limits, as the quote says.",
+        "For newcomers: the notes are longer than the paper they annotate. Worth the read.",
+    ],
+    [
+        "So a comment is in the read tables before my browser hears of it? No polling at all?",
+        "Exactly: the gateway pushes only what the projector has committed, so a reload agrees.",
+        "And if your connection drops, the page resumes from its last cursor and misses nothing.",
+    ],
+];
+
 fn caller(user: &UserView) -> Caller {
     Caller {
         user_id: Some(UserId(user.id)),
@@ -100,20 +120,11 @@ pub async fn seed(bus: &CommandBus, users: &UserService) -> anyhow::Result<()> {
         run(post, ada, draft).await?;
         run(post, ada, PostCommand::PublishPost).await?;
         let first = CommentId::new();
+        let [opening, reply, aside] = THREADS[i % THREADS.len()];
         let comments = [
-            (first, None, rita, "Lovely to see this live!"),
-            (
-                CommentId::new(),
-                Some(first),
-                ada,
-                "Thank you, Rita. Try replying from another window.",
-            ),
-            (
-                CommentId::new(),
-                None,
-                grace,
-                "Moderator here: be kind, and enjoy.",
-            ),
+            (first, None, rita, opening),
+            (CommentId::new(), Some(first), ada, reply),
+            (CommentId::new(), None, grace, aside),
         ];
         for (id, parent, who, text) in comments {
             let add = PostCommand::AddComment(AddComment {
