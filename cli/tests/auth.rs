@@ -89,6 +89,13 @@ async fn roles_decide_who_may_do_what(stack: &TestStack) {
     )
     .await;
     common::add_user(&stack.db, ADMIN_ID, "root", "root-password", &["admin"]).await;
+    // Users added this way reach the read model through the outbox, on partitions of their own:
+    // wait for them, as a post's `waitForProjection` covers only the post's own stream.
+    let users = stack.count("user_streams").await;
+    common::eventually(std::time::Duration::from_secs(20), || async {
+        stack.count("rm_users").await >= users
+    })
+    .await;
     let author = token(stack, "writer", "writer-password").await;
     let moderator = token(stack, "mod", "mod-password").await;
     let admin = token(stack, "root", "root-password").await;

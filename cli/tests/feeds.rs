@@ -183,6 +183,30 @@ async fn an_atom_feed_follows_what_readers_can_see(stack: &TestStack) {
     );
     assert!(robots.contains("Disallow: /write"), "{robots}");
 
+    // Feeds and the sitemap travel compressed to a client that accepts it, and decompress to
+    // the same document.
+    for path in ["/feed.xml", "/sitemap.xml"] {
+        let plain = get(stack, path, None).await.bytes().await.expect("body");
+        let r = stack
+            .http
+            .get(format!(
+                "{}{path}",
+                stack.graphql_url.trim_end_matches("/graphql")
+            ))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .expect("gateway reachable");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["content-encoding"], "gzip", "{path}");
+        let gz = r.bytes().await.expect("body");
+        let mut unzipped = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut unzipped)
+            .expect("gzip");
+        assert_eq!(unzipped, plain, "{path}");
+        assert!(gz.len() < plain.len(), "{path} not smaller");
+    }
+
     // A reader polling with the ETag it holds gets 304 and no body, until something in the
     // feed changes: an edit, or a post published again.
     let r = get(stack, &format!("/tags/{tag}/feed.xml"), Some(&etag)).await;

@@ -95,6 +95,9 @@ async fn stress_accounts_for_every_delivery_and_writes_its_reports() {
     assert!(report["reads"]["count"].as_u64() > Some(0), "{report}");
     let html = std::fs::read_to_string(reports.0.join("report.html")).expect("report.html");
     assert!(html.contains("Every delivery accounted for") && html.contains("<svg"));
+    // Plots with axes and units, and the figures in a table a person reads.
+    assert!(html.contains("seconds since the run started") && html.contains("milliseconds"));
+    assert!(html.contains("<table>") && html.contains("Acknowledged → pushed"));
 
     let remote = Command::new(env!("CARGO_BIN_EXE_inkwire"))
         .args([

@@ -225,15 +225,18 @@ impl Gateway {
         };
         let live = fanout::LiveExecutor::new(schema.clone(), metrics, config.subscriber_buffer);
         let page_template = config.web_ui.as_ref().map(web::WebUi::index_template);
-        let mut router = Router::new()
-            .route(
-                "/graphql",
-                get(graphql_http::graphql_get).post(graphql_http::graphql_post),
-            )
-            .merge(feed::routes());
+        let mut router = Router::new().route(
+            "/graphql",
+            get(graphql_http::graphql_get).post(graphql_http::graphql_post),
+        );
+        // Feeds, the sitemap and post pages are documents a reader's browser, a feed reader or
+        // a crawler fetches whole: compressed when the client accepts it. (GraphQL answers are
+        // small and served from the page cache at tens of thousands a second: left as they are.)
+        let mut documents = feed::routes();
         if page_template.is_some() {
-            router = router.route("/posts/{slug}", get(pages::post_page));
+            documents = documents.route("/posts/{slug}", get(pages::post_page));
         }
+        router = router.merge(documents.layer(tower_http::compression::CompressionLayer::new()));
         let router = router
             // Behind one `Arc`: axum clones the state for every request.
             .with_state(Arc::new(HttpState {

@@ -562,6 +562,11 @@ pub async fn count(db: &Db, table: &'static str) -> i64 {
         "user_events" => "SELECT COUNT(*) FROM events WHERE event_type LIKE 'user.%'",
         "outbox" => "SELECT COUNT(*) FROM outbox",
         "rm_posts" => "SELECT COUNT(*) FROM rm_posts",
+        "rm_users" => "SELECT COUNT(*) FROM rm_users",
+        // The users that have events.
+        "user_streams" => {
+            "SELECT COUNT(DISTINCT stream_id) FROM events WHERE event_type LIKE 'user.%'"
+        }
         "rm_comments" => "SELECT COUNT(*) FROM rm_comments",
         "post_slugs" => "SELECT COUNT(*) FROM post_slugs",
         other => panic!("no count query for {other}"),

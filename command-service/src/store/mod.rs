@@ -121,6 +121,9 @@ impl EventStore {
     #[must_use]
     pub fn with_log(db: Db, log: Option<&EmbeddedLog>) -> Self {
         let log = log.filter(|l| l.shares_sqlite_file_with(&db)).cloned();
+        if let Some(log) = &log {
+            log.mark_local_writer();
+        }
         Self { db, log }
     }
 

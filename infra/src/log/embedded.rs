@@ -30,12 +30,19 @@ struct Inner {
     topic: String,
     partitions: i32,
     appended: Notify,
+    /// Whether something in this process appends (an event store writing the log in its
+    /// transactions, a relay): then every append wakes the readers, and an idle reader need not
+    /// look often for appends of other processes.
+    local_writer: std::sync::atomic::AtomicBool,
 }
 
-/// How long an idle consumer waits for an append before it looks for one another process made
-/// (a look is a `stat` of the database's files: see `ChangeProbe`). Appends in this process wake
-/// it at once, so this bounds only other processes' latency; callers' shorter waits are raised
-/// to it, so an idle `inkwire dev` wakes about once a second per reader, not ten times.
+/// How long an idle consumer waits for an append, when this process has a writer of the log,
+/// before it looks for one another process made (a look is a `stat` of the database's files:
+/// see `ChangeProbe`). Appends in this process wake it at once, so this bounds only other
+/// processes' latency; callers' shorter waits are raised to it, so an idle `inkwire dev` wakes
+/// about once a second per reader, not ten times. A reader in a process that does not write
+/// (`inkwire replay`, `events tail`) keeps its caller's wait: it learns of appends only by
+/// looking.
 const POLL_INTERVAL: Duration = Duration::from_millis(1000);
 
 impl EmbeddedLog {
@@ -49,6 +56,7 @@ impl EmbeddedLog {
                 topic: topic.to_owned(),
                 partitions: partitions.max(1),
                 appended: Notify::new(),
+                local_writer: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -104,6 +112,14 @@ impl EmbeddedLog {
     /// or in a transaction of the caller's through [`LogWriter`], once it committed).
     pub fn appended(&self) {
         self.inner.appended.notify_waiters();
+    }
+
+    /// Says that this process appends to this log and calls [`EmbeddedLog::appended`] after
+    /// each append: its readers then wait for that instead of looking ten times a second.
+    pub fn mark_local_writer(&self) {
+        self.inner
+            .local_writer
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(super) fn consumer(&self) -> EmbeddedConsumer {
@@ -287,9 +303,12 @@ impl EmbeddedConsumer {
                 return Ok(out);
             }
         }
-        let woken = tokio::time::timeout(wait.max(POLL_INTERVAL), notified)
-            .await
-            .is_ok();
+        let idle_wait = if log.local_writer.load(std::sync::atomic::Ordering::Relaxed) {
+            wait.max(POLL_INTERVAL)
+        } else {
+            wait
+        };
+        let woken = tokio::time::timeout(idle_wait, notified).await.is_ok();
         if woken || self.probe.maybe_changed() {
             let out = self.read(max).await?;
             self.drained = out.is_empty();
