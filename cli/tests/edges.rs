@@ -203,6 +203,18 @@ async fn graphql_over_http_follows_the_spec() {
             "Int variable out of range",
             json!({ "query": "query($n: Int) { posts(first: $n) { edges { cursor } } }", "variables": { "n": 3_000_000_000_u64 } }),
         ),
+        (
+            "Int out of range inside an input object, through a fragment-free mutation",
+            json!({ "query": "mutation($id: ID!) { editPost(id: $id, input: { expectedVersion: -3000000000 }) { post { id } } }", "variables": { "id": uuid::Uuid::now_v7().to_string() } }),
+        ),
+        (
+            "Int out of range inside an input object variable",
+            json!({ "query": "mutation($id: ID!, $i: EditPostInput!) { editPost(id: $id, input: $i) { post { id } } }", "variables": { "id": uuid::Uuid::now_v7().to_string(), "i": { "expectedVersion": 1_u64 << 40 } } }),
+        ),
+        (
+            "Int out of range in a fragment",
+            json!({ "query": "query { ...F } fragment F on Query { posts(first: 4294967296) { edges { cursor } } }" }),
+        ),
     ] {
         let resp = post(body.clone(), grj).await.expect("reachable");
         let status = resp.status();

@@ -9,7 +9,7 @@ use async_graphql::parser::types::{
 };
 use async_graphql::registry::{MetaType, Registry};
 use async_graphql::{Name, ServerError, Variables};
-use async_graphql_value::{ConstValue, Value};
+use async_graphql_value::ConstValue;
 
 /// The first `Int` out of range in `doc` (arguments written in it, and the variables given),
 /// as a validation error at its place.
@@ -35,7 +35,7 @@ pub(crate) fn check(
                 doc,
                 &operation.selection_set.node,
                 root,
-                registry,
+                (registry, variables),
                 &mut Vec::new(),
             )
         {
@@ -67,7 +67,7 @@ fn check_set(
     doc: &ExecutableDocument,
     set: &SelectionSet,
     parent: &str,
-    registry: &Registry,
+    context @ (registry, variables): (&Registry, &Variables),
     fragments: &mut Vec<Name>,
 ) -> Option<ServerError> {
     for item in &set.items {
@@ -83,8 +83,15 @@ fn check_set(
                     continue;
                 };
                 for (name, value) in &field.arguments {
+                    // Variables in the value stand for what was given (checked on their own too).
+                    let given = value.node.clone().into_const_with(|var| {
+                        Ok::<_, std::convert::Infallible>(
+                            variables.get(&var).cloned().unwrap_or(ConstValue::Null),
+                        )
+                    });
                     if let Some(arg) = meta.args.get(name.node.as_str())
-                        && let Some(message) = literal(&value.node, &arg.ty, registry)
+                        && let Ok(given) = given
+                        && let Some(message) = const_value(&given, &arg.ty, registry)
                     {
                         return Some(ServerError::new(
                             format!("Invalid value for argument \"{}\": {message}", name.node),
@@ -96,7 +103,7 @@ fn check_set(
                     doc,
                     &field.selection_set.node,
                     base(&meta.ty),
-                    registry,
+                    context,
                     fragments,
                 ) {
                     return Some(error);
@@ -112,7 +119,7 @@ fn check_set(
                     doc,
                     &fragment.node.selection_set.node,
                     on,
-                    registry,
+                    context,
                     fragments,
                 ) {
                     return Some(error);
@@ -132,7 +139,7 @@ fn check_set(
                     doc,
                     &fragment.node.selection_set.node,
                     &on,
-                    registry,
+                    context,
                     fragments,
                 );
                 fragments.pop();
@@ -162,33 +169,7 @@ fn int_out_of_range(n: &serde_json::Number) -> Option<String> {
         .then(|| format!("Int cannot represent {n}: only integers from -2147483648 to 2147483647"))
 }
 
-/// A literal argument value against its type; variables in it are checked with their own
-/// definitions.
-fn literal(value: &Value, ty: &str, registry: &Registry) -> Option<String> {
-    if let Some(item) = unwrap_list(ty) {
-        return match value {
-            Value::List(items) => items.iter().find_map(|v| literal(v, item, registry)),
-            // A single value where a list is expected is a list of one.
-            other => literal(other, item, registry),
-        };
-    }
-    match (base(ty), value) {
-        ("Int", Value::Number(n)) => int_out_of_range(n),
-        (name, Value::Object(fields)) => match registry.types.get(name) {
-            Some(MetaType::InputObject { input_fields, .. }) => {
-                fields.iter().find_map(|(field, v)| {
-                    input_fields
-                        .get(field.as_str())
-                        .and_then(|f| literal(v, &f.ty, registry))
-                })
-            }
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// A variable's value (or a default) against its type.
+/// A value (an argument's, with its variables given, or a variable's) against its type.
 fn const_value(value: &ConstValue, ty: &str, registry: &Registry) -> Option<String> {
     if let Some(item) = unwrap_list(ty) {
         return match value {
