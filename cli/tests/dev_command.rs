@@ -95,9 +95,31 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
     let child = start(&dir, port);
     wait_up(&http, &base).await;
 
-    // Everything goes through the gateway, as a client's would: the command API is not served.
+    // Everything goes through the gateway, as a client's would: the command API is not served,
+    // so naming the author in a header writes nothing (docs/security.md).
     let graphql = format!("{base}/graphql");
+    let forged = http
+        .post(format!("{base}/v1/posts"))
+        .header("x-inkwire-user-id", AUTHOR)
+        .json(&json!({ "title": "Forged", "slug": "forged", "body_markdown": "x" }))
+        .send()
+        .await
+        .expect("reachable");
+    assert_eq!(forged.status(), StatusCode::NOT_FOUND);
     let id = common::graphql::published_post(&http, &graphql).await;
+    // The write side reserves slugs: the one the forged request named is still free.
+    let mine = common::graphql::gql(
+        &http,
+        &graphql,
+        Some(AUTHOR),
+        "mutation { createPost(input: { title: \"Mine\", body: \"x\", slug: \"forged\" }) { post { id } } }",
+        json!({}),
+    )
+    .await;
+    assert!(
+        mine["data"]["createPost"]["post"]["id"].is_string(),
+        "the forged request took the slug: {mine}"
+    );
     let sent = Instant::now();
     let (comment, r) = common::graphql::add_comment(&http, &graphql, &id, "live?", false).await;
     assert!(!comment.is_empty(), "{r}");
