@@ -182,14 +182,19 @@ async fn a_comment_caught_up_later_is_in_its_trace(backend: Backend) {
     let post = visible_post(&stack).await;
     let cursor =
         common::graphql::comment_events_cursor(&stack.http, &stack.graphql_url, &post).await;
+    // A subscriber already there gets the comment live only once the gateway's log follower,
+    // which keeps the trace context, has read it: that, not a guess at how long it takes, is
+    // when a later subscriber's catch-up can join the trace.
+    let ws_url = stack.graphql_url.replace("http://", "ws://");
+    let mut early = WsClient::connect(&ws_url).await;
+    early.subscribe("early", &post, Some(&cursor)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let (comment, response) =
         add_comment(&stack.http, &stack.graphql_url, &post, "caught up", true).await;
     assert!(!comment.is_empty(), "{response}");
-    // Visible to queries now; give the gateway's log follower, which keeps the trace context,
-    // time to read the change too.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    expect_comment(&mut early, &comment).await;
 
-    let mut ws = WsClient::connect(&stack.graphql_url.replace("http://", "ws://")).await;
+    let mut ws = WsClient::connect(&ws_url).await;
     ws.subscribe("1", &post, Some(&cursor)).await;
     expect_comment(&mut ws, &comment).await;
 
