@@ -140,20 +140,27 @@ impl DatabaseArgs {
         }
     }
 
-    /// Where the data is, in words (a URL without its password).
+    /// Where the data is, in words (a file, or a URL without its password).
     #[must_use]
     pub fn describe(&self) -> String {
-        match (&self.database_url, self.sqlite_file()) {
-            (_, Some(file)) => file.display().to_string(),
-            (Some(url), None) => match reqwest::Url::parse(url) {
-                Ok(mut parsed) => {
-                    let _ = parsed.set_password(None);
-                    parsed.to_string()
-                }
-                Err(_) => "the database URL given".to_owned(),
-            },
-            (None, None) => unreachable!("no URL means the data directory's file"),
+        if let Some(file) = self.sqlite_file() {
+            return file.display().to_string();
         }
+        let url = self.database_url.as_deref().unwrap_or_default();
+        match reqwest::Url::parse(url) {
+            Ok(mut parsed) => {
+                let _ = parsed.set_password(None);
+                parsed.to_string()
+            }
+            Err(_) => "the database URL given".to_owned(),
+        }
+    }
+
+    /// Whether these arguments name a SQLite file that is not there (opening it would make a
+    /// new, empty one).
+    #[must_use]
+    pub fn is_missing(&self) -> bool {
+        self.sqlite_file().is_some_and(|file| !file.is_file())
     }
 
     /// Opens a database that must already exist: read-only and operator commands never make
@@ -163,12 +170,10 @@ impl DatabaseArgs {
     /// When a SQLite file is missing (named, with the flag that picks another), or the database
     /// cannot be reached.
     pub async fn open_existing(&self, pool: u32) -> anyhow::Result<Db> {
-        if let Some(file) = self.sqlite_file()
-            && !file.is_file()
-        {
+        if self.is_missing() {
             anyhow::bail!(
                 "no Inkwire database at {}: point --data-dir (INKWIRE_DATA_DIR) at the directory `inkwire dev` uses (default ./inkwire-data), or give --database-url",
-                file.display()
+                self.describe()
             );
         }
         self.open(pool).await

@@ -102,8 +102,7 @@ pub async fn run(command: UserCommand) -> anyhow::Result<()> {
             let where_ = target.describe();
             // A SQLite file that is not there yet is made: say so, as it is most likely a
             // mistyped data directory rather than the blog the user meant.
-            let new =
-                target.database_url.is_none() && !target.data_dir.join("inkwire.db").is_file();
+            let new = target.is_missing();
             let password = read_password()?;
             let db = target.open(2).await?;
             let id = add(&db, &args, password).await?;

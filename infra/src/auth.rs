@@ -134,30 +134,12 @@ impl TokenKeys {
             .map_err(|e| TokenError(e.to_string()))
     }
 
-    /// Checks `token` and returns its claims.
+    /// Checks `token` and returns its claims, telling an expired token from a bad one.
     ///
     /// # Errors
-    /// [`TokenError`] for anything but a valid, unexpired HS256 token of ours.
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| TokenError(e.to_string()))
-    }
-
-    /// The token in an `Authorization: Bearer …` header value.
-    #[must_use]
-    pub fn bearer(header: &str) -> Option<&str> {
-        match Authorization::parse(header) {
-            Authorization::Bearer(token) => Some(token),
-            Authorization::Anonymous | Authorization::Malformed => None,
-        }
-    }
-
-    /// Checks `token` like [`TokenKeys::verify`], telling an expired token from a bad one.
-    ///
-    /// # Errors
-    /// [`Refused::Expired`] for a good token past its expiry, [`Refused::Invalid`] otherwise.
-    pub fn check(&self, token: &str) -> Result<Claims, Refused> {
+    /// [`Refused::Expired`] for a good token past its expiry, [`Refused::Invalid`] for anything
+    /// else but a valid, unexpired HS256 token of ours.
+    pub fn verify(&self, token: &str) -> Result<Claims, Refused> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
@@ -374,11 +356,8 @@ mod tests {
             &EncodingKey::from_secret(b"a test secret that is long enough!!"),
         )
         .expect("encode");
-        assert!(expired.verify(&old).is_err(), "expired");
-        assert_eq!(TokenKeys::bearer("Bearer abc"), Some("abc"));
-        assert_eq!(TokenKeys::bearer("Basic abc"), None);
-        assert_eq!(expired.check(&old), Err(Refused::Expired));
-        assert_eq!(keys().check("not.a.token"), Err(Refused::Invalid));
+        assert_eq!(expired.verify(&old), Err(Refused::Expired), "expired");
+        assert_eq!(keys().verify("not.a.token"), Err(Refused::Invalid));
     }
 
     #[test]

@@ -186,7 +186,7 @@ pub(crate) fn authenticate(
         Some(Authorization::Malformed) => return Err(BadCredentials::Malformed),
         Some(Authorization::Bearer(token)) => token,
     };
-    let claims = keys.check(token).map_err(|e| match e {
+    let claims = keys.verify(token).map_err(|e| match e {
         Refused::Expired => BadCredentials::Expired,
         Refused::Invalid => BadCredentials::Invalid,
     })?;
@@ -495,10 +495,7 @@ async fn execute(
 /// the variables did not fit, the request was refused before execution), or `None` when
 /// execution began. Field errors always carry a path; request errors never do.
 fn request_error(response: &async_graphql::Response) -> Option<StatusCode> {
-    if response.data != async_graphql::Value::Null
-        || response.errors.is_empty()
-        || response.errors.iter().any(|e| !e.path.is_empty())
-    {
+    if !is_request_error(response) {
         return None;
     }
     let rate_limited = response.errors.iter().any(|e| {
@@ -512,6 +509,15 @@ fn request_error(response: &async_graphql::Response) -> Option<StatusCode> {
     } else {
         StatusCode::BAD_REQUEST
     })
+}
+
+/// Whether a response reports a request error: nothing executed, so no data and no error with a
+/// path (field errors always have one). Over HTTP it is a 400; over graphql-transport-ws an
+/// `error` message.
+pub(crate) fn is_request_error(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
 }
 
 /// An answer already serialised, in `media`.

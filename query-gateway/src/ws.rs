@@ -227,7 +227,7 @@ impl futures::Stream for Frames {
             Some(outgoing) => {
                 if std::mem::take(&mut this.first)
                     && let Outgoing::Own(response) = &outgoing
-                    && is_request_error(response)
+                    && crate::graphql_http::is_request_error(response)
                 {
                     // The operation never started: `error`, and no `complete` after it.
                     this.complete = None;
@@ -238,13 +238,6 @@ impl futures::Stream for Frames {
             None => this.complete.take(),
         })
     }
-}
-
-/// Whether a response reports a request error (nothing executed: no data, no error with a path).
-fn is_request_error(response: &async_graphql::Response) -> bool {
-    response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty())
 }
 
 impl<I, E> Connection<I>

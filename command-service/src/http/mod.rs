@@ -60,6 +60,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The refusal of a request that brings no caller proof.
+fn no_caller_proof() -> ApiError {
+    ApiError::Unauthenticated {
+        reason: "NO_CALLER_PROOF",
+        message: "this internal API takes commands only from a gateway (no caller proof)".into(),
+    }
+}
+
 /// Refuses a request without a valid caller proof; hands the proof's claims to [`Ctx`].
 async fn require_caller_proof(
     axum::extract::State(keys): axum::extract::State<CallerKeys>,
@@ -72,12 +80,7 @@ async fn require_caller_proof(
         .get(CALLER_PROOF_HEADER)
         .and_then(|v| v.to_str().ok());
     let Some(proof) = proof else {
-        return ApiError::Unauthenticated {
-            reason: "NO_CALLER_PROOF",
-            message: "this internal API takes commands only from a gateway (no caller proof)"
-                .into(),
-        }
-        .into_response();
+        return no_caller_proof().into_response();
     };
     match keys.verify(proof) {
         Ok(claims) => {
@@ -150,11 +153,7 @@ impl FromRequestParts<AppState> for Ctx {
         let headers = &parts.headers;
         // Set by `require_caller_proof`, which every route sits behind.
         let Some(proof) = parts.extensions.get::<CallerClaims>() else {
-            return Err(ApiError::Unauthenticated {
-                reason: "NO_CALLER_PROOF",
-                message: "this internal API takes commands only from a gateway (no caller proof)"
-                    .into(),
-            });
+            return Err(no_caller_proof());
         };
         let user_id = proof.sub.map(UserId);
         // The identity comes from the gateway's proof; the name and roles from our own

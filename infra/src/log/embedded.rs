@@ -298,7 +298,6 @@ impl EmbeddedConsumer {
         // database's files. Until then (a read that filled its batch) there may be more.
         if !self.drained || self.probe.maybe_changed() {
             let out = self.read(max).await?;
-            self.drained = out.is_empty();
             if !out.is_empty() {
                 return Ok(out);
             }
@@ -310,14 +309,13 @@ impl EmbeddedConsumer {
         };
         let woken = tokio::time::timeout(idle_wait, notified).await.is_ok();
         if woken || self.probe.maybe_changed() {
-            let out = self.read(max).await?;
-            self.drained = out.is_empty();
-            Ok(out)
+            self.read(max).await
         } else {
             Ok(Vec::new())
         }
     }
 
+    /// The next records from the current positions; remembers whether there were none.
     async fn read(&mut self, max: usize) -> Result<Vec<LogRecord>, LogError> {
         let topic = self.log.inner.topic.clone();
         let mut out = Vec::new();
@@ -360,6 +358,7 @@ impl EmbeddedConsumer {
             }
             out.extend(rows);
         }
+        self.drained = out.is_empty();
         Ok(out)
     }
 }
