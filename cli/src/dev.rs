@@ -125,9 +125,9 @@ impl Stack {
             },
         );
         gateway.spawn_live(log.clone(), &mut tasks, cancel);
-        let internal = app
-            .router
-            .merge(projection_service::http::router(db.clone()));
+        let internal = app.router.merge(projection_service::http::router(
+            read_model::ReadModel::uncounted(db.clone()),
+        ));
         let router = gateway
             .router
             .merge(infra::telemetry::ops_router(registry, db));

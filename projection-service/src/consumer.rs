@@ -12,7 +12,9 @@ use infra::with_db;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::projections::{BatchOutcome, PreparedBatch, Target, View, apply_beside, stored_offsets};
+use read_model::offsets::AgeProbe;
+
+use crate::projections::{BatchOutcome, PreparedBatch, Target, View, apply_beside};
 
 /// Most records applied in one transaction.
 pub const BATCH_MAX: usize = 5000;
@@ -148,7 +150,7 @@ async fn position(
     if fresh.is_empty() {
         return Ok(());
     }
-    let stored = match stored_offsets(db, group, topic).await {
+    let stored = match read_model::offsets::of_group(db, group, topic).await {
         Ok(stored) => stored,
         Err(e) => {
             consumer.unposition(&fresh.iter().copied().collect::<Vec<_>>());
@@ -228,30 +230,19 @@ async fn update_lag(
     metrics: &Metrics,
 ) -> anyhow::Result<bool> {
     update_rebuilds(db, metrics).await?;
-    let marks = log.high_watermarks().await?;
-    let stored = stored_offsets(db, group, topic).await?;
-    let now = Utc::now();
+    let lags = read_model::offsets::lag(db, log, &[group.to_owned()], AgeProbe::Bound).await?;
     let mut any = false;
-    for (partition, high) in marks {
-        let (applied, last_at) = stored.get(&partition).copied().unwrap_or((-1, now));
-        let lag = (high - applied - 1).max(0);
-        any |= lag > 0;
-        let seconds = if lag > 0 {
-            // The newest applied event's time bounds the oldest unapplied one from below, so
-            // this errs on the side of reporting more lag, never less.
-            (now - last_at).as_seconds_f64().max(0.0)
-        } else {
-            0.0
-        };
-        let p = partition.to_string();
+    for lag in lags {
+        any |= lag.lag_events > 0;
+        let p = lag.partition.to_string();
         metrics
             .lag_events
             .with_label_values(&[group, topic, &p])
-            .set(lag);
+            .set(lag.lag_events);
         metrics
             .lag_seconds
             .with_label_values(&[group, topic, &p])
-            .set(seconds);
+            .set(lag.lag_seconds);
     }
     Ok(any)
 }

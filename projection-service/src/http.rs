@@ -1,5 +1,6 @@
 //! A small read API over the read tables (`/v1/read/...`), so the embedded default can be used
-//! and checked without the GraphQL gateway. Reads only; never touches the write model.
+//! and checked without the GraphQL gateway. Internal: it shows drafts. Reads through
+//! [`read_model::ReadModel`] only; never touches the write model.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -7,12 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use infra::db::Db;
-use infra::with_db;
+use read_model::{CommentRow, CommentStatus, PostRow, PostStatus, ReadModel};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::Row;
-use sqlx::types::Json as SqlJson;
 use uuid::Uuid;
 
 /// A post as readers see it.
@@ -24,10 +22,27 @@ pub struct PostView {
     slug: String,
     body_markdown: String,
     tags: Vec<String>,
-    status: String,
+    status: PostStatus,
     comment_count: i64,
     version: i64,
     published_at: Option<DateTime<Utc>>,
+}
+
+impl From<PostRow> for PostView {
+    fn from(row: PostRow) -> Self {
+        Self {
+            id: row.id,
+            author_id: row.author_id,
+            title: row.title,
+            slug: row.slug,
+            body_markdown: row.body_markdown,
+            tags: row.tags.0,
+            status: row.status,
+            comment_count: row.comment_count,
+            version: row.version,
+            published_at: row.published_at,
+        }
+    }
 }
 
 /// A comment as readers see it, in thread order.
@@ -38,18 +53,34 @@ pub struct CommentView {
     depth: i64,
     author_name: String,
     body: String,
-    status: String,
+    status: CommentStatus,
     reply_count: i64,
     post_version: i64,
     created_at: DateTime<Utc>,
 }
 
+impl From<CommentRow> for CommentView {
+    fn from(row: CommentRow) -> Self {
+        Self {
+            id: row.id,
+            parent_id: row.parent_id,
+            depth: row.depth,
+            author_name: row.author_name,
+            body: row.body,
+            status: row.status,
+            reply_count: row.reply_count,
+            post_version: row.post_version,
+            created_at: row.created_at,
+        }
+    }
+}
+
 /// `/v1/read/posts/{id}` and `/v1/read/posts/{id}/comments`.
-pub fn router(db: Db) -> Router {
+pub fn router(read: ReadModel) -> Router {
     Router::new()
         .route("/v1/read/posts/{id}", get(post))
         .route("/v1/read/posts/{id}/comments", get(comments))
-        .with_state(db)
+        .with_state(read)
 }
 
 /// Errors of the read API, as a status and a JSON body with a stable code.
@@ -93,74 +124,20 @@ impl From<sqlx::Error> for ReadError {
     }
 }
 
-async fn post(State(db): State<Db>, Path(id): Path<String>) -> Result<Json<PostView>, ReadError> {
+async fn post(
+    State(read): State<ReadModel>,
+    Path(id): Path<String>,
+) -> Result<Json<PostView>, ReadError> {
     let id: Uuid = id.parse().map_err(|_| ReadError::InvalidId)?;
-    let row = infra::db::retry_read(|| async {
-        with_db!(&db, |pool| {
-            sqlx::query(
-                "SELECT id, author_id, title, slug, body_markdown, tags, status, comment_count, version, published_at \
-                 FROM rm_posts WHERE id = $1 AND status <> 'deleted'",
-            )
-            .bind(id)
-            .fetch_optional(pool)
-            .await
-            .and_then(|row| {
-                row.map(|row| {
-                    let SqlJson(tags): SqlJson<Vec<String>> = row.try_get("tags")?;
-                    Ok(PostView {
-                        id: row.try_get("id")?,
-                        author_id: row.try_get("author_id")?,
-                        title: row.try_get("title")?,
-                        slug: row.try_get("slug")?,
-                        body_markdown: row.try_get("body_markdown")?,
-                        tags,
-                        status: row.try_get("status")?,
-                        comment_count: row.try_get("comment_count")?,
-                        version: row.try_get("version")?,
-                        published_at: row.try_get("published_at")?,
-                    })
-                })
-                .transpose()
-            })
-        })
-    })
-    .await;
-    row?.map(Json).ok_or(ReadError::NotFound)
+    let row = read.post_by_id(id, false).await?;
+    row.map(|row| Json(row.into())).ok_or(ReadError::NotFound)
 }
 
 async fn comments(
-    State(db): State<Db>,
+    State(read): State<ReadModel>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<CommentView>>, ReadError> {
     let id: Uuid = id.parse().map_err(|_| ReadError::InvalidId)?;
-    let rows = infra::db::retry_read(|| async {
-        with_db!(&db, |pool| {
-            sqlx::query(
-                "SELECT id, parent_id, depth, author_name, body, status, reply_count, post_version, created_at \
-                 FROM rm_comments WHERE post_id = $1 ORDER BY path",
-            )
-            .bind(id)
-            .fetch_all(pool)
-            .await
-            .and_then(|rows| {
-                rows.into_iter()
-                    .map(|row| {
-                        Ok(CommentView {
-                            id: row.try_get("id")?,
-                            parent_id: row.try_get("parent_id")?,
-                            depth: row.try_get("depth")?,
-                            author_name: row.try_get("author_name")?,
-                            body: row.try_get("body")?,
-                            status: row.try_get("status")?,
-                            reply_count: row.try_get("reply_count")?,
-                            post_version: row.try_get("post_version")?,
-                            created_at: row.try_get("created_at")?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()
-            })
-        })
-    })
-    .await;
-    Ok(Json(rows?))
+    let rows = read.thread(id).await?;
+    Ok(Json(rows.into_iter().map(CommentView::from).collect()))
 }

@@ -41,7 +41,8 @@ pub async fn serve(
         None,
         cancel.clone(),
     ));
-    let router = http::router(db.clone()).merge(infra::telemetry::ops_router(registry, db));
+    let router = http::router(read_model::ReadModel::uncounted(db.clone()))
+        .merge(infra::telemetry::ops_router(registry, db));
     tracing::info!(addr = %listener.local_addr()?, "projection service listening");
     let shutdown = cancel.clone();
     axum::serve(infra::net::no_delay(listener), router)

@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use crate::consumer::read_prepared;
 use crate::projections::{
     BatchOutcome, Lease, NEXT_SUFFIX, PreparedBatch, ProjectionError, Target, View, apply_beside,
-    replace_table, stored_offsets,
+    replace_table,
 };
 
 /// Suffix of the tables a switch retires, dropped right after it.
@@ -195,7 +195,7 @@ pub async fn rebuild(
     // Asked once: CockroachDB takes other DDL and no `LOCK TABLE`.
     let cockroach = is_cockroach(db).await?;
     create_next_tables(db, view, cockroach).await?;
-    let mut positions: HashMap<i32, i64> = stored_offsets(db, &group, &topic)
+    let mut positions: HashMap<i32, i64> = read_model::offsets::of_group(db, &group, &topic)
         .await?
         .into_iter()
         .map(|(p, (offset, _))| (p, offset + 1))
@@ -752,7 +752,7 @@ pub async fn estimate(
         .map(|(_, n)| n.unsigned_abs())
         .sum();
     let group = rebuild_group(live_group, view);
-    let resumable: u64 = stored_offsets(db, &group, log.topic())
+    let resumable: u64 = read_model::offsets::of_group(db, &group, log.topic())
         .await?
         .values()
         .map(|(offset, _)| (offset + 1).unsigned_abs())

@@ -24,7 +24,7 @@ use serde_json::json;
 
 use crate::HttpState;
 use crate::error::GatewayError;
-use crate::read::{PostRow, ReadModel};
+use read_model::{PostRow, ReadModel};
 
 /// Posts per feed.
 pub const ENTRIES: i64 = 20;

@@ -17,7 +17,6 @@ pub mod limits;
 pub mod live;
 pub mod metrics;
 mod pages;
-pub mod read;
 pub mod schema;
 mod sitemap;
 pub mod web;
@@ -42,8 +41,8 @@ use crate::cache::PageCache;
 use crate::commands::CommandClient;
 use crate::live::Hub;
 use crate::metrics::Metrics;
-use crate::read::ReadModel;
 use crate::schema::{InkwireSchema, Mutation, Query, Shared, SubscriptionRoot};
+use read_model::ReadModel;
 
 /// Largest GraphQL request body (a post may carry 200 kB of markdown).
 pub const BODY_LIMIT: usize = 512 * 1024;

@@ -27,10 +27,11 @@ use uuid::Uuid;
 
 use crate::cache::PageCache;
 use crate::metrics::Metrics;
-use crate::read::{CommentRow, ReadModel};
+use read_model::{CommentRow, ReadModel};
 
 /// What happened to a comment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+#[graphql(remote = "read_model::CommentChange")]
 pub enum CommentEventKind {
     /// A new comment (or reply).
     Added,
@@ -51,13 +52,7 @@ impl CommentEventKind {
         if row.post_version > seen {
             return Self::Added;
         }
-        match row.last_change.as_str() {
-            "deleted" => Self::Deleted,
-            "hidden" => Self::Hidden,
-            "restored" => Self::Restored,
-            "added" => Self::Added,
-            _ => Self::Edited,
-        }
+        row.last_change.into()
     }
 }
 

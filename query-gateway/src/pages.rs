@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::HttpState;
-use crate::read::PostRow;
+use read_model::PostRow;
 
 /// Longest description, in characters (what previews show).
 const DESCRIPTION_CHARS: usize = 200;
@@ -39,7 +39,7 @@ pub(crate) async fn post_page(
         Ok(None)
     };
     let (status, html) = match post {
-        Ok(Some(post)) if post.status == "published" => {
+        Ok(Some(post)) if post.status == read_model::PostStatus::Published => {
             let base = crate::feed::base_url(state.feeds.public_url.as_deref(), &headers).ok();
             (
                 StatusCode::OK,
@@ -158,7 +158,7 @@ mod tests {
             body_markdown: "Body".into(),
             body_html: None,
             tags: sqlx::types::Json(vec!["x".into()]),
-            status: "published".into(),
+            status: read_model::PostStatus::Published,
             allow_anonymous_comments: false,
             comment_count: 0,
             version: 1,

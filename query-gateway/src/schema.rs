@@ -24,7 +24,7 @@ use crate::error::GatewayError;
 use crate::fanout;
 use crate::live::{CommentEventKind, Hub, LiveError, LiveEvent};
 use crate::metrics::Metrics;
-use crate::read::{CommentRow, PostRow, ReadModel, UserRow};
+use read_model::{CommentRow, PostRow, ReadModel, UserRow};
 
 /// The executable schema.
 pub type InkwireSchema = async_graphql::Schema<Query, Mutation, SubscriptionRoot>;
@@ -175,7 +175,7 @@ fn clamp_i32(v: i64) -> i32 {
 
 /// Whether the caller may see `post`: published posts are public, drafts only to their author.
 fn visible(post: &PostRow, caller: Option<&Caller>) -> bool {
-    post.status == "published"
+    post.status == read_model::PostStatus::Published
         || caller
             .and_then(|c| c.user_id.as_deref())
             .and_then(|u| u.parse::<Uuid>().ok())
@@ -303,6 +303,7 @@ fn loader_error(e: &GatewayError) -> async_graphql::Error {
 
 /// Where a post is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "read_model::PostStatus")]
 pub enum PostStatus {
     /// Only its author sees it.
     Draft,
@@ -314,6 +315,7 @@ pub enum PostStatus {
 
 /// Whether a comment's text is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "read_model::CommentStatus")]
 pub enum CommentStatus {
     /// Shown.
     Visible,
@@ -453,11 +455,7 @@ impl Post {
         cursor::event(self.0.version)
     }
     async fn status(&self) -> PostStatus {
-        match self.0.status.as_str() {
-            "published" => PostStatus::Published,
-            "deleted" => PostStatus::Deleted,
-            _ => PostStatus::Draft,
-        }
+        self.0.status.into()
     }
     async fn author_id(&self) -> ID {
         ID(self.0.author_id.to_string())
@@ -531,7 +529,7 @@ impl Comment {
     }
     /// The markdown source; empty once hidden or deleted.
     async fn body(&self) -> &str {
-        if self.0.status == "visible" {
+        if self.0.status == read_model::CommentStatus::Visible {
             &self.0.body
         } else {
             ""
@@ -540,7 +538,7 @@ impl Comment {
     /// The body rendered to sanitised HTML (raw HTML in comments is shown as text); empty once
     /// hidden or deleted.
     async fn html(&self) -> String {
-        if self.0.status != "visible" {
+        if self.0.status != read_model::CommentStatus::Visible {
             return String::new();
         }
         self.0
@@ -584,11 +582,7 @@ impl Comment {
         clamp_i32(self.0.reply_count)
     }
     async fn status(&self) -> CommentStatus {
-        match self.0.status.as_str() {
-            "hidden" => CommentStatus::Hidden,
-            "deleted" => CommentStatus::Deleted,
-            _ => CommentStatus::Visible,
-        }
+        self.0.status.into()
     }
     /// The post's stream version of this comment's last change.
     async fn version(&self) -> i32 {
@@ -1285,7 +1279,7 @@ impl Mutation {
                 body_html: Some(render::post_html(&input.body)),
                 body_markdown: input.body,
                 tags: sqlx::types::Json(tags),
-                status: "draft".into(),
+                status: read_model::PostStatus::Draft,
                 allow_anonymous_comments: allow,
                 comment_count: 0,
                 version: accepted.version,
@@ -1441,12 +1435,12 @@ impl Mutation {
                     .unwrap_or_default(),
                 body_html: Some(render::comment_html(&input.body)),
                 body: input.body,
-                status: "visible".into(),
+                status: read_model::CommentStatus::Visible,
                 hidden_reason: None,
                 reply_count: 0,
                 post_version: accepted.version,
                 changed_version: accepted.version,
-                last_change: "added".into(),
+                last_change: read_model::CommentChange::Added,
                 created_at: now,
                 updated_at: now,
             })
@@ -1476,7 +1470,7 @@ impl Mutation {
                 row.body = body;
                 row.body_html = Some(html);
                 row.changed_version = version;
-                row.last_change = "edited".into();
+                row.last_change = read_model::CommentChange::Edited;
             },
         )
         .await
@@ -1498,9 +1492,9 @@ impl Mutation {
             None,
             wait_for_projection,
             |row, version| {
-                row.status = "deleted".into();
+                row.status = read_model::CommentStatus::Deleted;
                 row.changed_version = version;
-                row.last_change = "deleted".into();
+                row.last_change = read_model::CommentChange::Deleted;
             },
         )
         .await
@@ -1523,10 +1517,10 @@ impl Mutation {
             Some(json!({ "reason": reason.clone() })),
             wait_for_projection,
             move |row, version| {
-                row.status = "hidden".into();
+                row.status = read_model::CommentStatus::Hidden;
                 row.hidden_reason = Some(reason);
                 row.changed_version = version;
-                row.last_change = "hidden".into();
+                row.last_change = read_model::CommentChange::Hidden;
             },
         )
         .await
@@ -1548,10 +1542,10 @@ impl Mutation {
             None,
             wait_for_projection,
             |row, version| {
-                row.status = "visible".into();
+                row.status = read_model::CommentStatus::Visible;
                 row.hidden_reason = None;
                 row.changed_version = version;
-                row.last_change = "restored".into();
+                row.last_change = read_model::CommentChange::Restored;
             },
         )
         .await
@@ -1571,10 +1565,18 @@ async fn post_transition(
         "publish" => (
             Method::POST,
             format!("/v1/posts/{post}/publish"),
-            "published",
+            read_model::PostStatus::Published,
         ),
-        "unpublish" => (Method::POST, format!("/v1/posts/{post}/unpublish"), "draft"),
-        _ => (Method::DELETE, format!("/v1/posts/{post}"), "deleted"),
+        "unpublish" => (
+            Method::POST,
+            format!("/v1/posts/{post}/unpublish"),
+            read_model::PostStatus::Draft,
+        ),
+        _ => (
+            Method::DELETE,
+            format!("/v1/posts/{post}"),
+            read_model::PostStatus::Deleted,
+        ),
     };
     let accepted = s
         .commands
@@ -1583,8 +1585,8 @@ async fn post_transition(
         .map_err(gql)?;
     s.post_after(&accepted, wait.unwrap_or(false), |row| {
         row.map(|mut row| {
-            row.status = status.into();
-            if status == "published" && row.published_at.is_none() {
+            row.status = status;
+            if status == read_model::PostStatus::Published && row.published_at.is_none() {
                 row.published_at = Some(Utc::now());
             }
             row.version = accepted.version;

@@ -13,6 +13,7 @@ use infra::bell::CommitBell;
 use infra::db::{Db, TxError, retry_tx};
 use infra::log::LogRecord;
 use infra::with_db;
+use read_model::fold::rendered_body;
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -197,36 +198,6 @@ pub fn replace_table(sql: &str, from: &str, to: &str) -> String {
     out
 }
 
-/// Where the group stands in each partition, per the database: the last applied offset.
-///
-/// # Errors
-/// The database error.
-pub async fn stored_offsets(
-    db: &Db,
-    group: &str,
-    topic: &str,
-) -> Result<HashMap<i32, (i64, DateTime<Utc>)>, sqlx::Error> {
-    with_db!(db, |pool| {
-        sqlx::query(
-            "SELECT partition, applied_offset, last_event_at FROM projection_offsets \
-             WHERE consumer_group = $1 AND topic = $2",
-        )
-        .bind(group)
-        .bind(topic)
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(|row| {
-            let partition: i64 = row.try_get(0)?;
-            Ok((
-                i32::try_from(partition).unwrap_or(i32::MAX),
-                (row.try_get(1)?, row.try_get(2)?),
-            ))
-        })
-        .collect()
-    })
-}
-
 /// Applies `records` (in log order) for `group`: every record above the stored offset of its
 /// partition is decoded and projected, and the offsets move to the batch's last records, all
 /// in one transaction (retried on serialization conflicts).
@@ -261,18 +232,6 @@ pub struct Prepared {
     pub envelope: Envelope,
     /// The rendered body of a post or comment event that carries one.
     html: Option<String>,
-}
-
-/// The HTML of the body `event` carries (a post's or a comment's), or `None` when it carries none.
-fn rendered_body(event: &events::PostEvent) -> Option<String> {
-    use events::PostEvent as E;
-    match event {
-        E::PostDrafted(e) => Some(render::post_html(&e.body_markdown)),
-        E::PostEdited(e) => e.body_markdown.as_deref().map(render::post_html),
-        E::CommentAdded(e) => Some(render::comment_html(&e.body)),
-        E::CommentEdited(e) => Some(render::comment_html(&e.body)),
-        _ => None,
-    }
 }
 
 impl Prepared {

@@ -7,14 +7,7 @@
 
 use super::{ProjectionError, Target};
 
-/// Width of one path segment: a zero-padded stream version, so paths sort as text.
-pub const PATH_SEGMENT_WIDTH: usize = 12;
-
-/// The path segment of a comment accepted at stream `version`.
-#[must_use]
-pub fn path_segment(version: i64) -> String {
-    format!("{version:0width$}", width = PATH_SEGMENT_WIDTH)
-}
+pub use read_model::fold::{PATH_SEGMENT_WIDTH, path_segment};
 
 /// Projects one envelope into the posts read model, on the executor `$tx` (a `&mut` connection
 /// inside an open transaction), returning through `?` on a database error. Evaluates to the
@@ -112,26 +105,28 @@ macro_rules! project {
                     .await?;
             }
             E::CommentAdded(e) => {
-                let own = $crate::projections::posts::path_segment(version);
-                let (depth, path) = match e.parent_id {
-                    None => (0_i64, own),
+                let parent = match e.parent_id {
+                    None => None,
                     Some(parent) => {
                         let row = sqlx::query(target.sql("SELECT depth, path FROM rm_comments WHERE id = $1"))
                             .bind(parent.0)
                             .fetch_optional(&mut *$tx)
                             .await?;
                         match row {
-                            Some(row) => {
-                                let depth: i64 = sqlx::Row::try_get(&row, 0)?;
-                                let path: String = sqlx::Row::try_get(&row, 1)?;
-                                (depth + 1, format!("{path}/{own}"))
-                            }
+                            Some(row) => Some((
+                                sqlx::Row::try_get::<i64, _>(&row, 0)?,
+                                sqlx::Row::try_get::<String, _>(&row, 1)?,
+                            )),
                             // The write side checked the parent; a missing row means the parent's
                             // event is not projected, which per-post order rules out.
-                            None => (0, own),
+                            None => None,
                         }
                     }
                 };
+                let (depth, path) = read_model::fold::thread_place(
+                    parent.as_ref().map(|(depth, path)| (*depth, path.as_str())),
+                    version,
+                );
                 let inserted = sqlx::query(target.sql("INSERT INTO rm_comments (id, post_id, parent_id, depth, path, author_id, author_name, body, \
                      status, hidden_reason, reply_count, post_version, created_at, updated_at, \
                      changed_version, last_change, body_html) \
@@ -434,25 +429,5 @@ impl InsertComments for sqlx::SqliteConnection {
             .await??;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::path_segment;
-
-    #[test]
-    fn path_segments_sort_as_their_versions() {
-        let mut versions = [10, 9, 100, 1, 1_000_000];
-        let mut segments: Vec<String> = versions.iter().map(|v| path_segment(*v)).collect();
-        segments.sort();
-        versions.sort_unstable();
-        assert_eq!(
-            segments,
-            versions
-                .iter()
-                .map(|v| path_segment(*v))
-                .collect::<Vec<_>>()
-        );
     }
 }

@@ -1,6 +1,6 @@
-//! Reads from the read tables, and nothing else: every statement the gateway sends goes through
-//! here and is counted (`inkwire_gateway_sql_statements_total`), which is how a test proves
-//! that a page of posts with their comments costs a fixed number of statements.
+//! Every query of the read tables: each statement goes through [`ReadModel`] and is counted (the
+//! gateway's `inkwire_gateway_sql_statements_total`), which is how a test proves that a page of
+//! posts with their comments costs a fixed number of statements.
 
 use std::collections::HashMap;
 
@@ -8,107 +8,9 @@ use chrono::{DateTime, Utc};
 use infra::db::Db;
 use infra::with_db;
 use prometheus::IntCounter;
-use sqlx::types::Json;
 use uuid::Uuid;
 
-/// A row of `rm_posts`.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct PostRow {
-    /// Post id.
-    pub id: Uuid,
-    /// Author.
-    pub author_id: Uuid,
-    /// Title.
-    pub title: String,
-    /// Unique slug.
-    pub slug: String,
-    /// Markdown source.
-    pub body_markdown: String,
-    /// Rendered, sanitised HTML (NULL for rows projected before it was stored).
-    pub body_html: Option<String>,
-    /// Tags.
-    pub tags: Json<Vec<String>>,
-    /// `draft`, `published` or `deleted`.
-    pub status: String,
-    /// Whether signed-out readers may comment.
-    pub allow_anonymous_comments: bool,
-    /// Visible comments.
-    pub comment_count: i64,
-    /// Last applied stream version.
-    pub version: i64,
-    /// First drafted.
-    pub created_at: DateTime<Utc>,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
-    /// First published.
-    pub published_at: Option<DateTime<Utc>>,
-    /// Title or text last changed (NULL: never since drafted).
-    pub edited_at: Option<DateTime<Utc>>,
-}
-
-impl PostRow {
-    /// When readers last saw it change: its first publication, or a later edit of its title
-    /// or text. `None` for a post never published.
-    #[must_use]
-    pub fn revised_at(&self) -> Option<DateTime<Utc>> {
-        let published = self.published_at?;
-        Some(self.edited_at.map_or(published, |e| e.max(published)))
-    }
-}
-
-/// A row of `rm_comments`.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct CommentRow {
-    /// Comment id.
-    pub id: Uuid,
-    /// Its post.
-    pub post_id: Uuid,
-    /// The comment it replies to.
-    pub parent_id: Option<Uuid>,
-    /// 0 for top level.
-    pub depth: i64,
-    /// Sortable thread path.
-    pub path: String,
-    /// Signed-in author, if any.
-    pub author_id: Option<Uuid>,
-    /// Shown name.
-    pub author_name: String,
-    /// Markdown source ('' once deleted).
-    pub body: String,
-    /// Rendered HTML.
-    pub body_html: Option<String>,
-    /// `visible`, `hidden` or `deleted`.
-    pub status: String,
-    /// Moderator's reason when hidden.
-    pub hidden_reason: Option<String>,
-    /// Non-deleted direct replies.
-    pub reply_count: i64,
-    /// Stream version of `comment.added`.
-    pub post_version: i64,
-    /// Stream version of the last change.
-    pub changed_version: i64,
-    /// `added`, `edited`, `deleted`, `hidden` or `restored`.
-    pub last_change: String,
-    /// Accepted at.
-    pub created_at: DateTime<Utc>,
-    /// Last changed at.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A row of `rm_users`.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct UserRow {
-    /// User id.
-    pub id: Uuid,
-    /// Login name.
-    pub username: String,
-    /// Shown name.
-    pub display_name: String,
-    /// Roles.
-    pub roles: Json<Vec<String>>,
-    /// Last applied stream version.
-    pub version: i64,
-}
+use crate::rows::{CommentRow, PostRow, UserRow};
 
 const POST_COLUMNS: &str = "id, author_id, title, slug, body_markdown, body_html, tags, status, \
     allow_anonymous_comments, comment_count, version, created_at, updated_at, published_at, \
@@ -139,6 +41,17 @@ impl ReadModel {
     #[must_use]
     pub fn new(db: Db, statements: IntCounter) -> Self {
         Self { db, statements }
+    }
+
+    /// Reads from `db` without counting (a service that does not report statements).
+    ///
+    /// # Panics
+    /// Never: the counter's options are constant and valid.
+    #[must_use]
+    pub fn uncounted(db: Db) -> Self {
+        #[allow(clippy::unwrap_used)] // a constant, valid name
+        let statements = IntCounter::new("read_model_statements", "statements").unwrap();
+        Self::new(db, statements)
     }
 
     /// The database (for readiness checks).
@@ -195,24 +108,27 @@ impl ReadModel {
         group: &str,
         topic: &str,
     ) -> Result<HashMap<i32, i64>, sqlx::Error> {
-        let rows: Vec<(i64, i64)> = self
-            .run(move || async move {
-                with_db!(&self.db, |pool| {
-                    sqlx::query_as(
-                        "SELECT partition, applied_offset FROM projection_offsets \
-                         WHERE consumer_group = $1 AND topic = $2",
-                    )
-                    .bind(group)
-                    .bind(topic)
-                    .fetch_all(pool)
-                    .await
-                })
-            })
+        let applied = self
+            .run(|| crate::offsets::of_group(&self.db, group, topic))
             .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(p, o)| Some((i32::try_from(p).ok()?, o)))
-            .collect())
+        Ok(applied.into_iter().map(|(p, (o, _))| (p, o)).collect())
+    }
+
+    /// Every comment of `post`, deleted and hidden ones included, in thread order.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn thread(&self, post: Uuid) -> Result<Vec<CommentRow>, sqlx::Error> {
+        self.run(move || async move {
+            with_db!(&self.db, |pool| {
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT {COMMENT_COLUMNS} FROM rm_comments WHERE post_id = "
+                ));
+                q.push_bind(post).push(" ORDER BY path");
+                q.build_query_as::<CommentRow>().fetch_all(pool).await
+            })
+        })
+        .await
     }
 
     /// A post that is not deleted, by slug.
