@@ -391,7 +391,7 @@ impl GatewayArgs {
             projection_group: self.projection_group.clone(),
             public_url: self.public_url.clone(),
             web_ui: match &self.web_dir {
-                Some(dir) => Some(query_gateway::web::WebUi::at(dir).ok_or_else(|| {
+                Some(dir) => Some(query_gateway::site::web::WebUi::at(dir).ok_or_else(|| {
                     anyhow::anyhow!("no web UI build in {}: no index.html", dir.display())
                 })?),
                 None => None,

@@ -58,6 +58,8 @@ pub struct Stack {
     pub bus: std::sync::Arc<command_service::handler::CommandBus>,
     /// Users, for in-process callers.
     pub users: command_service::users::UserService,
+    /// Every command, in-process: what the gateway calls through `command_api::CommandApi`.
+    pub commands: command_service::api::CommandService,
     tasks: JoinSet<anyhow::Result<()>>,
 }
 
@@ -85,7 +87,7 @@ impl Stack {
             let _on_pipeline = pipeline.enter();
             command_service::App::new(db.clone(), &log, &registry, keys.clone())?
         };
-        let (bus, users) = (app.bus.clone(), app.users.clone());
+        let (bus, users, commands) = (app.bus.clone(), app.users.clone(), app.service.clone());
         let metrics = projection_service::metrics::Metrics::new(&registry);
         let mut tasks = JoinSet::new();
         // The gateway hears the projector's commits directly, instead of polling for them.
@@ -113,10 +115,7 @@ impl Stack {
         // and never queue behind the command service's and the projector's writes.
         let gateway = query_gateway::Gateway::new(
             db.readers(GATEWAY_READERS),
-            query_gateway::commands::CommandClient::in_process(
-                app.router.clone(),
-                keys.callers().clone(),
-            ),
+            std::sync::Arc::new(commands.clone()),
             &registry,
             &query_gateway::GatewayConfig {
                 projection_bell: Some(bell),
@@ -136,6 +135,7 @@ impl Stack {
             internal,
             bus,
             users,
+            commands,
             tasks,
         })
     }
@@ -209,7 +209,7 @@ pub async fn run(args: DevArgs, cancel: CancellationToken) -> anyhow::Result<()>
         &secret(&args.data_dir)?,
         std::time::Duration::from_secs(24 * 3600),
     );
-    let web_ui = query_gateway::web::WebUi::at(&args.web_dir);
+    let web_ui = query_gateway::site::web::WebUi::at(&args.web_dir);
     let gateway = query_gateway::GatewayConfig {
         mutations_per_minute: args.mutations_per_minute,
         web_ui: web_ui.clone(),
@@ -227,7 +227,7 @@ pub async fn run(args: DevArgs, cancel: CancellationToken) -> anyhow::Result<()>
         Some(ui) => ui.serve_beside(stack.router),
         None => {
             tracing::warn!(web_dir = %args.web_dir.display(), "no web UI build: serving the API only");
-            query_gateway::web::explain_missing(stack.router, &args.web_dir)
+            query_gateway::site::web::explain_missing(stack.router, &args.web_dir)
         }
     };
     if args.demo {

@@ -766,7 +766,8 @@ async fn a_subscriber_that_falls_behind_gets_slow_consumer_with_a_cursor_and_nev
     let metrics = query_gateway::metrics::Metrics::new(&registry);
     let read = read_model::ReadModel::new(stack.db.clone(), metrics.sql_statements.clone());
     // Eight events of slack per subscriber.
-    let cache = query_gateway::cache::PageCache::new(0, std::time::Duration::ZERO, metrics.clone());
+    let cache =
+        query_gateway::live::cache::PageCache::new(0, std::time::Duration::ZERO, metrics.clone());
     let hub = Hub::new(read, metrics.clone(), 8, cache, None);
     let cancel = tokio_util::sync::CancellationToken::new();
     tokio::spawn(hub.clone().broadcast(cancel.clone()));

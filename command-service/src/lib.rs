@@ -5,6 +5,7 @@
 //! [`App::new`] wires it; [`serve`] runs it on a listener until cancelled, so tests boot the real
 //! service on port 0.
 
+pub mod api;
 pub mod domain;
 pub mod handler;
 pub mod http;
@@ -42,6 +43,8 @@ pub struct App {
     pub bus: Arc<CommandBus>,
     /// Users (for in-process callers such as `inkwire user add`).
     pub users: users::UserService,
+    /// Every command, for a gateway in this process (`inkwire dev`).
+    pub service: api::CommandService,
 }
 
 impl App {
@@ -79,9 +82,12 @@ impl App {
         let callers = keys.callers().clone();
         let users = users::UserService::new(store, keys, appended);
         let relay = Relay::new(Outbox::new(db), log.producer()?, wake, metrics);
-        let router = http::router(http::AppState {
+        let service = api::CommandService {
             bus: bus.clone(),
             users: users.clone(),
+        };
+        let router = http::router(http::AppState {
+            service: service.clone(),
             callers,
         })
         .layer(TimeoutLayer::with_status_code(
@@ -93,6 +99,7 @@ impl App {
             relay,
             bus,
             users,
+            service,
         })
     }
 }

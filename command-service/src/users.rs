@@ -17,7 +17,6 @@ use events::{
 use infra::auth::TokenKeys;
 use infra::db::Db;
 use infra::with_db;
-use serde::Serialize;
 use sqlx::Row;
 use sqlx::types::Json;
 use tokio::sync::Notify;
@@ -70,27 +69,7 @@ impl From<sqlx::Error> for UserError {
     }
 }
 
-/// A user as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct UserView {
-    /// Id.
-    pub id: Uuid,
-    /// Login name.
-    pub username: String,
-    /// Shown name.
-    pub display_name: String,
-    /// Current roles.
-    pub roles: Vec<String>,
-}
-
-/// A signed-in session: an access token and who it is for.
-#[derive(Debug, Clone, Serialize)]
-pub struct Session {
-    /// `Authorization: Bearer <token>`.
-    pub token: String,
-    /// The user.
-    pub user: UserView,
-}
+pub use command_api::{Session, UserView};
 
 /// What authorization needs to know about a caller, read fresh for every command.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -72,6 +72,49 @@ impl GatewayError {
     }
 }
 
+impl From<command_api::CommandError> for GatewayError {
+    fn from(e: command_api::CommandError) -> Self {
+        use command_api::{CommandError, ErrorCode};
+        match e {
+            CommandError::Refused(r) => Self::Domain {
+                code: match r.code {
+                    // Malformed requests are the gateway's fault or the client's input.
+                    ErrorCode::BadRequest
+                    | ErrorCode::PayloadTooLarge
+                    | ErrorCode::UnsupportedMediaType => "BAD_USER_INPUT".into(),
+                    code => code.as_str().into(),
+                },
+                reason: r.reason,
+                message: r.message,
+                field: r.field.as_deref().map(to_camel),
+            },
+            CommandError::Unavailable => Self::Unavailable,
+            CommandError::Internal => Self::Internal,
+        }
+    }
+}
+
+/// `body_markdown` → `bodyMarkdown`: the command API names fields as its JSON does, the
+/// GraphQL inputs in camel case (and a post's `body_markdown` is the input's `body`).
+fn to_camel(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut upper = false;
+    for c in field.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    match out.as_str() {
+        "bodyMarkdown" => "body".to_owned(),
+        _ => out,
+    }
+}
+
 impl From<sqlx::Error> for GatewayError {
     fn from(e: sqlx::Error) -> Self {
         if infra::db::is_unavailable(&e) {
@@ -99,5 +142,44 @@ impl ErrorExtensions for GatewayError {
                 Self::Unavailable | Self::Internal => {}
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use command_api::{CommandError, ErrorCode, Refusal};
+
+    #[test]
+    fn refusals_keep_their_code_reason_and_field_in_graphql_names() {
+        let refused = CommandError::Refused(Refusal {
+            code: ErrorCode::Validation,
+            reason: "TITLE_TOO_LONG".into(),
+            message: "too long".into(),
+            field: Some("body_markdown".into()),
+        });
+        match GatewayError::from(refused) {
+            GatewayError::Domain {
+                code,
+                reason,
+                field,
+                ..
+            } => assert_eq!(
+                (code.as_str(), reason.as_str(), field.as_deref()),
+                ("VALIDATION", "TITLE_TOO_LONG", Some("body"))
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_malformed_request_is_bad_user_input() {
+        let refused = CommandError::Refused(Refusal {
+            code: ErrorCode::BadRequest,
+            reason: "INVALID_ID".into(),
+            message: "bad id".into(),
+            field: None,
+        });
+        assert_eq!(GatewayError::from(refused).code(), "BAD_USER_INPUT");
     }
 }

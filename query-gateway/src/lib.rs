@@ -5,30 +5,22 @@
 //! [`Gateway::new`] wires it into a router (so `inkwire dev` can mount it beside the other
 //! services); [`serve`] runs it alone on a listener until cancelled.
 
-pub mod cache;
-pub mod commands;
+pub mod caller;
 pub mod cursor;
 pub mod error;
-pub mod fanout;
-pub mod feed;
-pub mod graphql_http;
-mod int_range;
-pub mod limits;
+pub mod graphql;
+pub mod http;
 pub mod live;
 pub mod metrics;
-mod pages;
-pub mod schema;
-mod sitemap;
-pub mod web;
-pub mod ws;
+pub mod site;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::header;
 use axum::routing::get;
+use command_api::CommandApi;
 use infra::auth::TokenKeys;
 use infra::db::Db;
 use infra::log::LogConfig;
@@ -37,11 +29,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::PageCache;
-use crate::commands::CommandClient;
-use crate::live::Hub;
+use crate::graphql::limits;
+use crate::graphql::{InkwireSchema, Mutation, Query, Shared, SubscriptionRoot};
+use crate::http::HttpState;
+use crate::live::cache::PageCache;
+use crate::live::{Hub, fanout};
 use crate::metrics::Metrics;
-use crate::schema::{InkwireSchema, Mutation, Query, Shared, SubscriptionRoot};
+use crate::site::{feed, pages, web};
 use read_model::ReadModel;
 
 /// Largest GraphQL request body (a post may carry 200 kB of markdown).
@@ -124,31 +118,32 @@ pub fn build_schema(
     metrics: Metrics,
 ) -> InkwireSchema {
     // Depth is limited by `limits::Limits`, which counts introspection apart.
-    let mut builder = async_graphql::Schema::build(Query, Mutation, SubscriptionRoot)
-        .limit_complexity(config.max_complexity)
-        .limit_recursive_depth(32)
-        .limit_directives(10)
-        .extension(limits::Limits {
-            max_depth: config.max_depth,
-            introspection: config.introspection,
-            metrics,
-            mutations: Arc::new(limits::MutationLimits {
-                signed_in: limits::RateLimiter::new(
-                    config.mutations_per_minute,
-                    config.mutations_per_minute / 5,
-                ),
-                anonymous: limits::RateLimiter::new(
-                    config.anonymous_mutations_per_minute,
-                    config.anonymous_mutations_per_minute / 3,
-                ),
-            }),
-        });
+    let mut builder =
+        async_graphql::Schema::build(Query::default(), Mutation::default(), SubscriptionRoot)
+            .limit_complexity(config.max_complexity)
+            .limit_recursive_depth(32)
+            .limit_directives(10)
+            .extension(limits::Limits {
+                max_depth: config.max_depth,
+                introspection: config.introspection,
+                metrics,
+                mutations: Arc::new(limits::MutationLimits {
+                    signed_in: limits::RateLimiter::new(
+                        config.mutations_per_minute,
+                        config.mutations_per_minute / 5,
+                    ),
+                    anonymous: limits::RateLimiter::new(
+                        config.anonymous_mutations_per_minute,
+                        config.anonymous_mutations_per_minute / 3,
+                    ),
+                }),
+            });
     if !config.introspection {
         // One production switch: no schema from introspection, nor from "did you mean"s.
         builder = builder.disable_introspection().disable_suggestions();
     }
     if let Some(shared) = shared {
-        builder = schema::with_shared_loaders(builder, &shared.read).data(shared);
+        builder = graphql::loaders::with_shared_loaders(builder, &shared.read).data(shared);
     }
     builder.finish()
 }
@@ -173,24 +168,13 @@ pub struct Gateway {
     projection_group: String,
 }
 
-struct HttpState {
-    schema: InkwireSchema,
-    read: ReadModel,
-    keys: TokenKeys,
-    cache: PageCache,
-    live: fanout::LiveExecutor,
-    feeds: feed::Feeds,
-    /// The build's `index.html`, when the gateway serves post pages.
-    page_template: Option<web::IndexTemplate>,
-}
-
 impl Gateway {
     /// Wires the gateway over the read tables in `db` and the command service behind
     /// `commands`, registering its metrics in `registry`.
     #[must_use]
     pub fn new(
         db: Db,
-        commands: CommandClient,
+        commands: Arc<dyn CommandApi>,
         registry: &Registry,
         config: &GatewayConfig,
     ) -> Self {
@@ -226,7 +210,7 @@ impl Gateway {
         let page_template = config.web_ui.as_ref().map(web::WebUi::index_template);
         let mut router = Router::new().route(
             "/graphql",
-            get(graphql_http::graphql_get).post(graphql_http::graphql_post),
+            get(http::graphql::graphql_get).post(http::graphql::graphql_post),
         );
         // Feeds, the sitemap and post pages are documents a reader's browser, a feed reader or
         // a crawler fetches whole: compressed when the client accepts it. (GraphQL answers are
@@ -247,7 +231,7 @@ impl Gateway {
                 feeds,
                 page_template,
             }));
-        let router = with_edge_protections(router, &config.cors_origins);
+        let router = http::with_edge_protections(router, &config.cors_origins);
         Self {
             router,
             hub,
@@ -292,39 +276,6 @@ impl Gateway {
     }
 }
 
-/// Security headers on every answer, and CORS for the configured origins only.
-fn with_edge_protections(router: Router, origins: &[String]) -> Router {
-    use axum::http::{HeaderValue, Method};
-    use tower_http::set_header::SetResponseHeaderLayer;
-    let router = router
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ));
-    let allowed: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
-        .collect();
-    if allowed.is_empty() {
-        return router;
-    }
-    router.layer(
-        tower_http::cors::CorsLayer::new()
-            .allow_origin(tower_http::cors::AllowOrigin::list(allowed))
-            .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
-            .max_age(Duration::from_secs(600)),
-    )
-}
-
 /// Runs a gateway on `listener` until `cancel`: `/graphql`, `/metrics`, `/healthz`, `/readyz`,
 /// forwarding commands to `commands_url` and following `log` for live comments.
 ///
@@ -343,7 +294,10 @@ pub async fn serve(
     let registry = Registry::new();
     let gateway = Gateway::new(
         db.clone(),
-        CommandClient::http(&commands_url, config.keys.callers().clone())?,
+        Arc::new(command_api::HttpCommands::new(
+            &commands_url,
+            config.keys.callers().clone(),
+        )?),
         &registry,
         &config,
     );

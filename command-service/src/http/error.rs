@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use command_api::{CommandError as ApiCommandError, ErrorBody, ErrorCode, Refusal};
 
 use crate::domain::post::PostError;
 use crate::handler::CommandError;
@@ -78,53 +78,36 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn parts(&self) -> (StatusCode, &'static str, &'static str, Option<&'static str>) {
+    /// Its class, precise reason and field to blame.
+    fn parts(&self) -> (ErrorCode, &'static str, Option<&'static str>) {
         match self {
-            Self::BadRequest { reason, .. } => {
-                (StatusCode::BAD_REQUEST, "BAD_REQUEST", reason, None)
-            }
-            Self::PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                "PAYLOAD_TOO_LARGE",
-                None,
-            ),
+            Self::BadRequest { reason, .. } => (ErrorCode::BadRequest, reason, None),
+            Self::PayloadTooLarge => (ErrorCode::PayloadTooLarge, "PAYLOAD_TOO_LARGE", None),
             Self::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
                 "UNSUPPORTED_MEDIA_TYPE",
-                "UNSUPPORTED_MEDIA_TYPE",
                 None,
             ),
-            Self::Validation { reason, field, .. } => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "VALIDATION",
-                reason,
-                *field,
-            ),
-            Self::NotFound { reason, .. } => (StatusCode::NOT_FOUND, "NOT_FOUND", reason, None),
-            Self::Conflict { reason, .. } => (StatusCode::CONFLICT, "CONFLICT", reason, None),
-            Self::Unauthenticated { reason, .. } => {
-                (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", reason, None)
-            }
-            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN", "FORBIDDEN", None),
-            Self::TooManyRequests(_) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                "TOO_MANY_ATTEMPTS",
-                None,
-            ),
-            Self::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "DATABASE_UNAVAILABLE",
-                None,
-            ),
-            Self::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "INTERNAL",
-                None,
-            ),
+            Self::Validation { reason, field, .. } => (ErrorCode::Validation, reason, *field),
+            Self::NotFound { reason, .. } => (ErrorCode::NotFound, reason, None),
+            Self::Conflict { reason, .. } => (ErrorCode::Conflict, reason, None),
+            Self::Unauthenticated { reason, .. } => (ErrorCode::Unauthenticated, reason, None),
+            Self::Forbidden(_) => (ErrorCode::Forbidden, "FORBIDDEN", None),
+            Self::TooManyRequests(_) => (ErrorCode::RateLimited, "TOO_MANY_ATTEMPTS", None),
+            Self::Unavailable => (ErrorCode::Unavailable, "DATABASE_UNAVAILABLE", None),
+            Self::Internal => (ErrorCode::Internal, "INTERNAL", None),
+        }
+    }
+
+    /// The refusal as it crosses the command boundary.
+    #[must_use]
+    pub fn refusal(&self) -> Refusal {
+        let (code, reason, field) = self.parts();
+        Refusal {
+            code,
+            reason: reason.to_owned(),
+            message: self.to_string(),
+            field: field.map(str::to_owned),
         }
     }
 
@@ -138,12 +121,16 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code, reason, field) = self.parts();
-        let mut error = json!({ "code": code, "reason": reason, "message": self.to_string() });
-        if let Some(field) = field {
-            error["field"] = field.into();
-        }
-        (status, Json(json!({ "error": error }))).into_response()
+        let error = self.refusal();
+        let status =
+            StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(ErrorBody { error })).into_response()
+    }
+}
+
+impl From<ApiError> for ApiCommandError {
+    fn from(e: ApiError) -> Self {
+        e.refusal().into()
     }
 }
 

@@ -1,5 +1,5 @@
-//! The command HTTP API: JSON commands in, the new stream version and a position token out.
-//! It is internal: only gateways call it. Every request carries a caller proof
+//! The command HTTP API: [`command_api`]'s commands as JSON in, its answers out, each route a
+//! thin adapter onto [`crate::api::CommandService`]. It is internal: only gateways call it. Every request carries a caller proof
 //! (`x-inkwire-caller`, [`infra::auth::CallerKeys`]): a short-lived token the gateway signed
 //! after checking the user's access token, naming the user and the client's address. A request
 //! without a valid proof is refused with 401 before any handler runs (docs/security.md).
@@ -9,22 +9,18 @@ pub mod error;
 mod posts;
 mod users;
 
-use std::sync::Arc;
-
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::{Json, Router};
-use events::{PostId, UserId};
+use command_api::{Accepted, AccountCommand, Caller, Done, PostCommand, Session, SessionCommand};
+use events::UserId;
 use infra::auth::{CALLER_PROOF_HEADER, CallerClaims, CallerKeys};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
-use uuid::Uuid;
 
 pub use error::ApiError;
 
-use crate::domain::post::commands::Caller;
-use crate::handler::{Accepted, CommandBus, RequestMeta};
+use crate::api::CommandService;
 
 /// Largest accepted request body. A post body may be up to 200 kB of markdown.
 pub const BODY_LIMIT: usize = 512 * 1024;
@@ -33,9 +29,7 @@ pub const BODY_LIMIT: usize = 512 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     /// Executes commands.
-    pub bus: Arc<CommandBus>,
-    /// Sign-up, sign-in, roles.
-    pub users: crate::users::UserService,
+    pub service: CommandService,
     /// Checks the gateways' caller proofs.
     pub callers: CallerKeys,
 }
@@ -131,59 +125,57 @@ where
     }
 }
 
-/// Who calls, and the request metadata, from the headers.
+/// Who calls (from the caller proof) and the request's metadata (from the headers).
 pub struct Ctx {
-    /// The authenticated caller.
+    /// The caller, as the gateway's proof names them.
     pub caller: Caller,
-    /// Correlation and trace context.
-    pub meta: RequestMeta,
     /// `If-Match: "<version>"`, when present.
     pub if_match: Option<i64>,
-    /// The client's address as the gateway saw it (`x-inkwire-client`), for throttling.
-    pub client: String,
 }
 
-impl FromRequestParts<AppState> for Ctx {
+impl Ctx {
+    async fn post(
+        self,
+        state: &AppState,
+        command: PostCommand,
+    ) -> Result<Json<Accepted>, ApiError> {
+        let accepted = state
+            .service
+            .execute_post(&self.caller, command, self.if_match)
+            .await?;
+        Ok(Json(accepted))
+    }
+
+    async fn session(
+        self,
+        state: &AppState,
+        command: SessionCommand,
+    ) -> Result<Json<Session>, ApiError> {
+        Ok(Json(
+            state.service.execute_session(&self.caller, command).await?,
+        ))
+    }
+
+    async fn account(
+        self,
+        state: &AppState,
+        command: AccountCommand,
+    ) -> Result<Json<Done>, ApiError> {
+        Ok(Json(
+            state.service.execute_account(&self.caller, command).await?,
+        ))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let headers = &parts.headers;
         // Set by `require_caller_proof`, which every route sits behind.
         let Some(proof) = parts.extensions.get::<CallerClaims>() else {
             return Err(no_caller_proof());
         };
-        let user_id = proof.sub.map(UserId);
-        // The identity comes from the gateway's proof; the name and roles from our own
-        // credentials table.
-        let (name, roles) = match user_id {
-            None => (None, Vec::new()),
-            Some(id) => match state.users.access(id.0).await {
-                Ok(Some(access)) if !access.disabled => (Some(access.display_name), access.roles),
-                Ok(Some(_)) => {
-                    return Err(ApiError::Unauthenticated {
-                        reason: "USER_DISABLED",
-                        message: "this account is disabled".into(),
-                    });
-                }
-                Ok(None) => {
-                    return Err(ApiError::Unauthenticated {
-                        reason: "UNKNOWN_USER",
-                        message: "no such user".into(),
-                    });
-                }
-                Err(e) if infra::db::is_unavailable(&e) => return Err(ApiError::Unavailable),
-                Err(e) => {
-                    tracing::error!(error = ?e, "caller lookup failed");
-                    return Err(ApiError::Internal);
-                }
-            },
-        };
-        let client = proof.client.clone().unwrap_or_else(|| "unknown".to_owned());
-        let correlation_id = header_str(headers, "x-request-id")?.and_then(|v| v.parse().ok());
-        let traceparent = header_str(headers, "traceparent")?.map(str::to_owned);
         let if_match = header_str(headers, "if-match")?
             .map(|v| {
                 v.trim_matches('"').parse::<i64>().map_err(|_| {
@@ -192,15 +184,11 @@ impl FromRequestParts<AppState> for Ctx {
             })
             .transpose()?;
         Ok(Self {
-            client,
             caller: Caller {
-                user_id,
-                name,
-                roles,
-            },
-            meta: RequestMeta {
-                correlation_id,
-                traceparent,
+                user_id: proof.sub.map(UserId),
+                client: proof.client.clone(),
+                request_id: header_str(headers, "x-request-id")?.map(str::to_owned),
+                traceparent: header_str(headers, "traceparent")?.map(str::to_owned),
             },
             if_match,
         })
@@ -216,50 +204,4 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>,
             })
         })
         .transpose()
-}
-
-/// The answer to an accepted command.
-#[derive(Debug, Serialize)]
-pub struct CommandResponse {
-    /// The post.
-    pub post_id: PostId,
-    /// The comment, for comment commands.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub comment_id: Option<events::CommentId>,
-    /// The post's stream version after the command.
-    pub version: i64,
-    /// Opaque token naming the event's place in the log (`<post>@<version>`): a reader that has
-    /// seen this position has seen the command's effect.
-    pub position: String,
-}
-
-impl CommandResponse {
-    fn from_accepted(accepted: &Accepted, comment_id: Option<events::CommentId>) -> Json<Self> {
-        Json(Self {
-            post_id: accepted.post_id,
-            comment_id,
-            version: accepted.version,
-            position: format!("{}@{}", accepted.post_id, accepted.version),
-        })
-    }
-}
-
-/// Executes `command` on the post for the caller in `ctx`, and answers with the new version.
-async fn execute(
-    state: &AppState,
-    ctx: Ctx,
-    post_id: Uuid,
-    command: crate::domain::post::commands::PostCommand,
-    expected: Option<i64>,
-    comment_id: Option<events::CommentId>,
-) -> Result<Json<CommandResponse>, ApiError> {
-    let command = crate::domain::post::Authored {
-        caller: ctx.caller,
-        command,
-    };
-    let accepted = state
-        .bus
-        .execute(PostId(post_id), command, expected, ctx.meta)
-        .await?;
-    Ok(CommandResponse::from_accepted(&accepted, comment_id))
 }

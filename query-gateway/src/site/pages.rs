@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::HttpState;
+use crate::http::HttpState;
 use read_model::PostRow;
 
 /// Longest description, in characters (what previews show).
@@ -40,7 +40,8 @@ pub(crate) async fn post_page(
     };
     let (status, html) = match post {
         Ok(Some(post)) if post.status == read_model::PostStatus::Published => {
-            let base = crate::feed::base_url(state.feeds.public_url.as_deref(), &headers).ok();
+            let base =
+                crate::site::feed::base_url(state.feeds.public_url.as_deref(), &headers).ok();
             (
                 StatusCode::OK,
                 page(template, &head(&post, base.as_deref())),
@@ -59,11 +60,11 @@ pub(crate) async fn post_page(
         }
     };
     let mut response = (status, html).into_response();
-    crate::web::page_headers(response.headers_mut(), "no-cache");
+    crate::site::web::page_headers(response.headers_mut(), "no-cache");
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        crate::web::content_security_policy(Some(template), host),
+        crate::site::web::content_security_policy(Some(template), host),
     );
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -22,8 +22,8 @@ use chrono::{DateTime, Utc};
 use prometheus::IntCounterVec;
 use serde_json::json;
 
-use crate::HttpState;
 use crate::error::GatewayError;
+use crate::http::HttpState;
 use read_model::{PostRow, ReadModel};
 
 /// Posts per feed.
@@ -88,8 +88,14 @@ pub(crate) fn routes() -> Router<Arc<HttpState>> {
     Router::new()
         .route("/feed.xml", axum::routing::get(blog_feed))
         .route("/tags/{tag}/feed.xml", axum::routing::get(tag_feed))
-        .route("/sitemap.xml", axum::routing::get(crate::sitemap::sitemap))
-        .route("/robots.txt", axum::routing::get(crate::sitemap::robots))
+        .route(
+            "/sitemap.xml",
+            axum::routing::get(crate::site::sitemap::sitemap),
+        )
+        .route(
+            "/robots.txt",
+            axum::routing::get(crate::site::sitemap::robots),
+        )
 }
 
 async fn blog_feed(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {

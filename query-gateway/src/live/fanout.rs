@@ -31,10 +31,10 @@ use futures::stream::BoxStream;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::commands::Caller;
-use crate::live::OpenGuard;
+use crate::caller::Caller;
+use crate::graphql::InkwireSchema;
+use crate::live::{LiveError, LiveEvent, OpenGuard};
 use crate::metrics::Metrics;
-use crate::schema::InkwireSchema;
 
 /// Longest a subscriber waits for its group's execution to subscribe to the post.
 const ARM_TIMEOUT: Duration = Duration::from_secs(10);
@@ -375,7 +375,8 @@ impl Joined {
             metrics.slow_disconnects.inc();
         }
         drop(open);
-        let mut error = crate::schema::slow_consumer(last).into_server_error(Pos::default());
+        let mut error =
+            crate::graphql::subscription::slow_consumer(last).into_server_error(Pos::default());
         error.path = vec![async_graphql::PathSegment::Field("commentEvents".into())];
         Some((
             Outgoing::Own(Box::new(Response::from_errors(vec![error]))),
@@ -520,4 +521,44 @@ impl Executor for LiveExecutor {
             .map(Outgoing::into_response)
             .boxed()
     }
+}
+
+/// The live events of `post` after `after` for the `commentEvents` resolver running in `ctx`:
+/// the one stream a resolver asks for, whichever way the fan-out runs it.
+///
+/// - In a subscriber's own catch-up execution ([`CatchUpTap`]): what it missed, then the end
+///   (its live part comes from its group's execution).
+/// - In a group's execution ([`GroupTap`]): everything from now on, with the group told when
+///   it is armed and which version each event is at.
+/// - Anywhere else: what was missed since `after`, then live.
+///
+/// # Errors
+/// The database error of the catch-up read.
+pub async fn comment_events(
+    ctx: &async_graphql::Context<'_>,
+    hub: &crate::live::Hub,
+    post: uuid::Uuid,
+    after: Option<i64>,
+) -> Result<BoxStream<'static, Result<Arc<LiveEvent>, LiveError>>, sqlx::Error> {
+    if let Some(tap) = ctx.data_opt::<Arc<CatchUpTap>>() {
+        let (missed, start) = hub.catch_up(post, after).await?;
+        tap.started(start);
+        return Ok(futures::stream::iter(missed.into_iter().map(Ok)).boxed());
+    }
+    let group = ctx.data_opt::<Arc<GroupTap>>().cloned();
+    let after = if group.is_some() { None } else { after };
+    let stream = hub.subscribe(post, after, group.is_none()).await?;
+    let Some(group) = group else {
+        return Ok(stream.boxed());
+    };
+    group.armed();
+    Ok(stream
+        .map(move |item| {
+            group.yielded(match &item {
+                Ok(event) => event.comment.changed_version,
+                Err(LiveError::SlowConsumer { last_version }) => *last_version,
+            });
+            item
+        })
+        .boxed())
 }

@@ -12,6 +12,9 @@
 //! cannot slow the others; one that falls more than the channel's capacity behind is told
 //! `SLOW_CONSUMER` with its last cursor and its subscription ends.
 
+pub mod cache;
+pub mod fanout;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -25,7 +28,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::cache::PageCache;
+use crate::live::cache::PageCache;
 use crate::metrics::Metrics;
 use read_model::{CommentRow, ReadModel};
 

@@ -16,8 +16,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 
-use crate::HttpState;
-use crate::feed::{FeedError, base_url};
+use crate::http::HttpState;
+use crate::site::feed::{FeedError, base_url};
 
 /// Addresses per sitemap (sitemaps.org).
 pub const MAX_URLS: i64 = 50_000;

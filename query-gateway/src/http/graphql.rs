@@ -30,8 +30,9 @@ use infra::auth::{Authorization, Refused, TokenKeys};
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::commands::Caller;
-use crate::{BODY_LIMIT, HttpState, WS_MESSAGE_LIMIT, schema, ws};
+use super::{HttpState, ws};
+use crate::caller::Caller;
+use crate::{BODY_LIMIT, WS_MESSAGE_LIMIT};
 
 /// RFC 9110's answer to a 415: what a POST may send.
 const ACCEPT_POST: header::HeaderName = header::HeaderName::from_static("accept-post");
@@ -456,7 +457,7 @@ async fn execute(
     if let Some(traceparent) = infra::telemetry::traceparent_of(&span) {
         who.traceparent = Some(traceparent);
     }
-    let mut request = schema::with_loaders(request.data(who), &state.read);
+    let mut request = crate::graphql::loaders::with_loaders(request.data(who), &state.read);
     let scope = if cache_key.is_some() {
         state.cache.scope()
     } else {

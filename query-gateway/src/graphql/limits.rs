@@ -293,7 +293,9 @@ impl Extension for LimitsExtension {
                 "QUERY_TOO_DEEP",
             ));
         }
-        if let Some(error) = crate::int_range::check(&doc, variables, &ctx.schema_env.registry) {
+        if let Some(error) =
+            crate::graphql::int_range::check(&doc, variables, &ctx.schema_env.registry)
+        {
             return Err(with_code(error, "GRAPHQL_VALIDATION_FAILED"));
         }
         let count = aliases(&doc);
@@ -306,8 +308,8 @@ impl Extension for LimitsExtension {
                 "TOO_MANY_ALIASES",
             ));
         }
-        if let Some(scope) = ctx.data_opt::<Arc<crate::cache::Scope>>()
-            && !crate::cache::cacheable_document(&doc)
+        if let Some(scope) = ctx.data_opt::<Arc<crate::live::cache::Scope>>()
+            && !crate::live::cache::cacheable_document(&doc)
         {
             scope.refuse();
         }
@@ -322,7 +324,7 @@ impl Extension for LimitsExtension {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = kind;
             if kind == "mutation" {
-                let caller = ctx.data_opt::<crate::commands::Caller>();
+                let caller = ctx.data_opt::<crate::caller::Caller>();
                 let allowed = match caller.and_then(|c| c.user_id.as_deref()) {
                     Some(user) => self.mutations.signed_in.allow(user),
                     None => {

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio_stream::StreamMap;
 
-use crate::fanout::{LiveExecutor, Outgoing, OutgoingStream};
+use crate::live::fanout::{LiveExecutor, Outgoing, OutgoingStream};
 
 /// How long a client may take to send `connection_init`.
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -227,7 +227,7 @@ impl futures::Stream for Frames {
             Some(outgoing) => {
                 if std::mem::take(&mut this.first)
                     && let Outgoing::Own(response) = &outgoing
-                    && crate::graphql_http::is_request_error(response)
+                    && crate::http::graphql::is_request_error(response)
                 {
                     // The operation never started: `error`, and no `complete` after it.
                     this.complete = None;

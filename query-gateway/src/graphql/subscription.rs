@@ -1,0 +1,95 @@
+//! `commentEvents`: every change to a post's comments, live, resumable from a cursor. What
+//! it streams comes from [`crate::live`]; how subscribers with the same document share one
+//! execution is the fan-out's business (`crate::live::fanout`), not this resolver's.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ErrorExtensions, ID, Object, Result, Subscription};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use super::comments::Comment;
+use super::{caller, gql, parse_id, read_error, shared, visible};
+use crate::cursor;
+use crate::error::GatewayError;
+use crate::live::{CommentEventKind, LiveError, LiveEvent, fanout};
+
+/// A change to a comment, pushed live.
+pub struct CommentEvent {
+    event: Arc<LiveEvent>,
+}
+
+#[Object]
+impl CommentEvent {
+    async fn kind(&self) -> CommentEventKind {
+        self.event.kind
+    }
+    /// The comment as queries show it now.
+    async fn comment(&self) -> Comment {
+        Comment(self.event.comment.clone())
+    }
+    /// Pass as `after` when subscribing again to resume right after this event.
+    async fn cursor(&self) -> String {
+        cursor::event(self.event.comment.changed_version)
+    }
+}
+
+/// Live updates.
+pub struct SubscriptionRoot;
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// Every change to the comments of a post, live, in order. With `after` (the `cursor` of the
+    /// last event received), first what was missed since, then live, with no gap and no
+    /// duplicate. A client too slow to keep up gets an error with code `SLOW_CONSUMER` and its
+    /// last cursor in `extensions.cursor`, and the subscription ends; it resumes with `after`.
+    async fn comment_events(
+        &self,
+        ctx: &Context<'_>,
+        post_id: ID,
+        after: Option<String>,
+    ) -> Result<BoxStream<'static, Result<CommentEvent>>> {
+        let s = shared(ctx);
+        let post = parse_id(&post_id, "postId").map_err(gql)?;
+        let after = after
+            .as_deref()
+            .map(cursor::parse_event)
+            .transpose()
+            .map_err(gql)?;
+        let exists = s
+            .read
+            .post_by_id(post, false)
+            .await
+            .map_err(read_error)?
+            .is_some_and(|p| visible(&p, caller(ctx)));
+        if !exists {
+            return Err(gql(GatewayError::not_found(
+                "POST_NOT_FOUND",
+                "no such post",
+            )));
+        }
+        let events = fanout::comment_events(ctx, &s.hub, post, after)
+            .await
+            .map_err(read_error)?;
+        Ok(events
+            .map(|item| match item {
+                Ok(event) => Ok(CommentEvent { event }),
+                Err(LiveError::SlowConsumer { last_version }) => Err(slow_consumer(last_version)),
+            })
+            .boxed())
+    }
+}
+
+/// The error that ends a subscription whose client fell behind, with its resume cursor.
+pub fn slow_consumer(last_version: i64) -> async_graphql::Error {
+    gql(GatewayError::Domain {
+        code: "SLOW_CONSUMER".into(),
+        reason: "SLOW_CONSUMER".into(),
+        message: format!(
+            "this client fell behind; resubscribe with after: \"{}\"",
+            cursor::event(last_version)
+        ),
+        field: None,
+    })
+    .extend_with(|_, e| e.set("cursor", cursor::event(last_version)))
+}
