@@ -46,7 +46,7 @@ echo "bench: the broker's ceiling, a bare producer publishing as the relay does"
 
 echo "bench: services" >&2
 export INKWIRE_JWT_SECRET=${INKWIRE_JWT_SECRET:-bench-secret-bench-secret-bench-secret}
-# The author the comments benchmark writes as (its id is fixed in cli/src/bench.rs).
+# The author the comments benchmark writes as (its id is fixed in loadgen/src/bench.rs).
 echo bench-password | "$bin" user add --database-url "$base/bench" --username bench --role author \
   --id 01890000-0000-7000-8000-00000000b0b0 >/dev/null
 RUST_LOG=warn "$bin" command-service --database-url "$base/bench" --kafka-brokers "$KAFKA_BROKERS" --topic bench \

@@ -1,18 +1,16 @@
 //! The `inkwire` command: `dev` runs everything in one process on the embedded backend; the
-//! service subcommands run one service each against PostgreSQL/CockroachDB and Kafka; `bench`
-//! measures a running deployment.
+//! service subcommands run one service each against PostgreSQL/CockroachDB and Kafka; the
+//! operator commands (`migrate`, `user`, `lag`, `replay`, `events tail`) work on a deployment;
+//! `bench` and `stress` hand a running deployment to the load tools of [`loadgen`].
 
 pub mod bench;
-pub mod bench_gateway;
 pub mod config;
 pub mod demo;
 pub mod dev;
 pub mod lag;
 pub mod replay;
-pub mod stress;
 pub mod tail;
 pub mod users;
-pub mod wire;
 
 use clap::{Parser, Subcommand};
 
@@ -69,7 +67,7 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Load a running Inkwire like users do and account for every delivery (non-zero exit when
     /// anything is lost, duplicated or reordered).
-    Stress(stress::StressArgs),
+    Stress(loadgen::stress::StressArgs),
 }
 
 /// Installs logging as the arguments ask.
@@ -121,7 +119,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(args) => bench::run(args, cancel).await,
         Command::Stress(args) => {
-            if stress::run(args, cancel).await? {
+            if loadgen::stress::run(args, cancel).await? {
                 Ok(())
             } else {
                 anyhow::bail!("deliveries were lost, duplicated or reordered (see the report)")

@@ -216,7 +216,9 @@ async fn roles_decide_who_may_do_what(stack: &TestStack) {
     );
 
     // A moderator hides it with a reason: subscribers get HIDDEN and queries no longer show it.
-    let mut ws = WsClient::connect(&stack.graphql_url.replacen("http", "ws", 1)).await;
+    let mut ws = WsClient::connect(&stack.graphql_url.replacen("http", "ws", 1))
+        .await
+        .expect("the WebSocket connects");
     ws.subscribe("h", &post, None).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let r = as_token(stack, &moderator, "mutation($id: ID!) { hideComment(id: $id, reason: \"spam\", waitForProjection: true) { comment { status } } }", json!({ "id": comment })).await;

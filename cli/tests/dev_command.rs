@@ -169,7 +169,9 @@ async fn dev_serves_comments_live_stops_cleanly_and_keeps_its_data() {
         graphiql.to_lowercase().contains("graphiql"),
         "GET /graphql serves GraphiQL"
     );
-    let mut ws = common::graphql::WsClient::connect(&graphql.replacen("http", "ws", 1)).await;
+    let mut ws = common::graphql::WsClient::connect(&graphql.replacen("http", "ws", 1))
+        .await
+        .expect("the WebSocket connects");
     ws.subscribe("1", &id, None).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (pushed, _) =

@@ -329,7 +329,9 @@ async fn a_page_of_posts_with_comments_costs_a_fixed_number_of_statements(stack:
 
 async fn subscribers_get_every_change_once_in_order_and_resume_from_a_cursor(stack: &TestStack) {
     let post = published_post(&stack.http, &stack.graphql_url).await;
-    let mut ws = WsClient::connect(&ws_url(stack)).await;
+    let mut ws = WsClient::connect(&ws_url(stack))
+        .await
+        .expect("the WebSocket connects");
     ws.subscribe("1", &post, None).await;
     // Let the subscription register before writing (a subscription without `after` starts now).
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -378,7 +380,9 @@ async fn subscribers_get_every_change_once_in_order_and_resume_from_a_cursor(sta
             .0,
         );
     }
-    let mut ws = WsClient::connect(&ws_url(stack)).await;
+    let mut ws = WsClient::connect(&ws_url(stack))
+        .await
+        .expect("the WebSocket connects");
     ws.subscribe("2", &post, Some(&last_cursor)).await;
     let mut resumed = Vec::new();
     while resumed.len() < 3 {
@@ -508,7 +512,9 @@ async fn anonymous_post_pages_are_cached_but_never_older_than_a_push_or_a_waited
     assert!(statements(stack).await > sql_before);
 
     // A comment pushed to a subscriber is on the page the moment the push arrives.
-    let mut ws = WsClient::connect(&ws_url(stack)).await;
+    let mut ws = WsClient::connect(&ws_url(stack))
+        .await
+        .expect("the WebSocket connects");
     ws.subscribe("1", &post, None).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     for i in 0..5 {
@@ -585,9 +591,13 @@ async fn subscribers_of_one_shared_execution_each_get_every_comment_once_in_orde
     let post = published_post(&stack.http, &stack.graphql_url).await;
     let executions_before = gauge("inkwire_gateway_shared_executions").await;
     let open_before = gauge("inkwire_gateway_subscriptions_open").await;
-    let mut first = WsClient::connect(&ws_url(stack)).await;
+    let mut first = WsClient::connect(&ws_url(stack))
+        .await
+        .expect("the WebSocket connects");
     first.subscribe("a", &post, None).await;
-    let mut second = WsClient::connect(&ws_url(stack)).await;
+    let mut second = WsClient::connect(&ws_url(stack))
+        .await
+        .expect("the WebSocket connects");
     second.subscribe("b", &post, None).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Two clients, one execution.
@@ -615,9 +625,13 @@ async fn subscribers_of_one_shared_execution_each_get_every_comment_once_in_orde
         })
     };
     let early = comment_ids(&mut first, 5).await;
-    let mut resumed = WsClient::connect(&ws_url(stack)).await;
+    let mut resumed = WsClient::connect(&ws_url(stack))
+        .await
+        .expect("the WebSocket connects");
     resumed.subscribe("c", &post, Some(&early[4].1)).await;
-    let mut late = WsClient::connect(&ws_url(stack)).await;
+    let mut late = WsClient::connect(&ws_url(stack))
+        .await
+        .expect("the WebSocket connects");
     late.subscribe("d", &post, None).await;
     let written = writer.await.expect("writer");
 
@@ -670,7 +684,9 @@ async fn subscribers_of_one_shared_execution_each_get_every_comment_once_in_orde
 async fn bad_graphql_gets_stable_codes_and_the_gateway_stays_up(stack: &TestStack) {
     let post = published_post(&stack.http, &stack.graphql_url).await;
     // A bystander subscribed throughout must be unaffected.
-    let mut bystander = WsClient::connect(&ws_url(stack)).await;
+    let mut bystander = WsClient::connect(&ws_url(stack))
+        .await
+        .expect("the WebSocket connects");
     bystander.subscribe("b", &post, None).await;
 
     let r = q(stack, None, "{ posts(first: ", json!({})).await;
@@ -722,7 +738,9 @@ async fn bad_graphql_gets_stable_codes_and_the_gateway_stays_up(stack: &TestStac
     assert_eq!(error_code(&r), Some("BAD_REQUEST"), "{r}");
 
     // A subscription to a missing post is an error on that operation only.
-    let mut ws = WsClient::connect(&ws_url(stack)).await;
+    let mut ws = WsClient::connect(&ws_url(stack))
+        .await
+        .expect("the WebSocket connects");
     ws.subscribe("m", &uuid::Uuid::now_v7().to_string(), None)
         .await;
     match ws.next(Duration::from_secs(10)).await {
@@ -988,7 +1006,9 @@ async fn graphql_transport_ws_protocol_rules_close_with_their_codes() {
         "subscribe before init"
     );
 
-    let mut ws = WsClient::connect(&url).await;
+    let mut ws = WsClient::connect(&url)
+        .await
+        .expect("the WebSocket connects");
     ws.send(json!({ "type": "ping", "payload": { "n": 7 } }))
         .await;
     assert_eq!(
@@ -1002,7 +1022,9 @@ async fn graphql_transport_ws_protocol_rules_close_with_their_codes() {
         "a second init"
     );
 
-    let mut ws = WsClient::connect(&url).await;
+    let mut ws = WsClient::connect(&url)
+        .await
+        .expect("the WebSocket connects");
     ws.subscribe("same", &post, None).await;
     ws.subscribe("same", &post, None).await;
     assert_eq!(
@@ -1040,7 +1062,9 @@ async fn graphql_transport_ws_protocol_rules_close_with_their_codes() {
         let mut ws = if what.starts_with("init") {
             WsClient::open(&url).await.expect("opens")
         } else {
-            WsClient::connect(&url).await
+            WsClient::connect(&url)
+                .await
+                .expect("the WebSocket connects")
         };
         ws.send_text(&text).await;
         match ws.message(short).await {
@@ -1058,7 +1082,9 @@ async fn graphql_transport_ws_protocol_rules_close_with_their_codes() {
 
     // An operation that fails validation gets one `error` message and no `complete`; the
     // connection stays open for the next.
-    let mut ws = WsClient::connect(&url).await;
+    let mut ws = WsClient::connect(&url)
+        .await
+        .expect("the WebSocket connects");
     ws.send(json!({ "id": "bad", "type": "subscribe", "payload": { "query": "subscription { nope }" } }))
         .await;
     match ws.message(short).await {

@@ -33,7 +33,7 @@ async fn subscriber(url: String, post: String, start: String, into: Arc<Mutex<Re
     let mut cursor: Option<String> = Some(start);
     loop {
         let mut ws = loop {
-            match WsClient::try_connect(&url).await {
+            match WsClient::connect(&url).await {
                 Ok(ws) => break ws,
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }

@@ -116,7 +116,9 @@ async fn a_comment_is_one_trace_from_request_to_push(backend: Backend) {
     // before the subscription is set up is then sent as missed rather than lost.
     let cursor =
         common::graphql::comment_events_cursor(&stack.http, &stack.graphql_url, &post).await;
-    let mut ws = WsClient::connect(&stack.graphql_url.replace("http://", "ws://")).await;
+    let mut ws = WsClient::connect(&stack.graphql_url.replace("http://", "ws://"))
+        .await
+        .expect("the WebSocket connects");
     ws.subscribe("1", &post, Some(&cursor)).await;
     // And let it register, so that the comment comes as a live push (the span under test)
     // rather than as a missed one read back from the tables.
@@ -186,7 +188,9 @@ async fn a_comment_caught_up_later_is_in_its_trace(backend: Backend) {
     // which keeps the trace context, has read it: that, not a guess at how long it takes, is
     // when a later subscriber's catch-up can join the trace.
     let ws_url = stack.graphql_url.replace("http://", "ws://");
-    let mut early = WsClient::connect(&ws_url).await;
+    let mut early = WsClient::connect(&ws_url)
+        .await
+        .expect("the WebSocket connects");
     early.subscribe("early", &post, Some(&cursor)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (comment, response) =
@@ -194,7 +198,9 @@ async fn a_comment_caught_up_later_is_in_its_trace(backend: Backend) {
     assert!(!comment.is_empty(), "{response}");
     expect_comment(&mut early, &comment).await;
 
-    let mut ws = WsClient::connect(&ws_url).await;
+    let mut ws = WsClient::connect(&ws_url)
+        .await
+        .expect("the WebSocket connects");
     ws.subscribe("1", &post, Some(&cursor)).await;
     expect_comment(&mut ws, &comment).await;
 

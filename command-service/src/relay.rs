@@ -15,7 +15,7 @@ use crate::store::outbox::{Outbox, traced_spans};
 const LEASE: &str = "outbox-relay";
 const LEASE_TTL_SECS: i64 = 10;
 /// Most outbox rows read, published and removed in one round.
-pub const BATCH: usize = 1000;
+pub const BATCH: usize = infra::log::PUBLISH_BATCH;
 /// Without a wake-up from this process, look for rows written by other instances this often.
 const POLL: Duration = Duration::from_millis(100);
 /// How often a relay on a SQLite file looks, with a `stat` of its files, for outbox rows another

@@ -27,6 +27,33 @@ pub struct OutgoingMessage {
     pub headers: Vec<(&'static str, String)>,
 }
 
+/// Messages a publisher hands the log at once: the outbox relay's batch.
+pub const PUBLISH_BATCH: usize = 1000;
+
+impl OutgoingMessage {
+    /// The log message of an encoded event of `stream`: keyed by the stream (so its events
+    /// share a partition and an order), with the routing headers.
+    #[must_use]
+    pub fn event(stream: uuid::Uuid, payload: Vec<u8>) -> Self {
+        use events::headers;
+        let mut headers = Vec::with_capacity(3);
+        // The headers repeat what the payload says, so tools can filter without decoding; a
+        // payload that does not parse simply goes without them.
+        if let Ok(routing) = events::Routing::peek(&payload) {
+            headers.push((headers::EVENT_TYPE, routing.event_type));
+            headers.push((headers::EVENT_VERSION, routing.event_version.to_string()));
+            if let Some(tp) = routing.traceparent {
+                headers.push((headers::TRACEPARENT, tp));
+            }
+        }
+        Self {
+            key: stream.to_string().into_bytes(),
+            payload,
+            headers,
+        }
+    }
+}
+
 /// A message read from the log.
 #[derive(Clone, Debug)]
 pub struct LogRecord {

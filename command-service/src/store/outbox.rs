@@ -26,21 +26,7 @@ impl OutboxRow {
     /// The log message for this row: keyed by post, with the routing headers.
     #[must_use]
     pub fn message(&self) -> OutgoingMessage {
-        let mut headers = Vec::with_capacity(3);
-        // The headers repeat what the payload says, so tools can filter without decoding; a
-        // payload that does not parse simply goes without them.
-        if let Ok(routing) = events::Routing::peek(&self.payload) {
-            headers.push((headers::EVENT_TYPE, routing.event_type));
-            headers.push((headers::EVENT_VERSION, routing.event_version.to_string()));
-            if let Some(tp) = routing.traceparent {
-                headers.push((headers::TRACEPARENT, tp));
-            }
-        }
-        OutgoingMessage {
-            key: self.stream_id.to_string().into_bytes(),
-            payload: self.payload.clone(),
-            headers,
-        }
+        OutgoingMessage::event(self.stream_id, self.payload.clone())
     }
 }
 

@@ -14,14 +14,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use futures::SinkExt;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 
+use crate::client::{self, gql, sign_in};
 use crate::wire;
 
 /// The benchmark's author account (`scripts/bench*.sh` create it with `inkwire user add`).
@@ -77,157 +75,6 @@ pub enum PageRequest {
     Search,
 }
 
-pub(crate) async fn gql(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    query: &str,
-    variables: Value,
-) -> anyhow::Result<Value> {
-    let mut request = http.post(url);
-    if !token.is_empty() {
-        request = request.bearer_auth(token);
-    }
-    let response = request
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await?;
-    let status = response.status();
-    let Ok(r) = response.json::<Value>().await else {
-        // A proxy's refusal (nginx's 429) or an error page.
-        anyhow::bail!("HTTP {status} without a GraphQL answer");
-    };
-    if r.get("errors").is_some() {
-        anyhow::bail!("GraphQL error: {r}");
-    }
-    Ok(r)
-}
-
-/// A WebSocket to `url` speaking `graphql-transport-ws`, initialised, with `payload` subscribed
-/// as operation `1`.
-pub(crate) async fn subscribe(
-    url: &str,
-    payload: &Value,
-) -> anyhow::Result<
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-> {
-    let mut request = url.into_client_request()?;
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
-    // Thousands of these run at once: a small read buffer (the default is 128 KiB, zeroed as it
-    // is used) keeps the load generator from measuring its own memset.
-    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0);
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
-    ws.send(Message::Text(
-        json!({ "type": "connection_init" }).to_string().into(),
-    ))
-    .await?;
-    ws.send(Message::Text(
-        json!({ "type": "subscribe", "id": "1", "payload": payload })
-            .to_string()
-            .into(),
-    ))
-    .await?;
-    Ok(ws)
-}
-
-/// A tick every 10 s, to ping on: the gateway closes a graphql-transport-ws connection that says
-/// nothing for 30 s (the web UI pings every 15 s).
-pub(crate) fn keepalive() -> tokio::time::Interval {
-    let mut every = tokio::time::interval(Duration::from_secs(10));
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    every
-}
-
-/// The graphql-transport-ws `ping` message.
-pub(crate) fn ping() -> Message {
-    Message::Text(json!({ "type": "ping" }).to_string().into())
-}
-
-/// Waits until `ready` counts `want` acknowledged subscriber connections.
-///
-/// # Errors
-/// When fewer connected `within`.
-pub(crate) async fn wait_connected(
-    ready: &AtomicU64,
-    want: usize,
-    within: Duration,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + within;
-    while ready.load(Ordering::Relaxed) < want as u64 {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "only {} of {want} subscribers connected",
-            ready.load(Ordering::Relaxed)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
-/// Signs `username` in; returns the token.
-pub(crate) async fn sign_in(
-    http: &reqwest::Client,
-    url: &str,
-    username: &str,
-    password: &str,
-) -> anyhow::Result<String> {
-    let r = gql(
-        http,
-        url,
-        "",
-        "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }",
-        json!({ "u": username, "p": password }),
-    )
-    .await?;
-    r["data"]["login"]["token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("no token: {r}"))
-}
-
-pub(crate) async fn published_post(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-) -> anyhow::Result<String> {
-    Ok(published_post_with_slug(http, url, token).await?.0)
-}
-
-/// Creates and publishes a post; its id and slug.
-async fn published_post_with_slug(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-) -> anyhow::Result<(String, String)> {
-    let slug = format!("bench-{}", uuid::Uuid::now_v7().simple());
-    let r = gql(
-        http,
-        url,
-        token,
-        "mutation($input: CreatePostInput!) { createPost(input: $input) { post { id } } }",
-        json!({ "input": { "title": "Bench post", "body": "A post with a *little* markdown.", "slug": slug, "tags": ["bench"] } }),
-    )
-    .await?;
-    let id = r["data"]["createPost"]["post"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    gql(
-        http,
-        url,
-        token,
-        "mutation($id: ID!) { publishPost(id: $id, waitForProjection: true) { position } }",
-        json!({ "id": id }),
-    )
-    .await?;
-    Ok((id, slug))
-}
-
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -271,7 +118,7 @@ fn machine_shares(before: (u64, u64, u64), after: (u64, u64, u64)) -> Option<(f6
 /// The comment id in a `next` message, found without parsing the whole message: this runs
 /// 100,000 times a second on the cores the gateway uses. The subscription selects the comment's
 /// id last, so the message ends with it; anything else is searched for.
-pub(crate) fn comment_id(text: &str) -> Option<u128> {
+pub fn comment_id(text: &str) -> Option<u128> {
     const ID_LEN: usize = 36;
     let last = text.strip_suffix("\"}}}}}").and_then(|t| {
         let (before, id) = t.split_at_checked(t.len().checked_sub(ID_LEN)?)?;
@@ -319,7 +166,7 @@ fn percentiles(h: &Histogram<u64>) -> Value {
 pub async fn fanout(args: FanoutArgs, cancel: CancellationToken) -> anyhow::Result<Value> {
     let http = reqwest::Client::new();
     let token = sign_in(&http, &args.graphql_url, BENCH_LOGIN.0, BENCH_LOGIN.1).await?;
-    let post = published_post(&http, &args.graphql_url, &token).await?;
+    let (post, _) = client::published_post(&http, &args.graphql_url, &token).await?;
     let endpoint = wire::Endpoint::parse(&args.graphql_url)?;
     let rss_before = args.gateway_pid.and_then(rss_kib);
 
@@ -543,7 +390,7 @@ pub async fn page(args: PageArgs, cancel: CancellationToken) -> anyhow::Result<V
         .pool_max_idle_per_host(args.clients)
         .build()?;
     let token = sign_in(&http, &args.graphql_url, BENCH_LOGIN.0, BENCH_LOGIN.1).await?;
-    let (post, slug) = published_post_with_slug(&http, &args.graphql_url, &token).await?;
+    let (post, slug) = client::published_post(&http, &args.graphql_url, &token).await?;
     for i in 0..25 {
         gql(
             &http,

@@ -333,7 +333,7 @@ impl Subscriber {
             match opcode {
                 OP_TEXT => {
                     let text = std::str::from_utf8(&self.pending[payload]).unwrap_or_default();
-                    if let Some(id) = crate::bench_gateway::comment_id(text) {
+                    if let Some(id) = crate::gateway::comment_id(text) {
                         self.receipts.push((id, arrived, read));
                         comments += 1;
                     } else if text.contains(r#""type":"ping""#) {
