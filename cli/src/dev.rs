@@ -11,7 +11,6 @@ use clap::Args;
 use infra::auth::TokenKeys;
 use infra::db::Db;
 use infra::log::LogConfig;
-use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -76,9 +75,7 @@ impl Stack {
         cancel: &CancellationToken,
     ) -> anyhow::Result<Self> {
         let keys = gateway.keys.clone();
-        db.migrate().await?;
-        log.ensure_topic().await?;
-        let registry = Registry::new();
+        let registry = infra::net::start(&db, &log).await?;
         // Everything between a command's commit and the push to subscribers runs on the
         // pipeline runtime, so that a fan-out's thousands of connection tasks on the main one
         // never hold the next comment back (`infra::rt`). The group committer starts here.
@@ -145,23 +142,11 @@ impl Stack {
     /// # Errors
     /// When the server or a task fails.
     pub async fn serve(
-        mut self,
+        self,
         listener: TcpListener,
         cancel: CancellationToken,
     ) -> anyhow::Result<()> {
-        let shutdown = cancel.clone();
-        let served = axum::serve(
-            infra::net::no_delay(listener),
-            self.router
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
-        cancel.cancel();
-        while let Some(done) = self.tasks.join_next().await {
-            done??;
-        }
-        Ok(served?)
+        infra::net::serve("inkwire dev", listener, self.router, self.tasks, cancel).await
     }
 }
 

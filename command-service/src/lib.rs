@@ -116,18 +116,14 @@ pub async fn serve(
     keys: TokenKeys,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    db.migrate().await?;
-    log.ensure_topic().await?;
-    let registry = Registry::new();
+    let registry = infra::net::start(&db, &log).await?;
     let app = App::new(db.clone(), &log, &registry, keys)?;
     let router = app.router.merge(infra::telemetry::ops_router(registry, db));
-    let relay = tokio::spawn(app.relay.run(cancel.clone()));
-    tracing::info!(addr = %listener.local_addr()?, "command service listening");
-    let shutdown = cancel.clone();
-    axum::serve(infra::net::no_delay(listener), router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
-    cancel.cancel();
-    relay.await?;
-    Ok(())
+    let mut background = tokio::task::JoinSet::new();
+    let relay_cancel = cancel.clone();
+    background.spawn(async move {
+        app.relay.run(relay_cancel).await;
+        Ok(())
+    });
+    infra::net::serve("command service", listener, router, background, cancel).await
 }

@@ -10,7 +10,6 @@ pub mod rebuild;
 
 use infra::db::Db;
 use infra::log::LogConfig;
-use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -29,11 +28,10 @@ pub async fn serve(
     group: String,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    db.migrate().await?;
-    log.ensure_topic().await?;
-    let registry = Registry::new();
+    let registry = infra::net::start(&db, &log).await?;
     let metrics = metrics::Metrics::new(&registry);
-    let projector = tokio::spawn(consumer::run(
+    let mut background = tokio::task::JoinSet::new();
+    background.spawn(consumer::run(
         db.clone(),
         log,
         group,
@@ -43,12 +41,5 @@ pub async fn serve(
     ));
     let router = http::router(read_model::ReadModel::uncounted(db.clone()))
         .merge(infra::telemetry::ops_router(registry, db));
-    tracing::info!(addr = %listener.local_addr()?, "projection service listening");
-    let shutdown = cancel.clone();
-    axum::serve(infra::net::no_delay(listener), router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
-    cancel.cancel();
-    projector.await??;
-    Ok(())
+    infra::net::serve("projection service", listener, router, background, cancel).await
 }

@@ -14,7 +14,6 @@ pub mod live;
 pub mod metrics;
 pub mod site;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -289,9 +288,7 @@ pub async fn serve(
     config: GatewayConfig,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    db.migrate().await?;
-    log.ensure_topic().await?;
-    let registry = Registry::new();
+    let registry = infra::net::start(&db, &log).await?;
     let gateway = Gateway::new(
         db.clone(),
         Arc::new(command_api::HttpCommands::new(
@@ -301,25 +298,14 @@ pub async fn serve(
         &registry,
         &config,
     );
-    let mut tasks = JoinSet::new();
-    gateway.spawn_live(log, &mut tasks, &cancel);
+    let mut background = JoinSet::new();
+    gateway.spawn_live(log, &mut background, &cancel);
     let mut router = gateway
         .router
         .merge(infra::telemetry::ops_router(registry, db));
     if let Some(ui) = config.web_ui.clone() {
         router = ui.serve_beside(router);
     }
-    tracing::info!(addr = %listener.local_addr()?, commands = %commands_url, "gateway listening");
-    let shutdown = cancel.clone();
-    axum::serve(
-        infra::net::no_delay(listener),
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await?;
-    cancel.cancel();
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
-    Ok(())
+    tracing::info!(commands = %commands_url, "gateway forwards commands");
+    infra::net::serve("gateway", listener, router, background, cancel).await
 }
