@@ -11,7 +11,7 @@ use command_api::{
     AddComment, Caller, CommandApi, CommandError, CreatePost, EditPost, ErrorCode, HttpCommands,
     PostCommand, Refusal,
 };
-use events::{PostEvent, PostId, UserId};
+use events::{Event, PostEvent, PostId, UserId};
 use infra::db::Db;
 use tokio_util::sync::CancellationToken;
 
@@ -96,7 +96,7 @@ async fn http_and_in_process_answer_alike() {
         );
         match accepted.events.as_slice() {
             [e] => match &e.event {
-                PostEvent::PostDrafted(d) => assert_eq!(
+                Event::Post(PostEvent::PostDrafted(d)) => assert_eq!(
                     (d.slug.as_str(), d.title.as_str()),
                     (slug.as_str(), "Typed")
                 ),
@@ -125,7 +125,7 @@ async fn http_and_in_process_answer_alike() {
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         let id = comment.comment_id.expect("a comment id");
         assert!(
-            matches!(&comment.events[..], [e] if matches!(&e.event, PostEvent::CommentAdded(c) if c.comment_id == id)),
+            matches!(&comment.events[..], [e] if matches!(&e.event, Event::Post(PostEvent::CommentAdded(c)) if c.comment_id == id)),
             "{name}: {:?}",
             comment.events
         );

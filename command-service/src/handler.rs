@@ -216,7 +216,7 @@ impl CommandBus {
                             causation_id: None,
                             traceparent: meta.traceparent.clone(),
                         },
-                        event,
+                        event: event.into(),
                     }
                 })
                 .collect();
@@ -232,7 +232,7 @@ impl CommandBus {
                     let version = loaded.version + i64::try_from(envelopes.len()).unwrap_or(0);
                     let state = PostAggregate::fold(
                         loaded.state,
-                        envelopes.iter().map(|e| e.event.clone()),
+                        envelopes.iter().filter_map(|e| e.event.as_post().cloned()),
                     )?;
                     *cached = Some(Loaded {
                         version,
@@ -269,8 +269,12 @@ impl CommandBus {
         let events = self.store.load(post).await?;
         let version = events.last().map_or(0, |e| e.meta.stream_version);
         let last_event_id = events.last().map_or(Uuid::nil(), |e| e.meta.event_id);
-        let state = PostAggregate::fold(PostState::default(), events.into_iter().map(|e| e.event))
-            .map_err(|e| StoreError::Db(sqlx::Error::Protocol(format!("fold failed: {e}"))))?;
+        let state = PostAggregate::fold(
+            PostState::default(),
+            // A post's stream holds post events only.
+            events.iter().filter_map(|e| e.event.as_post().cloned()),
+        )
+        .map_err(|e| StoreError::Db(sqlx::Error::Protocol(format!("fold failed: {e}"))))?;
         Ok(Loaded {
             version,
             state,

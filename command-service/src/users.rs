@@ -11,7 +11,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::Utc;
 use events::{
-    Actor, Envelope, PostEvent, ROLES, StoredMeta, StreamId, UserId, UserRegistered,
+    Actor, Envelope, ROLES, StoredMeta, StreamId, UserEvent, UserId, UserRegistered,
     UserRoleChanged,
 };
 use infra::auth::TokenKeys;
@@ -247,7 +247,7 @@ impl UserService {
         previous: Uuid,
         actor: Actor,
         meta: &RequestMeta,
-        event: PostEvent,
+        event: UserEvent,
     ) -> Envelope {
         Envelope {
             meta: StoredMeta {
@@ -260,7 +260,7 @@ impl UserService {
                 causation_id: None,
                 traceparent: meta.traceparent.clone(),
             },
-            event,
+            event: event.into(),
         }
     }
 
@@ -296,7 +296,7 @@ impl UserService {
             Uuid::nil(),
             actor.clone(),
             meta,
-            PostEvent::UserRegistered(UserRegistered {
+            UserEvent::Registered(UserRegistered {
                 username: username.clone(),
                 display_name: display_name.clone(),
             }),
@@ -310,7 +310,7 @@ impl UserService {
                 previous,
                 actor.clone(),
                 meta,
-                PostEvent::UserRoleGranted(UserRoleChanged { role: role.clone() }),
+                UserEvent::RoleGranted(UserRoleChanged { role: role.clone() }),
             ));
         }
         let append = Append {
@@ -512,7 +512,7 @@ impl UserService {
         user: Uuid,
         actor: Actor,
         meta: &RequestMeta,
-        event: PostEvent,
+        event: UserEvent,
         change: CredentialChange,
     ) -> Result<(), UserError> {
         for _ in 0..5 {
@@ -568,7 +568,7 @@ impl UserService {
             user,
             Self::self_actor(user, access),
             meta,
-            PostEvent::UserDisplayNameChanged(events::UserDisplayNameChanged {
+            UserEvent::DisplayNameChanged(events::UserDisplayNameChanged {
                 display_name: name.clone(),
             }),
             CredentialChange::DisplayName(name),
@@ -605,7 +605,7 @@ impl UserService {
             user,
             Self::self_actor(user, access),
             meta,
-            PostEvent::UserPasswordChanged(events::UserPasswordChanged {}),
+            UserEvent::PasswordChanged(events::UserPasswordChanged {}),
             CredentialChange::Password(hash),
         )
         .await
@@ -635,7 +635,7 @@ impl UserService {
             user,
             Self::self_actor(admin, access),
             meta,
-            PostEvent::UserDisabled(events::UserDisabled {}),
+            UserEvent::Disabled(events::UserDisabled {}),
             CredentialChange::Disabled,
         )
         .await
@@ -694,9 +694,9 @@ impl UserService {
             };
             let change = UserRoleChanged { role: role.clone() };
             let event = if grant {
-                PostEvent::UserRoleGranted(change)
+                UserEvent::RoleGranted(change)
             } else {
-                PostEvent::UserRoleRevoked(change)
+                UserEvent::RoleRevoked(change)
             };
             let append = Append {
                 stream_id: StreamId(user),

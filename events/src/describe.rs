@@ -1,7 +1,9 @@
 //! One readable line per event, for operators (`inkwire events tail`). User text is quoted with
 //! Rust's escaping, so a comment cannot smuggle terminal control sequences into the output.
 
+use crate::event::Event;
 use crate::post::PostEvent;
+use crate::user::UserEvent as U;
 
 /// Longest quoted text shown.
 const QUOTE_CHARS: usize = 60;
@@ -16,16 +18,16 @@ fn quote(text: &str) -> String {
 
 /// What `event` did, in a few words, e.g. `comment 0190… added (reply to 0190…) "First!"`.
 #[must_use]
-pub fn summary(event: &PostEvent) -> String {
+pub fn summary(event: &Event) -> String {
     use PostEvent as E;
     match event {
-        E::PostDrafted(e) => format!(
+        Event::Post(E::PostDrafted(e)) => format!(
             "post drafted {} slug={} tags=[{}]",
             quote(&e.title),
             e.slug,
             e.tags.join(",")
         ),
-        E::PostEdited(e) => {
+        Event::Post(E::PostEdited(e)) => {
             let mut changed = Vec::new();
             if let Some(t) = &e.title {
                 changed.push(format!("title={}", quote(t)));
@@ -44,10 +46,10 @@ pub fn summary(event: &PostEvent) -> String {
             }
             format!("post edited {}", changed.join(" "))
         }
-        E::PostPublished(_) => "post published".to_owned(),
-        E::PostUnpublished(_) => "post unpublished".to_owned(),
-        E::PostDeleted(_) => "post deleted".to_owned(),
-        E::CommentAdded(e) => {
+        Event::Post(E::PostPublished(_)) => "post published".to_owned(),
+        Event::Post(E::PostUnpublished(_)) => "post unpublished".to_owned(),
+        Event::Post(E::PostDeleted(_)) => "post deleted".to_owned(),
+        Event::Post(E::CommentAdded(e)) => {
             let under = e
                 .parent_id
                 .map(|p| format!(" reply to {p}"))
@@ -59,26 +61,28 @@ pub fn summary(event: &PostEvent) -> String {
                 quote(&e.body)
             )
         }
-        E::CommentEdited(e) => format!("comment {} edited {}", e.comment_id, quote(&e.body)),
-        E::CommentDeleted(e) => format!("comment {} deleted", e.comment_id),
-        E::CommentHidden(e) => format!(
+        Event::Post(E::CommentEdited(e)) => {
+            format!("comment {} edited {}", e.comment_id, quote(&e.body))
+        }
+        Event::Post(E::CommentDeleted(e)) => format!("comment {} deleted", e.comment_id),
+        Event::Post(E::CommentHidden(e)) => format!(
             "comment {} hidden, reason {}",
             e.comment_id,
             quote(&e.reason)
         ),
-        E::CommentRestored(e) => format!("comment {} restored", e.comment_id),
-        E::UserRegistered(e) => format!(
+        Event::Post(E::CommentRestored(e)) => format!("comment {} restored", e.comment_id),
+        Event::User(U::Registered(e)) => format!(
             "user registered username={} name={}",
             e.username,
             quote(&e.display_name)
         ),
-        E::UserDisplayNameChanged(e) => {
+        Event::User(U::DisplayNameChanged(e)) => {
             format!("user display name changed to {}", quote(&e.display_name))
         }
-        E::UserPasswordChanged(_) => "user password changed".to_owned(),
-        E::UserRoleGranted(e) => format!("user granted role {}", e.role),
-        E::UserRoleRevoked(e) => format!("user revoked role {}", e.role),
-        E::UserDisabled(_) => "user disabled".to_owned(),
+        Event::User(U::PasswordChanged(_)) => "user password changed".to_owned(),
+        Event::User(U::RoleGranted(e)) => format!("user granted role {}", e.role),
+        Event::User(U::RoleRevoked(e)) => format!("user revoked role {}", e.role),
+        Event::User(U::Disabled(_)) => "user disabled".to_owned(),
     }
 }
 
@@ -89,13 +93,13 @@ mod tests {
 
     #[test]
     fn user_text_is_quoted_escaped_and_shortened() {
-        let line = summary(&PostEvent::CommentAdded(CommentAdded {
+        let line = summary(&Event::Post(PostEvent::CommentAdded(CommentAdded {
             comment_id: CommentId::new(),
             parent_id: None,
             author_id: None,
             author_name: "eve".to_owned(),
             body: format!("\u{1b}[2Jgotcha{}", "x".repeat(100)),
-        }));
+        })));
         assert!(line.contains(r#""\u{1b}[2Jgotcha"#), "{line}");
         assert!(!line.contains('\u{1b}'), "{line}");
         assert!(line.contains("x…\""), "{line}");

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::event::Event;
 use crate::ids::{PostId, StreamId, UserId};
-use crate::post::PostEvent;
 use crate::upcast;
 
 /// Who caused an event.
@@ -63,7 +63,7 @@ pub struct Envelope {
     /// The metadata.
     pub meta: StoredMeta,
     /// The event.
-    pub event: PostEvent,
+    pub event: Event,
 }
 
 /// Why a stored or received event could not be decoded.
@@ -110,7 +110,7 @@ impl Envelope {
             meta: self.meta.clone(),
             event_type: event_type.to_owned(),
             event_version: upcast::current_version(event_type)
-                .expect("every PostEvent type is listed in CURRENT_VERSIONS"),
+                .expect("every event type is listed in CURRENT_VERSIONS"),
             data: self.event.to_json(),
         }
     }
@@ -142,11 +142,11 @@ impl Envelope {
         let event_type = wire.event_type;
         let version = wire.event_version;
         let event = if upcast::current_version(&event_type) == Some(version) {
-            PostEvent::from_current_str(&event_type, wire.data.get())
+            Event::from_current_str(&event_type, wire.data.get())
         } else {
             let data =
                 upcast::upcast(&event_type, version, serde_json::from_str(wire.data.get())?)?;
-            PostEvent::from_current(&event_type, data)
+            Event::from_current(&event_type, data)
         }
         .map_err(|source| DecodeError::InvalidPayload {
             event_type: event_type.to_string(),
@@ -170,7 +170,7 @@ impl RawEvent {
     /// [`DecodeError`] when the type or version is unknown or the payload does not fit.
     pub fn decode(self) -> Result<Envelope, DecodeError> {
         let data = upcast::upcast(&self.event_type, self.event_version, self.data)?;
-        let event = PostEvent::from_current(&self.event_type, data).map_err(|source| {
+        let event = Event::from_current(&self.event_type, data).map_err(|source| {
             DecodeError::InvalidPayload {
                 event_type: self.event_type.clone(),
                 version: self.event_version,

@@ -5,6 +5,7 @@
 
 pub mod describe;
 mod envelope;
+mod event;
 mod ids;
 mod names;
 mod post;
@@ -12,6 +13,7 @@ mod upcast;
 mod user;
 
 pub use envelope::{Actor, DecodeError, Envelope, RawEvent, Routing, StoredMeta};
+pub use event::Event;
 pub use ids::{CommentId, PostId, StreamId, UserId};
 pub use names::{MAX_SLUG_CHARS, MAX_TAG_CHARS, is_slug, normal_tag};
 pub use post::{
@@ -20,7 +22,7 @@ pub use post::{
 };
 pub use upcast::CURRENT_VERSIONS;
 pub use user::{
-    ROLES, UserDisabled, UserDisplayNameChanged, UserPasswordChanged, UserRegistered,
+    ROLES, UserDisabled, UserDisplayNameChanged, UserEvent, UserPasswordChanged, UserRegistered,
     UserRoleChanged,
 };
 

@@ -42,3 +42,20 @@ pub struct UserRoleChanged {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserDisabled {}
+
+/// Every event that can appear in a user's stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserEvent {
+    /// A user signed up (or was added by an operator).
+    Registered(UserRegistered),
+    /// A user changed their shown name.
+    DisplayNameChanged(UserDisplayNameChanged),
+    /// A user's password changed (the hash is not in the event).
+    PasswordChanged(UserPasswordChanged),
+    /// An admin granted a role.
+    RoleGranted(UserRoleChanged),
+    /// An admin revoked a role.
+    RoleRevoked(UserRoleChanged),
+    /// A user may no longer sign in or act.
+    Disabled(UserDisabled),
+}

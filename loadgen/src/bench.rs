@@ -275,7 +275,7 @@ fn backlog(events: u64, posts: u64) -> Vec<Envelope> {
                 causation_id: None,
                 traceparent: None,
             },
-            event,
+            event: event.into(),
         }
     };
     for (i, _) in post_ids.clone().iter().enumerate() {

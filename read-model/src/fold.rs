@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use events::{Envelope, PostEvent as E};
+use events::{Envelope, Event, PostEvent as E, UserEvent as U};
 use uuid::Uuid;
 
 use crate::rows::{CommentChange, CommentRow, CommentStatus, PostRow, PostStatus, UserRow};
@@ -37,12 +37,12 @@ pub fn thread_place(parent: Option<(i64, &str)>, version: i64) -> (i64, String) 
 /// The sanitised HTML of the body `event` carries (a post's or a comment's), or `None` when it
 /// carries none.
 #[must_use]
-pub fn rendered_body(event: &E) -> Option<String> {
+pub fn rendered_body(event: &Event) -> Option<String> {
     match event {
-        E::PostDrafted(e) => Some(render::post_html(&e.body_markdown)),
-        E::PostEdited(e) => e.body_markdown.as_deref().map(render::post_html),
-        E::CommentAdded(e) => Some(render::comment_html(&e.body)),
-        E::CommentEdited(e) => Some(render::comment_html(&e.body)),
+        Event::Post(E::PostDrafted(e)) => Some(render::post_html(&e.body_markdown)),
+        Event::Post(E::PostEdited(e)) => e.body_markdown.as_deref().map(render::post_html),
+        Event::Post(E::CommentAdded(e)) => Some(render::comment_html(&e.body)),
+        Event::Post(E::CommentEdited(e)) => Some(render::comment_html(&e.body)),
         _ => None,
     }
 }
@@ -63,13 +63,13 @@ pub fn visible_delta(before: Option<CommentStatus>, after: Option<CommentStatus>
 
 /// The comment an event concerns, if it is a comment event.
 #[must_use]
-pub fn comment_of(event: &E) -> Option<Uuid> {
+pub fn comment_of(event: &Event) -> Option<Uuid> {
     match event {
-        E::CommentAdded(e) => Some(e.comment_id.0),
-        E::CommentEdited(e) => Some(e.comment_id.0),
-        E::CommentDeleted(e) => Some(e.comment_id.0),
-        E::CommentHidden(e) => Some(e.comment_id.0),
-        E::CommentRestored(e) => Some(e.comment_id.0),
+        Event::Post(E::CommentAdded(e)) => Some(e.comment_id.0),
+        Event::Post(E::CommentEdited(e)) => Some(e.comment_id.0),
+        Event::Post(E::CommentDeleted(e)) => Some(e.comment_id.0),
+        Event::Post(E::CommentHidden(e)) => Some(e.comment_id.0),
+        Event::Post(E::CommentRestored(e)) => Some(e.comment_id.0),
         _ => None,
     }
 }
@@ -87,7 +87,7 @@ pub fn post(
 ) -> Option<PostRow> {
     let at = envelope.meta.occurred_at;
     let mut row = match (&envelope.event, row) {
-        (E::PostDrafted(e), None) => PostRow {
+        (Event::Post(E::PostDrafted(e)), None) => PostRow {
             id: envelope.meta.stream_id.0,
             author_id: e.author_id.0,
             title: e.title.clone(),
@@ -107,7 +107,7 @@ pub fn post(
         (_, None) => return None,
         (event, Some(mut row)) => {
             match event {
-                E::PostEdited(e) => {
+                Event::Post(E::PostEdited(e)) => {
                     if let Some(v) = &e.title {
                         v.clone_into(&mut row.title);
                     }
@@ -129,12 +129,12 @@ pub fn post(
                         row.edited_at = Some(at);
                     }
                 }
-                E::PostPublished(_) => {
+                Event::Post(E::PostPublished(_)) => {
                     row.status = PostStatus::Published;
                     row.published_at = row.published_at.or(Some(at));
                 }
-                E::PostUnpublished(_) => row.status = PostStatus::Draft,
-                E::PostDeleted(_) => row.status = PostStatus::Deleted,
+                Event::Post(E::PostUnpublished(_)) => row.status = PostStatus::Draft,
+                Event::Post(E::PostDeleted(_)) => row.status = PostStatus::Deleted,
                 _ => {}
             }
             row
@@ -183,7 +183,7 @@ pub fn comment(
         row
     };
     let (after, reply_delta) = match (&envelope.event, row) {
-        (E::CommentAdded(e), None) => {
+        (Event::Post(E::CommentAdded(e)), None) => {
             let (depth, path) = thread_place(parent.map(|p| (p.depth, p.path.as_str())), version);
             let row = CommentRow {
                 id: e.comment_id.0,
@@ -206,12 +206,14 @@ pub fn comment(
             };
             (row, i64::from(e.parent_id.is_some()))
         }
-        (E::CommentEdited(e), Some(mut row)) => {
+        (Event::Post(E::CommentEdited(e)), Some(mut row)) => {
             e.body.clone_into(&mut row.body);
             row.body_html = html_of(envelope, html).map(Cow::into_owned);
             (changed(row, CommentChange::Edited), 0)
         }
-        (E::CommentDeleted(_), Some(mut row)) if row.status != CommentStatus::Deleted => {
+        (Event::Post(E::CommentDeleted(_)), Some(mut row))
+            if row.status != CommentStatus::Deleted =>
+        {
             // The row stays so that replies keep their place in the thread.
             row.status = CommentStatus::Deleted;
             row.body.clear();
@@ -219,12 +221,16 @@ pub fn comment(
             let replies = -i64::from(row.parent_id.is_some());
             (changed(row, CommentChange::Deleted), replies)
         }
-        (E::CommentHidden(e), Some(mut row)) if row.status == CommentStatus::Visible => {
+        (Event::Post(E::CommentHidden(e)), Some(mut row))
+            if row.status == CommentStatus::Visible =>
+        {
             row.status = CommentStatus::Hidden;
             row.hidden_reason = Some(e.reason.clone());
             (changed(row, CommentChange::Hidden), 0)
         }
-        (E::CommentRestored(_), Some(mut row)) if row.status == CommentStatus::Hidden => {
+        (Event::Post(E::CommentRestored(_)), Some(mut row))
+            if row.status == CommentStatus::Hidden =>
+        {
             row.status = CommentStatus::Visible;
             row.hidden_reason = None;
             (changed(row, CommentChange::Restored), 0)
@@ -242,7 +248,7 @@ pub fn comment(
 #[must_use]
 pub fn user(row: Option<UserRow>, envelope: &Envelope) -> Option<UserRow> {
     let mut row = match (&envelope.event, row) {
-        (E::UserRegistered(e), None) => UserRow {
+        (Event::User(U::Registered(e)), None) => UserRow {
             id: envelope.meta.stream_id.0,
             username: e.username.clone(),
             display_name: e.display_name.clone(),
@@ -252,12 +258,14 @@ pub fn user(row: Option<UserRow>, envelope: &Envelope) -> Option<UserRow> {
         (_, None) => return None,
         (event, Some(mut row)) => {
             match event {
-                E::UserDisplayNameChanged(e) => e.display_name.clone_into(&mut row.display_name),
-                E::UserRoleGranted(e) => {
+                Event::User(U::DisplayNameChanged(e)) => {
+                    e.display_name.clone_into(&mut row.display_name)
+                }
+                Event::User(U::RoleGranted(e)) => {
                     row.roles.0.retain(|r| *r != e.role);
                     row.roles.0.push(e.role.clone());
                 }
-                E::UserRoleRevoked(e) => row.roles.0.retain(|r| *r != e.role),
+                Event::User(U::RoleRevoked(e)) => row.roles.0.retain(|r| *r != e.role),
                 _ => {}
             }
             row
@@ -284,7 +292,9 @@ pub fn posts_and_comments(
         let mut delta = 0;
         if let Some(id) = comment_of(&envelope.event) {
             let parent = match &envelope.event {
-                E::CommentAdded(e) => e.parent_id.and_then(|p| comments.get(&p.0)).cloned(),
+                Event::Post(E::CommentAdded(e)) => {
+                    e.parent_id.and_then(|p| comments.get(&p.0)).cloned()
+                }
                 _ => None,
             };
             let folded = comment(comments.remove(&id), parent.as_ref(), envelope, None);
@@ -321,7 +331,7 @@ mod tests {
                 causation_id: None,
                 traceparent: None,
             },
-            event,
+            event: Event::Post(event),
         }
     }
 

@@ -723,7 +723,7 @@ pub fn envelope(post: events::PostId, version: i64, event: events::PostEvent) ->
             causation_id: None,
             traceparent: None,
         },
-        event,
+        event: event.into(),
     }
 }
 

@@ -102,7 +102,7 @@ impl View {
 
     /// The view an event belongs to.
     #[must_use]
-    pub fn of(event: &events::PostEvent) -> Self {
+    pub fn of(event: &events::Event) -> Self {
         if event.is_user_event() {
             Self::Users
         } else {

@@ -16,7 +16,7 @@ pub use read_model::fold::{PATH_SEGMENT_WIDTH, path_segment};
 macro_rules! project {
     ($tx:expr, $target:expr, $prepared:expr) => {{
         let target: &$crate::projections::Target = $target;
-        use events::PostEvent as E;
+        use events::{Event, PostEvent as E, UserEvent as U};
         use sqlx::types::Json;
         let prepared: &$crate::projections::Prepared = $prepared;
         let envelope: &events::Envelope = &prepared.envelope;
@@ -26,7 +26,7 @@ macro_rules! project {
         // Change of the visible-comment count, applied by the caller with the version bump.
         let mut count_delta: i64 = 0;
         match &envelope.event {
-            E::PostDrafted(e) => {
+            Event::Post(E::PostDrafted(e)) => {
                 sqlx::query(target.sql("INSERT INTO rm_posts (id, author_id, title, slug, body_markdown, tags, status, \
                      allow_anonymous_comments, comment_count, version, created_at, updated_at, published_at, body_html) \
                      VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, 0, $8, $9, $10, NULL, $11) ON CONFLICT (id) DO NOTHING"))
@@ -51,7 +51,7 @@ macro_rules! project {
                         .await?;
                 }
             }
-            E::PostEdited(e) => {
+            Event::Post(E::PostEdited(e)) => {
                 sqlx::query(target.sql("UPDATE rm_posts SET title = COALESCE($1, title), slug = COALESCE($2, slug), \
                      body_markdown = COALESCE($3, body_markdown), tags = COALESCE($4, tags), \
                      allow_anonymous_comments = COALESCE($5, allow_anonymous_comments), \
@@ -81,20 +81,20 @@ macro_rules! project {
                     }
                 }
             }
-            E::PostPublished(_) => {
+            Event::Post(E::PostPublished(_)) => {
                 sqlx::query(target.sql("UPDATE rm_posts SET status = 'published', published_at = COALESCE(published_at, $1) WHERE id = $2"))
                 .bind(at)
                 .bind(post)
                 .execute(&mut *$tx)
                 .await?;
             }
-            E::PostUnpublished(_) => {
+            Event::Post(E::PostUnpublished(_)) => {
                 sqlx::query(target.sql("UPDATE rm_posts SET status = 'draft' WHERE id = $1"))
                     .bind(post)
                     .execute(&mut *$tx)
                     .await?;
             }
-            E::PostDeleted(_) => {
+            Event::Post(E::PostDeleted(_)) => {
                 sqlx::query(target.sql("UPDATE rm_posts SET status = 'deleted' WHERE id = $1"))
                     .bind(post)
                     .execute(&mut *$tx)
@@ -104,7 +104,7 @@ macro_rules! project {
                     .execute(&mut *$tx)
                     .await?;
             }
-            E::CommentAdded(e) => {
+            Event::Post(E::CommentAdded(e)) => {
                 let parent = match e.parent_id {
                     None => None,
                     Some(parent) => {
@@ -157,7 +157,7 @@ macro_rules! project {
                     }
                 }
             }
-            E::CommentEdited(e) => {
+            Event::Post(E::CommentEdited(e)) => {
                 sqlx::query(target.sql("UPDATE rm_comments SET body = $1, updated_at = $2, body_html = $4, \
                      changed_version = $5, last_change = 'edited' WHERE id = $3"))
                     .bind(e.body.as_str())
@@ -168,7 +168,7 @@ macro_rules! project {
                     .execute(&mut *$tx)
                     .await?;
             }
-            E::CommentDeleted(e) => {
+            Event::Post(E::CommentDeleted(e)) => {
                 let row = sqlx::query(target.sql("SELECT status, parent_id FROM rm_comments WHERE id = $1"))
                     .bind(e.comment_id.0)
                     .fetch_optional(&mut *$tx)
@@ -197,7 +197,7 @@ macro_rules! project {
                     }
                 }
             }
-            E::CommentHidden(e) => {
+            Event::Post(E::CommentHidden(e)) => {
                 let changed = sqlx::query(target.sql("UPDATE rm_comments SET status = 'hidden', hidden_reason = $1, updated_at = $2, \
                      changed_version = $4, last_change = 'hidden' WHERE id = $3 AND status = 'visible'"))
                 .bind(e.reason.as_str())
@@ -211,7 +211,7 @@ macro_rules! project {
                     count_delta = -1;
                 }
             }
-            E::UserRegistered(e) => {
+            Event::User(U::Registered(e)) => {
                 sqlx::query(target.sql("INSERT INTO rm_users (id, username, display_name, roles, disabled, version, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, false, $5, $6, $7) ON CONFLICT (id) DO NOTHING"))
                 .bind(post)
@@ -224,15 +224,15 @@ macro_rules! project {
                 .execute(&mut *$tx)
                 .await?;
             }
-            E::UserDisplayNameChanged(e) => {
+            Event::User(U::DisplayNameChanged(e)) => {
                 sqlx::query(target.sql("UPDATE rm_users SET display_name = $1 WHERE id = $2"))
                     .bind(e.display_name.as_str())
                     .bind(post)
                     .execute(&mut *$tx)
                     .await?;
             }
-            E::UserPasswordChanged(_) => {}
-            E::UserRoleGranted(e) | E::UserRoleRevoked(e) => {
+            Event::User(U::PasswordChanged(_)) => {}
+            Event::User(U::RoleGranted(e)) | Event::User(U::RoleRevoked(e)) => {
                 let row = sqlx::query(target.sql("SELECT roles FROM rm_users WHERE id = $1"))
                     .bind(post)
                     .fetch_optional(&mut *$tx)
@@ -240,7 +240,7 @@ macro_rules! project {
                 if let Some(row) = row {
                     let Json(mut roles): Json<Vec<String>> = sqlx::Row::try_get(&row, 0)?;
                     roles.retain(|r| *r != e.role);
-                    if matches!(&envelope.event, E::UserRoleGranted(_)) {
+                    if matches!(&envelope.event, Event::User(U::RoleGranted(_))) {
                         roles.push(e.role.clone());
                     }
                     sqlx::query(target.sql("UPDATE rm_users SET roles = $1 WHERE id = $2"))
@@ -250,13 +250,13 @@ macro_rules! project {
                         .await?;
                 }
             }
-            E::UserDisabled(_) => {
+            Event::User(U::Disabled(_)) => {
                 sqlx::query(target.sql("UPDATE rm_users SET disabled = true WHERE id = $1"))
                     .bind(post)
                     .execute(&mut *$tx)
                     .await?;
             }
-            E::CommentRestored(e) => {
+            Event::Post(E::CommentRestored(e)) => {
                 let changed = sqlx::query(target.sql("UPDATE rm_comments SET status = 'visible', hidden_reason = NULL, updated_at = $1, \
                      changed_version = $3, last_change = 'restored' WHERE id = $2 AND status = 'hidden'"))
                 .bind(at)
@@ -305,16 +305,18 @@ impl<'a> PendingComment<'a> {
     pub fn from_prepared(prepared: &'a super::Prepared) -> Option<Self> {
         let envelope = &prepared.envelope;
         match &envelope.event {
-            events::PostEvent::CommentAdded(e) if e.parent_id.is_none() => Some(Self {
-                html: prepared.html()?,
-                id: e.comment_id.0,
-                post: envelope.meta.stream_id.0,
-                author_id: e.author_id.map(|a| a.0),
-                author_name: &e.author_name,
-                body: &e.body,
-                version: envelope.meta.stream_version,
-                at: envelope.meta.occurred_at,
-            }),
+            events::Event::Post(events::PostEvent::CommentAdded(e)) if e.parent_id.is_none() => {
+                Some(Self {
+                    html: prepared.html()?,
+                    id: e.comment_id.0,
+                    post: envelope.meta.stream_id.0,
+                    author_id: e.author_id.map(|a| a.0),
+                    author_name: &e.author_name,
+                    body: &e.body,
+                    version: envelope.meta.stream_version,
+                    at: envelope.meta.occurred_at,
+                })
+            }
             _ => None,
         }
     }

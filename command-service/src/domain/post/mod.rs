@@ -125,13 +125,6 @@ impl Aggregate for PostAggregate {
                     c.hidden = false;
                 }
             }
-            // User events live in user streams; a post stream never holds them.
-            PostEvent::UserRegistered(_)
-            | PostEvent::UserDisplayNameChanged(_)
-            | PostEvent::UserPasswordChanged(_)
-            | PostEvent::UserRoleGranted(_)
-            | PostEvent::UserRoleRevoked(_)
-            | PostEvent::UserDisabled(_) => {}
         }
         Ok(state)
     }
