@@ -120,9 +120,13 @@ async fn a_comment_is_one_trace_from_request_to_push(backend: Backend) {
         .await
         .expect("the WebSocket connects");
     ws.subscribe("1", &post, Some(&cursor)).await;
-    // And let it register, so that the comment comes as a live push (the span under test)
-    // rather than as a missed one read back from the tables.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A first comment received proves the subscription is registered (it may come live or as
+    // missed, read back from the tables): the next one is then a live push, the span under
+    // test, however long registering took on a loaded machine.
+    let (warm_up, response) =
+        add_comment(&stack.http, &stack.graphql_url, &post, "warm-up", false).await;
+    assert!(!warm_up.is_empty(), "{response}");
+    expect_comment(&mut ws, &warm_up).await;
 
     let (comment, response) =
         add_comment(&stack.http, &stack.graphql_url, &post, "traced", false).await;
