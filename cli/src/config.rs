@@ -256,7 +256,7 @@ impl AuthArgs {
     ///
     /// # Errors
     /// When the secret is too short to be safe.
-    pub fn keys(&self) -> anyhow::Result<infra::auth::TokenKeys> {
+    pub fn keys(&self) -> anyhow::Result<command_api::auth::TokenKeys> {
         anyhow::ensure!(
             self.jwt_secret.len() >= 32,
             "INKWIRE_JWT_SECRET must be at least 32 characters"
@@ -268,7 +268,7 @@ impl AuthArgs {
             );
         }
         let callers: Vec<&[u8]> = self.caller_secrets.iter().map(|s| s.as_bytes()).collect();
-        Ok(infra::auth::TokenKeys::new(
+        Ok(command_api::auth::TokenKeys::new(
             self.jwt_secret.as_bytes(),
             std::time::Duration::from_secs(self.token_ttl_secs),
         )

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use axum::Router;
 use clap::Args;
-use infra::auth::TokenKeys;
+use command_api::auth::TokenKeys;
 use infra::db::Db;
 use infra::log::LogConfig;
 use tokio::net::TcpListener;
@@ -88,7 +88,7 @@ impl Stack {
         let metrics = projection_service::metrics::Metrics::new(&registry);
         let mut tasks = JoinSet::new();
         // The gateway hears the projector's commits directly, instead of polling for them.
-        let bell = infra::bell::CommitBell::new();
+        let bell = read_model::bell::CommitBell::new();
         let relay_cancel = cancel.clone();
         tasks.spawn_on(
             async move {

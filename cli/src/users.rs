@@ -62,8 +62,10 @@ fn read_password() -> anyhow::Result<String> {
 pub async fn add(db: &Db, args: &AddArgs, password: String) -> anyhow::Result<Uuid> {
     db.migrate().await?;
     // Signing keys are irrelevant here: the token of the new session is thrown away.
-    let keys =
-        infra::auth::TokenKeys::new(Uuid::new_v4().as_bytes(), std::time::Duration::from_secs(1));
+    let keys = command_api::auth::TokenKeys::new(
+        Uuid::new_v4().as_bytes(),
+        std::time::Duration::from_secs(1),
+    );
     let users = command_service::users::UserService::new(
         command_service::store::EventStore::new(db.clone()),
         keys,

@@ -97,7 +97,7 @@ async fn concurrent_edits_from_one_version_let_exactly_one_win(stack: &TestStack
                 let resp = http
                     .patch(url)
                     .header(
-                        infra::auth::CALLER_PROOF_HEADER,
+                        command_api::auth::CALLER_PROOF_HEADER,
                         common::caller_proof(Some(AUTHOR)),
                     )
                     .json(&json!({ "expected_version": version, "title": title }))
@@ -147,7 +147,7 @@ async fn bad_input_gets_a_stable_code_and_stores_nothing(stack: &TestStack) {
             let mut req = http
                 .post(target)
                 .header(
-                    infra::auth::CALLER_PROOF_HEADER,
+                    command_api::auth::CALLER_PROOF_HEADER,
                     common::caller_proof(Some(AUTHOR)),
                 )
                 .body(body);
@@ -399,7 +399,7 @@ async fn comment_lifecycle_keeps_counts_right(stack: &TestStack) {
             stack.command_url, ids[1]
         ))
         .header(
-            infra::auth::CALLER_PROOF_HEADER,
+            command_api::auth::CALLER_PROOF_HEADER,
             common::caller_proof(Some(AUTHOR)),
         )
         .send()
@@ -413,7 +413,7 @@ async fn comment_lifecycle_keeps_counts_right(stack: &TestStack) {
             stack.command_url, ids[1]
         ))
         .header(
-            infra::auth::CALLER_PROOF_HEADER,
+            command_api::auth::CALLER_PROOF_HEADER,
             common::caller_proof(Some(AUTHOR)),
         )
         .json(&json!({ "body": "resurrect" }))

@@ -53,7 +53,7 @@ async fn a_user_id_in_a_header_acts_as_nobody(stack: &TestStack) {
         (
             "a proof signed with another secret",
             Some(
-                infra::auth::TokenKeys::new(
+                command_api::auth::TokenKeys::new(
                     b"someone else's secret, also long enough",
                     Duration::from_secs(60),
                 )
@@ -84,7 +84,7 @@ async fn a_user_id_in_a_header_acts_as_nobody(stack: &TestStack) {
                 req = req.header(*name, value);
             }
             if let Some(proof) = &proof {
-                req = req.header(infra::auth::CALLER_PROOF_HEADER, proof);
+                req = req.header(command_api::auth::CALLER_PROOF_HEADER, proof);
             }
             let resp = req.send().await.expect("command API reachable");
             let status = resp.status();

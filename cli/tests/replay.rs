@@ -69,7 +69,7 @@ async fn history(stack: &TestStack, comments: usize) -> String {
             .http
             .request(method, format!("{}{}", stack.command_url, path(id)))
             .header(
-                infra::auth::CALLER_PROOF_HEADER,
+                command_api::auth::CALLER_PROOF_HEADER,
                 common::caller_proof(Some(AUTHOR)),
             )
             .json(&body)
@@ -296,7 +296,7 @@ async fn rebuild_under_load_switches_to_a_view_equal_to_one_built_from_scratch(s
                 let resp = http
                     .post(format!("{url}/v1/posts/{post}/comments"))
                     .header(
-                        infra::auth::CALLER_PROOF_HEADER,
+                        command_api::auth::CALLER_PROOF_HEADER,
                         common::caller_proof(Some(AUTHOR)),
                     )
                     .json(&json!({ "body": format!("during the rebuild {written}") }))

@@ -1,7 +1,7 @@
 //! [`HttpCommands`]: the command service over its internal HTTP API, each request carrying a
 //! caller proof signed here (the command service trusts nothing else; docs/security.md).
 
-use infra::auth::{CALLER_PROOF_HEADER, CallerKeys};
+use crate::auth::{CALLER_PROOF_HEADER, CallerKeys};
 use serde::de::DeserializeOwned;
 
 use crate::{

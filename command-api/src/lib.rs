@@ -10,6 +10,7 @@
 //! and its siblings, and the command service's router decodes the same request types.
 
 mod answers;
+pub mod auth;
 mod commands;
 mod error;
 mod http;

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use chrono::Utc;
+use command_api::auth::TokenKeys;
 use events::{
     Actor, Envelope, ROLES, StoredMeta, StreamId, UserEvent, UserId, UserRegistered,
     UserRoleChanged,
 };
-use infra::auth::TokenKeys;
 use infra::db::Db;
 use infra::with_db;
 use sqlx::Row;

@@ -129,15 +129,16 @@ pub async fn comments(
     let mut posts = Vec::with_capacity(args.posts);
     let run_id = Uuid::now_v7().simple().to_string();
     // Each request carries a caller proof signed as a gateway signs it (and as often).
-    let callers = infra::auth::TokenKeys::new(args.jwt_secret.as_bytes(), Duration::from_secs(60))
-        .callers()
-        .clone();
+    let callers =
+        command_api::auth::TokenKeys::new(args.jwt_secret.as_bytes(), Duration::from_secs(60))
+            .callers()
+            .clone();
     let user: Uuid = BENCH_USER.parse()?;
     let proof = move || callers.sign(Some(user), Some("bench")).unwrap_or_default();
     for i in 0..args.posts {
         let created: serde_json::Value = client
             .post(format!("{}/v1/posts", args.command_url))
-            .header(infra::auth::CALLER_PROOF_HEADER, proof())
+            .header(command_api::auth::CALLER_PROOF_HEADER, proof())
             .json(&json!({ "title": format!("Bench post {i}"), "slug": format!("bench-{run_id}-{i}"), "body_markdown": "bench" }))
             .send()
             .await?
@@ -147,7 +148,7 @@ pub async fn comments(
         let id = created["post_id"].as_str().unwrap_or_default().to_owned();
         client
             .post(format!("{}/v1/posts/{id}/publish", args.command_url))
-            .header(infra::auth::CALLER_PROOF_HEADER, proof())
+            .header(command_api::auth::CALLER_PROOF_HEADER, proof())
             .send()
             .await?
             .error_for_status()?;
@@ -195,7 +196,7 @@ pub async fn comments(
             let sent = Instant::now();
             let ok = client
                 .post(url)
-                .header(infra::auth::CALLER_PROOF_HEADER, signed)
+                .header(command_api::auth::CALLER_PROOF_HEADER, signed)
                 .json(&json!({ "body": format!("comment {i}") }))
                 .send()
                 .await

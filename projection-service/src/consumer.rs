@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use infra::bell::CommitBell;
 use infra::db::Db;
 use infra::log::{Consumer, LogConfig, LogError};
 use infra::with_db;
+use read_model::bell::CommitBell;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;

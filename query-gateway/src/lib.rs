@@ -20,7 +20,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use command_api::CommandApi;
-use infra::auth::TokenKeys;
+use command_api::auth::TokenKeys;
 use infra::db::Db;
 use infra::log::LogConfig;
 use prometheus::Registry;
@@ -70,7 +70,7 @@ pub struct GatewayConfig {
     pub page_cache_max_age: Duration,
     /// The projector's commit bell when it runs in the same process (`inkwire dev`): live
     /// pushes and `waitForProjection` then go out at its commit instead of at their next poll.
-    pub projection_bell: Option<infra::bell::CommitBell>,
+    pub projection_bell: Option<read_model::bell::CommitBell>,
     /// The consumer group of the projector that writes the read tables this gateway serves:
     /// the page cache waits for it to reach the log's end before it stores anything.
     pub projection_group: String,

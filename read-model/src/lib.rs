@@ -6,6 +6,7 @@
 //! projector's read API and `inkwire lag` read them through this crate. No server code lives
 //! here.
 
+pub mod bell;
 pub mod fold;
 pub mod offsets;
 mod queries;

@@ -53,8 +53,8 @@ pub const AUTHOR_LOGIN: (&str, &str) = ("author", "author-password");
 pub const TEST_SECRET: &str = "inkwire-test-secret-that-is-long-enough";
 
 /// The token keys of the test stacks.
-pub fn keys() -> infra::auth::TokenKeys {
-    infra::auth::TokenKeys::new(TEST_SECRET.as_bytes(), Duration::from_secs(3600))
+pub fn keys() -> command_api::auth::TokenKeys {
+    command_api::auth::TokenKeys::new(TEST_SECRET.as_bytes(), Duration::from_secs(3600))
 }
 
 /// A valid access token for `user` (as the command service would issue at sign-in).
@@ -495,7 +495,7 @@ impl TestStack {
             .http
             .post(format!("{}{path}", self.command_url))
             .json(&body);
-        req = req.header(infra::auth::CALLER_PROOF_HEADER, caller_proof(user));
+        req = req.header(command_api::auth::CALLER_PROOF_HEADER, caller_proof(user));
         let resp = req.send().await.expect("command API reachable");
         let status = resp.status();
         (status, resp.json().await.unwrap_or(Value::Null))

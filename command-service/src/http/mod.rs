@@ -1,6 +1,6 @@
 //! The command HTTP API: [`command_api`]'s commands as JSON in, its answers out, each route a
 //! thin adapter onto [`crate::api::CommandService`]. It is internal: only gateways call it. Every request carries a caller proof
-//! (`x-inkwire-caller`, [`infra::auth::CallerKeys`]): a short-lived token the gateway signed
+//! (`x-inkwire-caller`, [`command_api::auth::CallerKeys`]): a short-lived token the gateway signed
 //! after checking the user's access token, naming the user and the client's address. A request
 //! without a valid proof is refused with 401 before any handler runs (docs/security.md).
 
@@ -13,9 +13,9 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::{Json, Router};
+use command_api::auth::{CALLER_PROOF_HEADER, CallerClaims, CallerKeys};
 use command_api::{Accepted, AccountCommand, Caller, Done, PostCommand, Session, SessionCommand};
 use events::UserId;
-use infra::auth::{CALLER_PROOF_HEADER, CallerClaims, CallerKeys};
 use serde::de::DeserializeOwned;
 
 pub use error::ApiError;

@@ -9,10 +9,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use events::Envelope;
-use infra::bell::CommitBell;
 use infra::db::{Db, TxError, retry_tx};
 use infra::log::LogRecord;
 use infra::with_db;
+use read_model::bell::CommitBell;
 use read_model::fold::rendered_body;
 use sqlx::Row;
 use uuid::Uuid;

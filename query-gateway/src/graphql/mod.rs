@@ -70,7 +70,7 @@ pub struct Shared {
     /// Answers to anonymous post reads.
     pub cache: PageCache,
     /// The projector's commit bell, when it runs in this process.
-    pub bell: Option<infra::bell::CommitBell>,
+    pub bell: Option<read_model::bell::CommitBell>,
 }
 
 fn shared<'a>(ctx: &Context<'a>) -> &'a Shared {
@@ -155,12 +155,15 @@ impl Shared {
         // With the projector's bell (one process), every commit wakes this wait: the timer is
         // only a safety net, so it need not look at the tables every millisecond meanwhile.
         let (first, longest) = match self.bell {
-            Some(_) => (infra::bell::SAFETY_NET, 2 * infra::bell::SAFETY_NET),
+            Some(_) => (
+                read_model::bell::SAFETY_NET,
+                2 * read_model::bell::SAFETY_NET,
+            ),
             None => (Duration::from_millis(1), Duration::from_millis(25)),
         };
         let mut pause = first;
         // Listening before the first look: a commit between the look and the wait is heard.
-        let mut commits = infra::bell::Ear::of(self.bell.as_ref());
+        let mut commits = read_model::bell::Ear::of(self.bell.as_ref());
         loop {
             let projected = self.read.versions(&[post]).await?;
             if let Some(v) = projected.get(&post).copied().filter(|v| *v >= version) {

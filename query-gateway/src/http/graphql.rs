@@ -25,8 +25,8 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use command_api::auth::{Authorization, Refused, TokenKeys};
 use futures::future::BoxFuture;
-use infra::auth::{Authorization, Refused, TokenKeys};
 use serde_json::json;
 use tracing::Instrument;
 

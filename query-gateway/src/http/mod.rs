@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::header;
-use infra::auth::TokenKeys;
+use command_api::auth::TokenKeys;
 use read_model::ReadModel;
 
 use crate::graphql::InkwireSchema;

@@ -20,9 +20,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use infra::bell::{CommitBell, Ear};
 use infra::log::{LogConfig, StartAt};
 use prometheus::IntGauge;
+use read_model::bell::{CommitBell, Ear};
 use serde::Deserialize;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
@@ -530,7 +530,7 @@ impl Hub {
                 // With the projector's bell, its next commit retries at once: the timer is only
                 // a safety net, so it starts at its longest instead of querying every few ms.
                 let floor = if self.inner.bell.is_some() {
-                    infra::bell::SAFETY_NET
+                    read_model::bell::SAFETY_NET
                 } else {
                     Duration::from_millis(1)
                 };
