@@ -4,8 +4,6 @@
 //! times, bodies and their HTML, replies, edits and hidden comments, across batches larger
 //! than one lock of the SQLite connection.
 
-mod common;
-
 use events::{
     CommentAdded, CommentEdited, CommentHidden, CommentId, Envelope, PostDrafted, PostEvent,
     PostId, PostPublished, UserId,
@@ -21,7 +19,7 @@ fn post_history(comments: i64) -> Vec<Envelope> {
     let post = PostId::new();
     let author = UserId::new();
     let mut out = vec![
-        common::envelope(
+        testkit::envelope(
             post,
             1,
             PostEvent::PostDrafted(PostDrafted {
@@ -33,7 +31,7 @@ fn post_history(comments: i64) -> Vec<Envelope> {
                 allow_anonymous_comments: true,
             }),
         ),
-        common::envelope(post, 2, PostEvent::PostPublished(PostPublished {})),
+        testkit::envelope(post, 2, PostEvent::PostPublished(PostPublished {})),
     ];
     let bodies = [
         "plain words",
@@ -46,7 +44,7 @@ fn post_history(comments: i64) -> Vec<Envelope> {
     // Each event takes the stream's next version.
     let push = |out: &mut Vec<Envelope>, event: PostEvent| {
         let version = i64::try_from(out.len()).expect("version") + 1;
-        out.push(common::envelope(post, version, event));
+        out.push(testkit::envelope(post, version, event));
     };
     let mut ids = Vec::new();
     for i in 0..comments {
@@ -100,12 +98,12 @@ async fn sqlite_and_postgres_project_the_same_read_model() {
     let records: Vec<LogRecord> = history
         .iter()
         .enumerate()
-        .map(|(offset, e)| common::log_record(i64::try_from(offset).expect("offset"), e))
+        .map(|(offset, e)| testkit::log_record(i64::try_from(offset).expect("offset"), e))
         .collect();
 
-    let dir = common::TempDir::new();
+    let dir = testkit::TempDir::new();
     let sqlite = Db::open_data_dir(&dir.0).await.expect("sqlite");
-    let postgres = Db::connect(&common::fresh_database().await, 4)
+    let postgres = Db::connect(&testkit::fresh_database().await, 4)
         .await
         .expect("postgres");
     for db in [&sqlite, &postgres] {
@@ -120,8 +118,8 @@ async fn sqlite_and_postgres_project_the_same_read_model() {
         );
     }
     let (on_sqlite, on_postgres) = (
-        common::read_model_dump(&sqlite).await,
-        common::read_model_dump(&postgres).await,
+        testkit::read_model_dump(&sqlite).await,
+        testkit::read_model_dump(&postgres).await,
     );
     let only_sqlite: Vec<_> = on_sqlite
         .iter()
@@ -190,16 +188,16 @@ async fn the_projector_writes_what_the_fold_computes() {
     let records: Vec<LogRecord> = history
         .iter()
         .enumerate()
-        .map(|(offset, e)| common::log_record(i64::try_from(offset).expect("offset"), e))
+        .map(|(offset, e)| testkit::log_record(i64::try_from(offset).expect("offset"), e))
         .collect();
     let (posts, comments) = read_model::fold::posts_and_comments(&history);
     let mut want: Vec<String> = posts.values().map(post_facts).collect();
     want.extend(comments.values().map(comment_facts));
     want.sort();
 
-    let dir = common::TempDir::new();
+    let dir = testkit::TempDir::new();
     let sqlite = Db::open_data_dir(&dir.0).await.expect("sqlite");
-    let postgres = Db::connect(&common::fresh_database().await, 4)
+    let postgres = Db::connect(&testkit::fresh_database().await, 4)
         .await
         .expect("postgres");
     for db in [sqlite, postgres] {

@@ -3,8 +3,6 @@
 //! event that arrives ahead of its predecessor is held back until the in-order re-send. And the
 //! consumer loop, which reads the next batch while it writes one, loses nothing when a write fails.
 
-mod common;
-
 use events::{
     CommentAdded, CommentId, Envelope, PostDrafted, PostEvent, PostId, PostPublished, UserId,
 };
@@ -16,7 +14,7 @@ fn history() -> Vec<Envelope> {
     let post = PostId::new();
     let author = UserId::new();
     let mut out = vec![
-        common::envelope(
+        testkit::envelope(
             post,
             1,
             PostEvent::PostDrafted(PostDrafted {
@@ -28,10 +26,10 @@ fn history() -> Vec<Envelope> {
                 allow_anonymous_comments: false,
             }),
         ),
-        common::envelope(post, 2, PostEvent::PostPublished(PostPublished {})),
+        testkit::envelope(post, 2, PostEvent::PostPublished(PostPublished {})),
     ];
     for v in 3..=6 {
-        out.push(common::envelope(
+        out.push(testkit::envelope(
             post,
             v,
             PostEvent::CommentAdded(CommentAdded {
@@ -53,13 +51,13 @@ async fn scenario(db: Db, reference: Db) {
     let records: Vec<LogRecord> = events
         .iter()
         .zip(0..)
-        .map(|(e, o)| common::log_record(o, e))
+        .map(|(e, o)| testkit::log_record(o, e))
         .collect();
 
     // Versions 1 to 4, in order (offsets 0 to 3).
     let first = apply_batch(&db, "g", &records[..4]).await.expect("batch");
     assert_eq!(first.applied, 4);
-    let after_first = common::read_model_dump(&db).await;
+    let after_first = testkit::read_model_dump(&db).await;
 
     // The same records again (a redelivery after a lost Kafka commit): all skipped by offset.
     let again = apply_batch(&db, "g", &records[..4]).await.expect("batch");
@@ -70,10 +68,10 @@ async fn scenario(db: Db, reference: Db) {
             ..BatchOutcome::default()
         }
     );
-    assert_eq!(common::read_model_dump(&db).await, after_first);
+    assert_eq!(testkit::read_model_dump(&db).await, after_first);
 
     // The relay published version 4 a second time (new offset): skipped by version.
-    let duplicate = common::log_record(4, &events[3]);
+    let duplicate = testkit::log_record(4, &events[3]);
     let dup = apply_batch(&db, "g", &[duplicate]).await.expect("batch");
     assert_eq!(
         dup,
@@ -82,10 +80,10 @@ async fn scenario(db: Db, reference: Db) {
             ..BatchOutcome::default()
         }
     );
-    assert_eq!(common::read_model_dump(&db).await, after_first);
+    assert_eq!(testkit::read_model_dump(&db).await, after_first);
 
     // Version 6 arrives at offset 5 but version 5 never did: held back, not applied.
-    let ahead = common::log_record(5, &events[5]);
+    let ahead = testkit::log_record(5, &events[5]);
     let gap = apply_batch(&db, "g", &[ahead]).await.expect("batch");
     assert_eq!(
         gap,
@@ -94,28 +92,28 @@ async fn scenario(db: Db, reference: Db) {
             ..BatchOutcome::default()
         }
     );
-    assert_eq!(common::count(&db, "rm_comments").await, 2);
+    assert_eq!(testkit::count(&db, "rm_comments").await, 2);
 
     // The relay re-sends from the first unacknowledged event: 5 then 6, in order.
     let resend = [
-        common::log_record(6, &events[4]),
-        common::log_record(7, &events[5]),
+        testkit::log_record(6, &events[4]),
+        testkit::log_record(7, &events[5]),
     ];
     let done = apply_batch(&db, "g", &resend).await.expect("batch");
     assert_eq!(done.applied, 2);
-    assert_eq!(common::count(&db, "rm_comments").await, 4);
+    assert_eq!(testkit::count(&db, "rm_comments").await, 4);
 
     // Identical to applying the six events once, in order.
     apply_batch(&reference, "g", &records).await.expect("batch");
     assert_eq!(
-        common::read_model_dump(&db).await,
-        common::read_model_dump(&reference).await
+        testkit::read_model_dump(&db).await,
+        testkit::read_model_dump(&reference).await
     );
 }
 
 #[tokio::test]
 async fn redelivery_duplicates_and_gaps_on_sqlite() {
-    let (dir, other) = (common::TempDir::new(), common::TempDir::new());
+    let (dir, other) = (testkit::TempDir::new(), testkit::TempDir::new());
     scenario(
         Db::open_data_dir(&dir.0).await.expect("sqlite"),
         Db::open_data_dir(&other.0).await.expect("sqlite"),
@@ -126,8 +124,8 @@ async fn redelivery_duplicates_and_gaps_on_sqlite() {
 #[tokio::test]
 async fn redelivery_duplicates_and_gaps_on_postgres() {
     let (url, other) = (
-        common::fresh_database().await,
-        common::fresh_database().await,
+        testkit::fresh_database().await,
+        testkit::fresh_database().await,
     );
     scenario(
         Db::connect(&url, 4).await.expect("postgres"),
@@ -143,7 +141,7 @@ async fn redelivery_duplicates_and_gaps_on_postgres() {
 /// must still be applied exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_batch_and_the_batch_read_ahead_are_applied_once_after_recovery() {
-    let url = common::fresh_database().await;
+    let url = testkit::fresh_database().await;
     let db = Db::connect(&url, 4).await.expect("postgres");
     db.migrate().await.expect("migrations");
     let Db::Postgres(pool) = &db else {
@@ -171,7 +169,7 @@ async fn a_failed_batch_and_the_batch_read_ahead_are_applied_once_after_recovery
             events.truncate(2);
             let post = PostId(events[0].meta.stream_id.0);
             for v in 3..=602 {
-                events.push(common::envelope(
+                events.push(testkit::envelope(
                     post,
                     v,
                     PostEvent::CommentAdded(CommentAdded {
@@ -187,7 +185,7 @@ async fn a_failed_batch_and_the_batch_read_ahead_are_applied_once_after_recovery
         })
         .collect();
     // One partition, so that the batch read ahead continues the refused one.
-    let mut settings = common::kafka(&common::unique("refused"), &common::brokers());
+    let mut settings = testkit::kafka(&testkit::unique("refused"), &testkit::brokers());
     settings.partitions = 1;
     let log = infra::log::LogConfig::Kafka(settings);
     log.ensure_topic().await.expect("topic");
@@ -209,7 +207,7 @@ async fn a_failed_batch_and_the_batch_read_ahead_are_applied_once_after_recovery
     let registry = prometheus::Registry::new();
     let metrics = projection_service::metrics::Metrics::new(&registry);
     let cancel = tokio_util::sync::CancellationToken::new();
-    let group = common::unique("g");
+    let group = testkit::unique("g");
     let projector = tokio::spawn(projection_service::consumer::run(
         db.clone(),
         log.clone(),
@@ -218,8 +216,8 @@ async fn a_failed_batch_and_the_batch_read_ahead_are_applied_once_after_recovery
         None,
         cancel.clone(),
     ));
-    common::eventually(std::time::Duration::from_secs(60), || async {
-        common::count(&db, "rm_comments").await == 12_000
+    testkit::eventually(std::time::Duration::from_secs(60), || async {
+        testkit::count(&db, "rm_comments").await == 12_000
     })
     .await;
     // Exactly once: every post counts its 600 comments once and stands at its last version.
