@@ -97,6 +97,14 @@ impl Stack {
             },
             &pipeline,
         );
+        let scheduler_cancel = cancel.clone();
+        tasks.spawn_on(
+            async move {
+                app.scheduler.run(scheduler_cancel).await;
+                Ok(())
+            },
+            &pipeline,
+        );
         tasks.spawn_on(
             projection_service::consumer::run(
                 db.clone(),

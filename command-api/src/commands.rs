@@ -1,6 +1,7 @@
 //! The commands, and the HTTP route each takes to the command service. The request bodies are
 //! the types the command service's router decodes, so the two sides cannot drift apart.
 
+use chrono::{DateTime, Utc};
 use events::{CommentId, PostId, UserId};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -82,6 +83,14 @@ pub struct HideComment {
     pub reason: String,
 }
 
+/// `PUT /v1/posts/{post}/schedule`: publish a draft at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulePost {
+    /// When; in the future, within five years. Kept to the whole second.
+    pub publish_at: DateTime<Utc>,
+}
+
 /// A command on a post's stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostCommand {
@@ -95,6 +104,10 @@ pub enum PostCommand {
     Unpublish(PostId),
     /// Delete a post.
     Delete(PostId),
+    /// Publish a draft at a time (replacing an earlier schedule).
+    Schedule(PostId, SchedulePost),
+    /// Cancel a draft's schedule.
+    Unschedule(PostId),
     /// Comment on a post.
     AddComment(PostId, AddComment),
     /// Change a comment's text.
@@ -221,6 +234,8 @@ impl PostCommand {
             C::Publish(p) => route(Method::POST, format!("/v1/posts/{p}/publish"), None),
             C::Unpublish(p) => route(Method::POST, format!("/v1/posts/{p}/unpublish"), None),
             C::Delete(p) => route(Method::DELETE, format!("/v1/posts/{p}"), None),
+            C::Schedule(p, b) => route(Method::PUT, format!("/v1/posts/{p}/schedule"), json(b)),
+            C::Unschedule(p) => route(Method::DELETE, format!("/v1/posts/{p}/schedule"), None),
             C::AddComment(p, b) => route(Method::POST, format!("/v1/posts/{p}/comments"), json(b)),
             C::EditComment(p, c, b) => route(
                 Method::PATCH,
@@ -253,6 +268,8 @@ impl PostCommand {
             | C::Publish(p)
             | C::Unpublish(p)
             | C::Delete(p)
+            | C::Schedule(p, _)
+            | C::Unschedule(p)
             | C::AddComment(p, _)
             | C::EditComment(p, ..)
             | C::DeleteComment(p, _)

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{SubsecRound, Utc};
 use command_api::{
     Accepted, AccountCommand, Caller, CommandApi, CommandError, Done, PostCommand, Session,
     SessionCommand,
@@ -135,6 +136,14 @@ impl CommandService {
             C::Publish(post) => (post, Command::PublishPost, expected_version, None),
             C::Unpublish(post) => (post, Command::UnpublishPost, expected_version, None),
             C::Delete(post) => (post, Command::DeletePost, expected_version, None),
+            C::Schedule(post, b) => {
+                let command = Command::SchedulePost {
+                    publish_at: b.publish_at.trunc_subsecs(0),
+                    now: Utc::now(),
+                };
+                (post, command, expected_version, None)
+            }
+            C::Unschedule(post) => (post, Command::UnschedulePost, expected_version, None),
             C::AddComment(post, b) => {
                 let comment_id = CommentId::new();
                 let command = Command::AddComment(domain::AddComment {

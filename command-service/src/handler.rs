@@ -101,6 +101,18 @@ impl CommandBus {
         }
     }
 
+    /// The event store it appends to.
+    #[must_use]
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// Its metrics.
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     fn slot(&self, post: PostId) -> Slot {
         let mut slots = self
             .slots
@@ -185,6 +197,17 @@ impl CommandBus {
                 .await
                 .map(Option::unwrap_or_default);
             let new_events = match decided {
+                // Nothing to do, decided on a cached state: make sure against the store's.
+                Ok(events) if events.is_empty() && !fresh => continue,
+                Ok(events) if events.is_empty() => {
+                    let version = loaded.version;
+                    *cached = Some(loaded);
+                    return Ok(Accepted {
+                        post_id: post,
+                        version,
+                        events: Vec::new(),
+                    });
+                }
                 Ok(events) => events,
                 Err(_) if !fresh => continue,
                 Err(e) => {
@@ -302,6 +325,9 @@ fn command_name(command: &Authored) -> &'static str {
         C::PublishPost => "PublishPost",
         C::UnpublishPost => "UnpublishPost",
         C::DeletePost => "DeletePost",
+        C::SchedulePost { .. } => "SchedulePost",
+        C::UnschedulePost => "UnschedulePost",
+        C::PublishScheduled { .. } => "PublishScheduled",
         C::AddComment(_) => "AddComment",
         C::EditComment { .. } => "EditComment",
         C::DeleteComment { .. } => "DeleteComment",

@@ -1,6 +1,7 @@
 //! Inkwire's command service: the write side. It validates commands against the post
 //! aggregate, appends the resulting events with their outbox rows in one transaction, and
-//! relays the outbox to the log (Kafka, or the embedded log).
+//! relays the outbox to the log (Kafka, or the embedded log); its scheduler publishes scheduled
+//! posts when their time comes.
 //!
 //! [`App::new`] wires it; [`serve`] runs it on a listener until cancelled, so tests boot the real
 //! service on port 0.
@@ -11,6 +12,7 @@ pub mod handler;
 pub mod http;
 pub mod metrics;
 pub mod relay;
+pub mod scheduler;
 pub mod store;
 pub mod users;
 
@@ -33,12 +35,17 @@ use crate::relay::Relay;
 use crate::store::EventStore;
 use crate::store::outbox::Outbox;
 
+/// How often each instance looks for scheduled posts that are due.
+pub const SCHEDULER_EVERY: Duration = Duration::from_secs(1);
+
 /// The wired command service: its HTTP routes and its outbox relay.
 pub struct App {
     /// `/v1/...` command routes.
     pub router: Router,
     /// The relay task, to be run beside the server.
     pub relay: Relay,
+    /// The scheduled-publishing task, to be run beside the server.
+    pub scheduler: scheduler::Scheduler,
     /// The command bus (for in-process callers such as `inkwire dev --demo`).
     pub bus: Arc<CommandBus>,
     /// Users (for in-process callers such as `inkwire user add`).
@@ -94,9 +101,11 @@ impl App {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(30),
         ));
+        let scheduler = scheduler::Scheduler::new(bus.clone(), SCHEDULER_EVERY);
         Ok(Self {
             router,
             relay,
+            scheduler,
             bus,
             users,
             service,
@@ -105,7 +114,7 @@ impl App {
 }
 
 /// Runs the command service on `listener` until `cancel`: migrations, topic, HTTP API with
-/// `/metrics`, `/healthz`, `/readyz`, and the outbox relay.
+/// `/metrics`, `/healthz`, `/readyz`, the outbox relay and the scheduler.
 ///
 /// # Errors
 /// When start-up fails (database, log) or the server stops abnormally.
@@ -123,6 +132,11 @@ pub async fn serve(
     let relay_cancel = cancel.clone();
     background.spawn(async move {
         app.relay.run(relay_cancel).await;
+        Ok(())
+    });
+    let scheduler_cancel = cancel.clone();
+    background.spawn(async move {
+        app.scheduler.run(scheduler_cancel).await;
         Ok(())
     });
     infra::net::serve("command service", listener, router, background, cancel).await

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub outbox_depth: IntGauge,
     /// Age of the oldest row in the outbox, in seconds.
     pub outbox_oldest_age: prometheus::Gauge,
+    /// Scheduled posts this instance published.
+    pub scheduled_published: IntCounter,
 }
 
 impl Metrics {
@@ -63,6 +65,11 @@ impl Metrics {
             "Age of the oldest unsent outbox row",
         ))
         .expect("valid metric definition");
+        let scheduled_published = IntCounter::with_opts(Opts::new(
+            "inkwire_command_scheduled_published_total",
+            "Scheduled posts this instance published when their time came",
+        ))
+        .expect("valid metric definition");
         for m in [
             Box::new(commands.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(conflicts.clone()),
@@ -70,6 +77,7 @@ impl Metrics {
             Box::new(relay_failures.clone()),
             Box::new(outbox_depth.clone()),
             Box::new(outbox_oldest_age.clone()),
+            Box::new(scheduled_published.clone()),
         ] {
             registry
                 .register(m)
@@ -82,6 +90,7 @@ impl Metrics {
             relay_failures,
             outbox_depth,
             outbox_oldest_age,
+            scheduled_published,
         }
     }
 }

@@ -301,6 +301,12 @@ impl UserService {
                 display_name: display_name.clone(),
             }),
         )];
+        // Roles beyond `reader` at sign-up come only from an operator (`inkwire user add`): the
+        // moderation log shows them as the operator's, not as the new user's own act.
+        let operator = Actor {
+            user_id: None,
+            name: Some("operator".to_owned()),
+        };
         for role in roles.iter().filter(|r| *r != "reader") {
             let previous = events.last().map_or(Uuid::nil(), |e| e.meta.event_id);
             let version = i64::try_from(events.len()).unwrap_or(i64::MAX) + 1;
@@ -308,7 +314,7 @@ impl UserService {
                 id,
                 version,
                 previous,
-                actor.clone(),
+                operator.clone(),
                 meta,
                 UserEvent::RoleGranted(UserRoleChanged { role: role.clone() }),
             ));

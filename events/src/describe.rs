@@ -49,6 +49,10 @@ pub fn summary(event: &Event) -> String {
         Event::Post(E::PostPublished(_)) => "post published".to_owned(),
         Event::Post(E::PostUnpublished(_)) => "post unpublished".to_owned(),
         Event::Post(E::PostDeleted(_)) => "post deleted".to_owned(),
+        Event::Post(E::PostScheduled(e)) => {
+            format!("post scheduled for {}", e.publish_at.to_rfc3339())
+        }
+        Event::Post(E::PostUnscheduled(_)) => "post unscheduled".to_owned(),
         Event::Post(E::CommentAdded(e)) => {
             let under = e
                 .parent_id

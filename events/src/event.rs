@@ -74,6 +74,8 @@ events! {
     Post::PostPublished(crate::PostPublished) = "post.published",
     Post::PostUnpublished(crate::PostUnpublished) = "post.unpublished",
     Post::PostDeleted(crate::PostDeleted) = "post.deleted",
+    Post::PostScheduled(crate::PostScheduled) = "post.scheduled",
+    Post::PostUnscheduled(crate::PostUnscheduled) = "post.unscheduled",
     Post::CommentAdded(crate::CommentAdded) = "comment.added",
     Post::CommentEdited(crate::CommentEdited) = "comment.edited",
     Post::CommentDeleted(crate::CommentDeleted) = "comment.deleted",

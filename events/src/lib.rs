@@ -18,7 +18,8 @@ pub use ids::{CommentId, PostId, StreamId, UserId};
 pub use names::{MAX_SLUG_CHARS, MAX_TAG_CHARS, is_slug, normal_tag};
 pub use post::{
     CommentAdded, CommentDeleted, CommentEdited, CommentHidden, CommentRestored, PostDeleted,
-    PostDrafted, PostEdited, PostEvent, PostPublished, PostUnpublished,
+    PostDrafted, PostEdited, PostEvent, PostPublished, PostScheduled, PostUnpublished,
+    PostUnscheduled,
 };
 pub use upcast::CURRENT_VERSIONS;
 pub use user::{

@@ -2,6 +2,7 @@
 //! their post's stream so that a post's events (its comments included) share one order, one
 //! Kafka partition, and one optimistic-concurrency check.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{CommentId, UserId};
@@ -19,6 +20,10 @@ pub enum PostEvent {
     PostUnpublished(PostUnpublished),
     /// A post was deleted; its stream accepts nothing more.
     PostDeleted(PostDeleted),
+    /// A draft was scheduled to be published at a given time.
+    PostScheduled(PostScheduled),
+    /// A post's schedule was cancelled (publishing or deleting it also ends it).
+    PostUnscheduled(PostUnscheduled),
     /// A comment (or a reply, when it has a parent) was added.
     CommentAdded(CommentAdded),
     /// A comment's author changed its text.
@@ -86,6 +91,19 @@ pub struct PostUnpublished {}
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostDeleted {}
+
+/// Payload of `post.scheduled`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostScheduled {
+    /// When the post is to be published; a later `post.scheduled` replaces it.
+    pub publish_at: DateTime<Utc>,
+}
+
+/// Payload of `post.unscheduled`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostUnscheduled {}
 
 /// Payload of `comment.added`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,6 +16,8 @@ pub const CURRENT_VERSIONS: &[(&str, u16)] = &[
     ("post.published", 1),
     ("post.unpublished", 1),
     ("post.deleted", 1),
+    ("post.scheduled", 1),
+    ("post.unscheduled", 1),
     ("comment.added", 1),
     ("comment.edited", 1),
     ("comment.deleted", 1),

@@ -62,6 +62,8 @@ fn event_type_names_and_versions_are_pinned() {
         ("post.published", 1),
         ("post.unpublished", 1),
         ("post.deleted", 1),
+        ("post.scheduled", 1),
+        ("post.unscheduled", 1),
         ("comment.added", 1),
         ("comment.edited", 1),
         ("comment.deleted", 1),

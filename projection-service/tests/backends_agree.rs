@@ -5,8 +5,8 @@
 //! than one lock of the SQLite connection.
 
 use events::{
-    CommentAdded, CommentEdited, CommentHidden, CommentId, Envelope, PostDrafted, PostEvent,
-    PostId, PostPublished, UserId,
+    CommentAdded, CommentEdited, CommentHidden, CommentId, Envelope, PostDrafted, PostEdited,
+    PostEvent, PostId, PostPublished, UserId,
 };
 use infra::db::Db;
 use infra::log::LogRecord;
@@ -86,6 +86,24 @@ fn post_history(comments: i64) -> Vec<Envelope> {
                     reason: "spam".into(),
                 }),
             );
+            // The author edits the post mid-thread (a new revision), then only its comment
+            // policy (no revision).
+            push(
+                &mut out,
+                PostEvent::PostEdited(PostEdited {
+                    title: Some("Backends, revised".into()),
+                    body_markdown: Some("*both*, **again**".into()),
+                    tags: Some(vec!["sqlite".into()]),
+                    ..PostEdited::default()
+                }),
+            );
+            push(
+                &mut out,
+                PostEvent::PostEdited(PostEdited {
+                    allow_anonymous_comments: Some(false),
+                    ..PostEdited::default()
+                }),
+            );
         }
     }
     out
@@ -133,8 +151,8 @@ async fn sqlite_and_postgres_project_the_same_read_model() {
         only_sqlite.is_empty() && only_postgres.is_empty(),
         "only on SQLite: {only_sqlite:#?}\nonly on PostgreSQL: {only_postgres:#?}"
     );
-    // Two posts; 1,340 top-level comments and a reply in each post.
-    assert_eq!(on_sqlite.len(), 2 + 1_340 + 2);
+    // Two posts; 1,340 top-level comments and a reply in each post; two revisions of each.
+    assert_eq!(on_sqlite.len(), 2 + 1_340 + 2 + 4);
     assert_eq!(on_sqlite, on_postgres);
 }
 
@@ -191,6 +209,8 @@ async fn the_projector_writes_what_the_fold_computes() {
         .map(|(offset, e)| testkit::log_record(i64::try_from(offset).expect("offset"), e))
         .collect();
     let (posts, comments) = read_model::fold::posts_and_comments(&history);
+    let revisions = read_model::fold::revisions(&history);
+    assert_eq!(revisions.values().map(Vec::len).sum::<usize>(), 4);
     let mut want: Vec<String> = posts.values().map(post_facts).collect();
     want.extend(comments.values().map(comment_facts));
     want.sort();
@@ -238,5 +258,27 @@ async fn the_projector_writes_what_the_fold_computes() {
             "{backend}: projector vs fold {differ:#?}"
         );
         assert_eq!(got, want);
+        // Revisions: the draft and the content edit of each post, as the fold saves them.
+        for (id, want) in &revisions {
+            let got = read.revisions(*id, None, 100).await.expect("read");
+            let got: Vec<String> = got.iter().rev().map(revision_facts).collect();
+            let want: Vec<String> = want.iter().map(revision_facts).collect();
+            assert_eq!(got, want, "{backend}: revisions of {id}");
+        }
     }
+}
+
+fn revision_facts(r: &read_model::RevisionRow) -> String {
+    format!(
+        "{} {} {} {} {} {} {:?} {:?} {}",
+        r.post_id,
+        r.revision,
+        r.stream_version,
+        r.title,
+        r.slug,
+        r.body_markdown,
+        r.tags.0,
+        r.editor_id,
+        r.edited_at.timestamp_micros(),
+    )
 }

@@ -111,6 +111,7 @@ fn to_camel(field: &str) -> String {
     }
     match out.as_str() {
         "bodyMarkdown" => "body".to_owned(),
+        "publishAt" => "at".to_owned(),
         _ => out,
     }
 }

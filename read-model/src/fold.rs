@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use events::{Envelope, Event, PostEvent as E, UserEvent as U};
 use uuid::Uuid;
 
-use crate::rows::{CommentChange, CommentRow, CommentStatus, PostRow, PostStatus, UserRow};
+use crate::rows::{
+    CommentChange, CommentRow, CommentStatus, PostRow, PostStatus, RevisionRow, UserRow,
+};
 
 /// Width of one thread-path segment: a zero-padded stream version, so paths sort as text.
 pub const PATH_SEGMENT_WIDTH: usize = 12;
@@ -103,6 +105,7 @@ pub fn post(
             updated_at: at,
             published_at: None,
             edited_at: None,
+            scheduled_at: None,
         },
         (_, None) => return None,
         (event, Some(mut row)) => {
@@ -132,9 +135,15 @@ pub fn post(
                 Event::Post(E::PostPublished(_)) => {
                     row.status = PostStatus::Published;
                     row.published_at = row.published_at.or(Some(at));
+                    row.scheduled_at = None;
                 }
                 Event::Post(E::PostUnpublished(_)) => row.status = PostStatus::Draft,
-                Event::Post(E::PostDeleted(_)) => row.status = PostStatus::Deleted,
+                Event::Post(E::PostDeleted(_)) => {
+                    row.status = PostStatus::Deleted;
+                    row.scheduled_at = None;
+                }
+                Event::Post(E::PostScheduled(e)) => row.scheduled_at = Some(e.publish_at),
+                Event::Post(E::PostUnscheduled(_)) => row.scheduled_at = None,
                 _ => {}
             }
             row
@@ -311,6 +320,62 @@ pub fn posts_and_comments(
         }
     }
     (posts, comments)
+}
+
+/// Whether `event` saves a revision of its post's content: the draft, and every edit of its
+/// title, slug, body or tags (an edit of the comment policy alone does not).
+#[must_use]
+pub fn saves_revision(event: &Event) -> bool {
+    match event {
+        Event::Post(E::PostDrafted(_)) => true,
+        Event::Post(E::PostEdited(e)) => {
+            e.title.is_some() || e.slug.is_some() || e.body_markdown.is_some() || e.tags.is_some()
+        }
+        _ => false,
+    }
+}
+
+/// The revision numbered `revision` that `envelope` saved, from the post's row after it
+/// (`None` when the event saves none).
+#[must_use]
+pub fn revision(post: &PostRow, envelope: &Envelope, revision: i64) -> Option<RevisionRow> {
+    saves_revision(&envelope.event).then(|| RevisionRow {
+        post_id: post.id,
+        revision,
+        stream_version: envelope.meta.stream_version,
+        title: post.title.clone(),
+        slug: post.slug.clone(),
+        body_markdown: post.body_markdown.clone(),
+        tags: post.tags.clone(),
+        editor_id: envelope.meta.actor.user_id.map(|u| u.0),
+        edited_at: envelope.meta.occurred_at,
+    })
+}
+
+/// Every revision that `events` (in log order) save, per post in revision order: what
+/// `rm_post_revisions` must hold after projecting them. For tests and checks.
+#[must_use]
+pub fn revisions(events: &[Envelope]) -> HashMap<Uuid, Vec<RevisionRow>> {
+    let mut posts: HashMap<Uuid, PostRow> = HashMap::new();
+    let mut out: HashMap<Uuid, Vec<RevisionRow>> = HashMap::new();
+    for envelope in events.iter().filter(|e| !e.event.is_user_event()) {
+        let stream = envelope.meta.stream_id.0;
+        let before = posts.get(&stream).map_or(0, |p| p.version);
+        if envelope.meta.stream_version != before + 1 {
+            continue; // a duplicate or a gap: the projector skips it too
+        }
+        let Some(row) = post(posts.remove(&stream), envelope, None, 0) else {
+            continue;
+        };
+        let saved = out.entry(stream).or_default();
+        let number = i64::try_from(saved.len()).unwrap_or(i64::MAX) + 1;
+        if let Some(revision) = revision(&row, envelope, number) {
+            saved.push(revision);
+        }
+        posts.insert(stream, row);
+    }
+    out.retain(|_, saved| !saved.is_empty());
+    out
 }
 
 #[cfg(test)]

@@ -8,11 +8,15 @@
 
 pub mod bell;
 pub mod fold;
+mod moderation;
 pub mod offsets;
 mod queries;
+mod revisions;
 pub mod rows;
 
+pub use moderation::ModerationFilter;
 pub use queries::{PostCursor, ReadModel};
 pub use rows::{
-    CommentChange, CommentRow, CommentStatus, PostRow, PostStatus, UnknownState, UserRow,
+    CommentChange, CommentRow, CommentStatus, ModerationAction, ModerationRow, PostRow, PostStatus,
+    RevisionRow, UnknownState, UserRow,
 };

@@ -14,7 +14,7 @@ use crate::rows::{CommentRow, PostRow, UserRow};
 
 const POST_COLUMNS: &str = "id, author_id, title, slug, body_markdown, body_html, tags, status, \
     allow_anonymous_comments, comment_count, version, created_at, updated_at, published_at, \
-    edited_at";
+    edited_at, scheduled_at";
 const COMMENT_COLUMNS: &str = "id, post_id, parent_id, depth, path, author_id, author_name, body, \
     body_html, status, hidden_reason, reply_count, post_version, changed_version, last_change, \
     created_at, updated_at";
@@ -63,7 +63,7 @@ impl ReadModel {
     /// Sends one statement, counted, and again while it fails with a serialization conflict:
     /// at SERIALIZABLE (always, on CockroachDB) a read overlapping a writer can be the one
     /// aborted with 40001, which a reader should never see as an error.
-    async fn run<T, F, Fut>(&self, mut statement: F) -> Result<T, sqlx::Error>
+    pub(crate) async fn run<T, F, Fut>(&self, mut statement: F) -> Result<T, sqlx::Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, sqlx::Error>>,

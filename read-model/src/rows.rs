@@ -132,6 +132,22 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// What a moderator or an admin did.
+    pub enum ModerationAction {
+        /// Hid a comment (with a reason).
+        HideComment = "hide_comment",
+        /// Showed a hidden comment again.
+        RestoreComment = "restore_comment",
+        /// Granted a role.
+        GrantRole = "grant_role",
+        /// Revoked a role.
+        RevokeRole = "revoke_role",
+        /// Disabled an account.
+        DisableUser = "disable_user",
+    }
+}
+
 /// A row of `rm_posts`.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PostRow {
@@ -165,6 +181,8 @@ pub struct PostRow {
     pub published_at: Option<DateTime<Utc>>,
     /// Title or text last changed (NULL: never since drafted).
     pub edited_at: Option<DateTime<Utc>>,
+    /// When the draft is to be published (NULL: not scheduled).
+    pub scheduled_at: Option<DateTime<Utc>>,
 }
 
 impl PostRow {
@@ -229,4 +247,50 @@ pub struct UserRow {
     pub roles: Json<Vec<String>>,
     /// Last applied stream version.
     pub version: i64,
+}
+
+/// A row of `rm_post_revisions`: a post's content as one event saved it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RevisionRow {
+    /// The post.
+    pub post_id: Uuid,
+    /// 1 for the draft as first saved, then +1 for each edit of its content.
+    pub revision: i64,
+    /// The stream version of the event that saved it.
+    pub stream_version: i64,
+    /// Title.
+    pub title: String,
+    /// Slug.
+    pub slug: String,
+    /// Markdown source.
+    pub body_markdown: String,
+    /// Tags.
+    pub tags: Json<Vec<String>>,
+    /// Who saved it, when known.
+    pub editor_id: Option<Uuid>,
+    /// When.
+    pub edited_at: DateTime<Utc>,
+}
+
+/// An entry of the moderation log (`rm_comment_moderation` or `rm_account_moderation`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ModerationRow {
+    /// The event that recorded it.
+    pub event_id: Uuid,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who (`None`: not recorded, e.g. an operator's command line).
+    pub moderator_id: Option<Uuid>,
+    /// What.
+    pub action: ModerationAction,
+    /// The post of the comment concerned.
+    pub post_id: Option<Uuid>,
+    /// The comment concerned.
+    pub comment_id: Option<Uuid>,
+    /// The account concerned.
+    pub user_id: Option<Uuid>,
+    /// Why (hidden comments).
+    pub reason: Option<String>,
+    /// The role granted or revoked.
+    pub role: Option<String>,
 }

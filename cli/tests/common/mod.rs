@@ -279,7 +279,11 @@ impl TestStack {
 
     /// The one-process stack on SQLite and the embedded log.
     pub async fn embedded() -> Self {
-        let dir = TempDir::new();
+        Self::embedded_in(TempDir::new()).await
+    }
+
+    /// The one-process stack on the data directory `dir` (new, or one a stopped stack left).
+    pub async fn embedded_in(dir: TempDir) -> Self {
         let db = Db::open_data_dir(&dir.0).await.expect("sqlite");
         let log = infra::log::embedded(db.clone(), "inkwire.posts", 1);
         let cancel = CancellationToken::new();
@@ -411,10 +415,17 @@ impl TestStack {
 
     /// Stops every task and waits for them.
     pub async fn stop(self) {
+        self.stop_keeping_data().await;
+    }
+
+    /// Stops every task, waits for them, and hands back the data directory (embedded), so a
+    /// new stack can start where this one stopped.
+    pub async fn stop_keeping_data(mut self) -> Option<TempDir> {
         self.cancel.cancel();
-        for t in self.tasks {
+        for t in std::mem::take(&mut self.tasks) {
             t.await.expect("task joins").expect("task ends cleanly");
         }
+        self._dir.take()
     }
 
     /// POSTs `body` as JSON to `path` of the command API as `user` (if any).

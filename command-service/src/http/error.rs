@@ -232,6 +232,7 @@ impl From<PostError> for ApiError {
             PostError::PostAlreadyExists
             | PostError::PostNotPublished
             | PostError::AlreadyPublished
+            | PostError::NotScheduled
             | PostError::CommentAlreadyExists
             | PostError::CommentDeleted
             | PostError::CommentAlreadyHidden

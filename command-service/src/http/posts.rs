@@ -1,10 +1,10 @@
-//! Post routes: create, edit, publish, unpublish, delete.
+//! Post routes: create, edit, publish, unpublish, delete, schedule.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{patch, post};
+use axum::routing::{patch, post, put};
 use axum::{Json, Router};
-use command_api::{Accepted, CreatePost, EditPost, PostCommand};
+use command_api::{Accepted, CreatePost, EditPost, PostCommand, SchedulePost};
 use events::PostId;
 use uuid::Uuid;
 
@@ -16,6 +16,10 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/posts/{post_id}", patch(edit).delete(remove))
         .route("/v1/posts/{post_id}/publish", post(publish))
         .route("/v1/posts/{post_id}/unpublish", post(unpublish))
+        .route(
+            "/v1/posts/{post_id}/schedule",
+            put(schedule).delete(unschedule),
+        )
 }
 
 async fn create(
@@ -61,4 +65,23 @@ async fn remove(
     ApiPath(post_id): ApiPath<Uuid>,
 ) -> Result<Json<Accepted>, ApiError> {
     ctx.post(&state, PostCommand::Delete(PostId(post_id))).await
+}
+
+async fn schedule(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiPath(post_id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<SchedulePost>,
+) -> Result<Json<Accepted>, ApiError> {
+    ctx.post(&state, PostCommand::Schedule(PostId(post_id), body))
+        .await
+}
+
+async fn unschedule(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiPath(post_id): ApiPath<Uuid>,
+) -> Result<Json<Accepted>, ApiError> {
+    ctx.post(&state, PostCommand::Unschedule(PostId(post_id)))
+        .await
 }

@@ -9,7 +9,7 @@ pub mod group_commit;
 pub mod outbox;
 
 use chrono::{DateTime, Utc};
-use events::{Actor, Envelope, PostEvent, PostId, RawEvent, StoredMeta, StreamId};
+use events::{Actor, Envelope, Event, PostEvent, PostId, RawEvent, StoredMeta, StreamId};
 use infra::db::{Db, TxError, retry_tx, unique_violation};
 use infra::log::{EmbeddedLog, LogWriter, OutgoingMessage};
 use infra::with_db;
@@ -197,6 +197,48 @@ impl EventStore {
         Ok(row.unwrap_or((0, Uuid::nil())))
     }
 
+    /// Up to `limit` schedules due at `now`, earliest first: (post, when).
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn due_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(PostId, DateTime<Utc>)>, StoreError> {
+        let rows: Vec<(Uuid, DateTime<Utc>)> = with_db!(&self.db, |pool| {
+            sqlx::query_as(
+                "SELECT post_id, publish_at FROM post_schedules WHERE publish_at <= $1 \
+                 ORDER BY publish_at LIMIT $2",
+            )
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows.into_iter().map(|(p, at)| (PostId(p), at)).collect())
+    }
+
+    /// Removes `post`'s schedule if it is still for `publish_at` (one its stream no longer has).
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn drop_schedule(
+        &self,
+        post: PostId,
+        publish_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        with_db!(&self.db, |pool| {
+            sqlx::query("DELETE FROM post_schedules WHERE post_id = $1 AND publish_at = $2")
+                .bind(post.0)
+                .bind(publish_at)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(())
+    }
+
     /// Appends each batch's events with their outbox rows and slug changes, all in one
     /// transaction (retried on serialization conflicts).
     ///
@@ -296,6 +338,25 @@ impl EventStore {
                         }
                         None => {}
                     }
+                    match batch.events.iter().rev().find_map(|e| schedule_change(&e.event)) {
+                        Some(Some(publish_at)) => {
+                            sqlx::query(
+                                "INSERT INTO post_schedules (post_id, publish_at) VALUES ($1, $2) \
+                                 ON CONFLICT (post_id) DO UPDATE SET publish_at = excluded.publish_at",
+                            )
+                            .bind(stream)
+                            .bind(publish_at)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        Some(None) => {
+                            sqlx::query("DELETE FROM post_schedules WHERE post_id = $1")
+                                .bind(stream)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        None => {}
+                    }
                     if let Some(slug) = &batch.slug.claim {
                         sqlx::query("INSERT INTO post_slugs (slug, post_id) VALUES ($1, $2)")
                             .bind(slug.as_str())
@@ -375,6 +436,19 @@ fn classify(err: sqlx::Error, slug: &str) -> StoreError {
         Some(what) if what.contains("username") => StoreError::UsernameTaken,
         Some(_) => StoreError::VersionConflict,
         None => StoreError::Db(err),
+    }
+}
+
+/// How `event` changes the post's row in `post_schedules`: `Some(Some(at))` sets it,
+/// `Some(None)` removes it (published, deleted or cancelled), `None` leaves it.
+#[must_use]
+pub fn schedule_change(event: &Event) -> Option<Option<DateTime<Utc>>> {
+    match event.as_post()? {
+        PostEvent::PostScheduled(e) => Some(Some(e.publish_at)),
+        PostEvent::PostUnscheduled(_) | PostEvent::PostPublished(_) | PostEvent::PostDeleted(_) => {
+            Some(None)
+        }
+        _ => None,
     }
 }
 

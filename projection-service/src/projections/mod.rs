@@ -65,10 +65,12 @@ impl TxError for ProjectionError {
 /// A view: a set of read tables that one rebuild replaces together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum View {
-    /// Posts, their tags and their threaded comments (`rm_posts`, `rm_post_tags`,
-    /// `rm_comments`): the comment count lives on the post, so they are rebuilt together.
+    /// Posts, their tags, their threaded comments, their saved revisions and the comment half
+    /// of the moderation log (`rm_posts`, `rm_post_tags`, `rm_comments`, `rm_post_revisions`,
+    /// `rm_comment_moderation`): the comment count lives on the post and a revision copies the
+    /// post's row, so they are rebuilt together.
     Posts,
-    /// Users (`rm_users`).
+    /// Users and the account half of the moderation log (`rm_users`, `rm_account_moderation`).
     Users,
 }
 
@@ -95,8 +97,14 @@ impl View {
     #[must_use]
     pub fn tables(self) -> &'static [&'static str] {
         match self {
-            Self::Posts => &["rm_posts", "rm_post_tags", "rm_comments"],
-            Self::Users => &["rm_users"],
+            Self::Posts => &[
+                "rm_posts",
+                "rm_post_tags",
+                "rm_comments",
+                "rm_post_revisions",
+                "rm_comment_moderation",
+            ],
+            Self::Users => &["rm_users", "rm_account_moderation"],
         }
     }
 

@@ -9,6 +9,26 @@ use super::{ProjectionError, Target};
 
 pub use read_model::fold::{PATH_SEGMENT_WIDTH, path_segment};
 
+/// Saves the post's content, as it stands after the event `$envelope` (already applied to
+/// `rm_posts`), as its next revision (see [`read_model::fold::revision`]).
+macro_rules! save_revision {
+    ($tx:expr, $target:expr, $envelope:expr) => {{
+        let envelope: &events::Envelope = $envelope;
+        sqlx::query($target.sql(
+            "INSERT INTO rm_post_revisions (post_id, revision, stream_version, title, slug, \
+             body_markdown, tags, editor_id, edited_at) \
+             SELECT id, (SELECT COALESCE(MAX(revision), 0) + 1 FROM rm_post_revisions WHERE post_id = $1), \
+             $2, title, slug, body_markdown, tags, $3, $4 FROM rm_posts WHERE id = $1",
+        ))
+        .bind(envelope.meta.stream_id.0)
+        .bind(envelope.meta.stream_version)
+        .bind(envelope.meta.actor.user_id.map(|u| u.0))
+        .bind(envelope.meta.occurred_at)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
 /// Projects one envelope into the posts read model, on the executor `$tx` (a `&mut` connection
 /// inside an open transaction), returning through `?` on a database error. Evaluates to the
 /// change of the post's visible-comment count; the caller applies it, with the post's new version,
@@ -50,6 +70,7 @@ macro_rules! project {
                         .execute(&mut *$tx)
                         .await?;
                 }
+                $crate::projections::posts::save_revision!($tx, target, envelope);
             }
             Event::Post(E::PostEdited(e)) => {
                 sqlx::query(target.sql("UPDATE rm_posts SET title = COALESCE($1, title), slug = COALESCE($2, slug), \
@@ -80,13 +101,29 @@ macro_rules! project {
                             .await?;
                     }
                 }
+                if read_model::fold::saves_revision(&envelope.event) {
+                    $crate::projections::posts::save_revision!($tx, target, envelope);
+                }
             }
             Event::Post(E::PostPublished(_)) => {
-                sqlx::query(target.sql("UPDATE rm_posts SET status = 'published', published_at = COALESCE(published_at, $1) WHERE id = $2"))
+                sqlx::query(target.sql("UPDATE rm_posts SET status = 'published', published_at = COALESCE(published_at, $1), scheduled_at = NULL WHERE id = $2"))
                 .bind(at)
                 .bind(post)
                 .execute(&mut *$tx)
                 .await?;
+            }
+            Event::Post(E::PostScheduled(e)) => {
+                sqlx::query(target.sql("UPDATE rm_posts SET scheduled_at = $1 WHERE id = $2"))
+                    .bind(e.publish_at)
+                    .bind(post)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            Event::Post(E::PostUnscheduled(_)) => {
+                sqlx::query(target.sql("UPDATE rm_posts SET scheduled_at = NULL WHERE id = $1"))
+                    .bind(post)
+                    .execute(&mut *$tx)
+                    .await?;
             }
             Event::Post(E::PostUnpublished(_)) => {
                 sqlx::query(target.sql("UPDATE rm_posts SET status = 'draft' WHERE id = $1"))
@@ -95,7 +132,7 @@ macro_rules! project {
                     .await?;
             }
             Event::Post(E::PostDeleted(_)) => {
-                sqlx::query(target.sql("UPDATE rm_posts SET status = 'deleted' WHERE id = $1"))
+                sqlx::query(target.sql("UPDATE rm_posts SET status = 'deleted', scheduled_at = NULL WHERE id = $1"))
                     .bind(post)
                     .execute(&mut *$tx)
                     .await?;
@@ -210,6 +247,16 @@ macro_rules! project {
                 if changed == 1 {
                     count_delta = -1;
                 }
+                sqlx::query(target.sql("INSERT INTO rm_comment_moderation (event_id, at, moderator_id, action, post_id, comment_id, reason) \
+                     VALUES ($1, $2, $3, 'hide_comment', $4, $5, $6) ON CONFLICT (event_id) DO NOTHING"))
+                .bind(envelope.meta.event_id)
+                .bind(at)
+                .bind(envelope.meta.actor.user_id.map(|u| u.0))
+                .bind(post)
+                .bind(e.comment_id.0)
+                .bind(e.reason.as_str())
+                .execute(&mut *$tx)
+                .await?;
             }
             Event::User(U::Registered(e)) => {
                 sqlx::query(target.sql("INSERT INTO rm_users (id, username, display_name, roles, disabled, version, created_at, updated_at) \
@@ -233,6 +280,21 @@ macro_rules! project {
             }
             Event::User(U::PasswordChanged(_)) => {}
             Event::User(U::RoleGranted(e)) | Event::User(U::RoleRevoked(e)) => {
+                let action = if matches!(&envelope.event, Event::User(U::RoleGranted(_))) {
+                    "grant_role"
+                } else {
+                    "revoke_role"
+                };
+                sqlx::query(target.sql("INSERT INTO rm_account_moderation (event_id, at, moderator_id, action, user_id, role) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING"))
+                .bind(envelope.meta.event_id)
+                .bind(at)
+                .bind(envelope.meta.actor.user_id.map(|u| u.0))
+                .bind(action)
+                .bind(post)
+                .bind(e.role.as_str())
+                .execute(&mut *$tx)
+                .await?;
                 let row = sqlx::query(target.sql("SELECT roles FROM rm_users WHERE id = $1"))
                     .bind(post)
                     .fetch_optional(&mut *$tx)
@@ -251,6 +313,14 @@ macro_rules! project {
                 }
             }
             Event::User(U::Disabled(_)) => {
+                sqlx::query(target.sql("INSERT INTO rm_account_moderation (event_id, at, moderator_id, action, user_id, role) \
+                     VALUES ($1, $2, $3, 'disable_user', $4, NULL) ON CONFLICT (event_id) DO NOTHING"))
+                .bind(envelope.meta.event_id)
+                .bind(at)
+                .bind(envelope.meta.actor.user_id.map(|u| u.0))
+                .bind(post)
+                .execute(&mut *$tx)
+                .await?;
                 sqlx::query(target.sql("UPDATE rm_users SET disabled = true WHERE id = $1"))
                     .bind(post)
                     .execute(&mut *$tx)
@@ -268,6 +338,15 @@ macro_rules! project {
                 if changed == 1 {
                     count_delta = 1;
                 }
+                sqlx::query(target.sql("INSERT INTO rm_comment_moderation (event_id, at, moderator_id, action, post_id, comment_id, reason) \
+                     VALUES ($1, $2, $3, 'restore_comment', $4, $5, NULL) ON CONFLICT (event_id) DO NOTHING"))
+                .bind(envelope.meta.event_id)
+                .bind(at)
+                .bind(envelope.meta.actor.user_id.map(|u| u.0))
+                .bind(post)
+                .bind(e.comment_id.0)
+                .execute(&mut *$tx)
+                .await?;
             }
         }
         let _ = (post, version);
@@ -276,6 +355,7 @@ macro_rules! project {
 }
 
 pub(crate) use project;
+pub(crate) use save_revision;
 
 /// A top-level comment waiting to be inserted with others in one multi-row statement; it
 /// borrows from its prepared event.

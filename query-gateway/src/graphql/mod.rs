@@ -10,7 +10,9 @@ pub mod comments;
 pub mod int_range;
 pub mod limits;
 pub mod loaders;
+pub mod moderation;
 pub mod posts;
+pub mod revisions;
 pub mod search;
 pub mod subscription;
 pub mod users;
@@ -44,6 +46,7 @@ pub struct Query(
     users::UserQueries,
     posts::AuthoringQueries,
     comments::CommentByIdQuery,
+    moderation::ModerationQueries,
 );
 
 // Writes, through the command API. Each answers with the changed object and its position;
@@ -53,6 +56,7 @@ pub struct Mutation(
     users::UserMutations,
     posts::PostMutations,
     comments::CommentMutations,
+    revisions::RevisionMutations,
 );
 
 /// What every resolver shares.

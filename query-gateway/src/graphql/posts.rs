@@ -1,15 +1,17 @@
 //! Posts: the `Post` type, reading posts (`post`, `posts`, `drafts`, `renderMarkdown`) and
-//! writing them (`createPost`, `editPost`, `publishPost`, `unpublishPost`, `deletePost`).
+//! writing them (`createPost`, `editPost`, `publishPost`, `unpublishPost`, `deletePost`,
+//! `schedulePost`, `unschedulePost`).
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use command_api::{Accepted, CreatePost, EditPost, PostCommand};
+use command_api::{Accepted, CreatePost, EditPost, PostCommand, SchedulePost};
 use events::PostId;
 use read_model::{PostRow, fold};
 
 use super::comments::{CommentConnection, MAX_COMMENTS_PAGE};
 use super::loaders::{FirstComments, load_user, loader_error};
+use super::revisions::{PostRevisionConnection, revisions_of};
 use super::users::User;
 use super::{
     PageInfo, Shared, caller, clamp_i32, command_caller, depend, gql, page_size, parse_id,
@@ -139,6 +141,20 @@ impl Post {
             .map_err(|e| loader_error(&e))?
             .unwrap_or_default();
         Ok(CommentConnection::from_rows(rows, limit))
+    }
+    /// When the draft will be published by itself (`schedulePost`), if it is scheduled.
+    async fn scheduled_at(&self) -> Option<DateTime<Utc>> {
+        self.0.scheduled_at
+    }
+    /// Every saved version of its content, newest first (its author and admins; others get
+    /// `FORBIDDEN`).
+    async fn revisions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PostRevisionConnection> {
+        revisions_of(ctx, &self.0, first, after).await
     }
 }
 
@@ -380,7 +396,7 @@ impl Shared {
 }
 
 /// Sends a post command and answers with the post after it.
-async fn post_command(
+pub(super) async fn post_command(
     ctx: &Context<'_>,
     command: PostCommand,
     wait: Option<bool>,
@@ -475,5 +491,31 @@ impl PostMutations {
     ) -> Result<PostPayload> {
         let post = PostId(parse_id(&id, "id").map_err(gql)?);
         post_command(ctx, PostCommand::Delete(post), wait_for_projection).await
+    }
+
+    /// Publishes a draft at `at` (in the future, within five years; kept to the whole second),
+    /// whichever instance is running then and across restarts; scheduling again moves it (its
+    /// author or an admin).
+    async fn schedule_post(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        at: DateTime<Utc>,
+        wait_for_projection: Option<bool>,
+    ) -> Result<PostPayload> {
+        let post = PostId(parse_id(&id, "id").map_err(gql)?);
+        let command = PostCommand::Schedule(post, SchedulePost { publish_at: at });
+        post_command(ctx, command, wait_for_projection).await
+    }
+
+    /// Cancels a draft's schedule; it stays a draft.
+    async fn unschedule_post(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        wait_for_projection: Option<bool>,
+    ) -> Result<PostPayload> {
+        let post = PostId(parse_id(&id, "id").map_err(gql)?);
+        post_command(ctx, PostCommand::Unschedule(post), wait_for_projection).await
     }
 }

@@ -167,6 +167,7 @@ mod tests {
             updated_at: at("2026-12-03T00:00:00Z"),
             published_at: published.map(at),
             edited_at: edited.map(at),
+            scheduled_at: None,
         }
     }
 

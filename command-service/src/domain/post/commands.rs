@@ -1,5 +1,6 @@
 //! Commands on a post's stream, and the validation of their fields.
 
+use chrono::{DateTime, Utc};
 use events::{Actor, CommentId, UserId};
 
 use super::error::PostError;
@@ -18,6 +19,8 @@ pub const MAX_TAG_CHARS: usize = events::MAX_TAG_CHARS;
 pub const MAX_COMMENT_CHARS: usize = 10_000;
 /// Longest display name, in characters.
 pub const MAX_NAME_CHARS: usize = 80;
+/// Furthest ahead a post may be scheduled, in days.
+pub const MAX_SCHEDULE_DAYS: i64 = 5 * 366;
 /// Longest moderation reason, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
 
@@ -34,6 +37,21 @@ pub enum PostCommand {
     UnpublishPost,
     /// Delete it.
     DeletePost,
+    /// Publish a draft at `publish_at` (replacing an earlier schedule).
+    SchedulePost {
+        /// When (whole seconds).
+        publish_at: DateTime<Utc>,
+        /// The service's clock when the command arrived: `publish_at` must be after it.
+        now: DateTime<Utc>,
+    },
+    /// Cancel a draft's schedule.
+    UnschedulePost,
+    /// Publish the draft now if it is still scheduled for exactly `publish_at`; nothing
+    /// otherwise. Sent only by the command service's own scheduler, never from the API.
+    PublishScheduled {
+        /// The schedule being carried out.
+        publish_at: DateTime<Utc>,
+    },
     /// Add a comment or reply.
     AddComment(AddComment),
     /// Change a comment's text.
@@ -118,6 +136,16 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The command service's own scheduler, carrying out a schedule an author set.
+    #[must_use]
+    pub fn scheduler() -> Self {
+        Self {
+            user_id: None,
+            name: Some("scheduler".to_owned()),
+            roles: Vec::new(),
+        }
+    }
+
     /// Whether the caller is signed in and has `role` (admins have every role).
     #[must_use]
     pub fn has(&self, role: &str) -> bool {

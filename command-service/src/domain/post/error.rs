@@ -18,6 +18,9 @@ pub enum PostError {
     /// The post is already published.
     #[error("post is already published")]
     AlreadyPublished,
+    /// The post has no schedule to cancel.
+    #[error("post is not scheduled")]
+    NotScheduled,
     /// The comment does not exist in this post.
     #[error("comment not found")]
     CommentNotFound,
@@ -65,6 +68,7 @@ impl PostError {
             Self::PostAlreadyExists => "POST_ALREADY_EXISTS",
             Self::PostNotPublished => "POST_NOT_PUBLISHED",
             Self::AlreadyPublished => "ALREADY_PUBLISHED",
+            Self::NotScheduled => "NOT_SCHEDULED",
             Self::CommentNotFound => "COMMENT_NOT_FOUND",
             Self::CommentAlreadyExists => "COMMENT_ALREADY_EXISTS",
             Self::ParentNotInPost => "PARENT_NOT_IN_POST",

@@ -8,15 +8,16 @@ use std::collections::HashMap;
 
 use events::{
     CommentAdded, CommentDeleted, CommentEdited, CommentHidden, CommentId, CommentRestored,
-    PostDeleted, PostDrafted, PostEdited, PostEvent, PostId, PostPublished, PostUnpublished,
-    UserId,
+    PostDeleted, PostDrafted, PostEdited, PostEvent, PostId, PostPublished, PostScheduled,
+    PostUnpublished, PostUnscheduled, UserId,
 };
 use eventually_core::aggregate::Aggregate;
 use futures::future::BoxFuture;
 
+use chrono::{DateTime, Utc};
 use commands::{
-    Caller, PostCommand, validate_body, validate_comment_body, validate_name, validate_reason,
-    validate_slug, validate_tags, validate_title,
+    Caller, MAX_SCHEDULE_DAYS, PostCommand, validate_body, validate_comment_body, validate_name,
+    validate_reason, validate_slug, validate_tags, validate_title,
 };
 pub use error::PostError;
 
@@ -49,6 +50,8 @@ pub struct PostState {
     pub slug: String,
     /// Whether anonymous readers may comment.
     pub allow_anonymous_comments: bool,
+    /// When the draft is to be published, if scheduled.
+    pub scheduled_at: Option<DateTime<Utc>>,
     /// Every comment ever added, by id.
     pub comments: HashMap<CommentId, CommentState>,
 }
@@ -96,9 +99,17 @@ impl Aggregate for PostAggregate {
                     state.allow_anonymous_comments = allow;
                 }
             }
-            PostEvent::PostPublished(_) => state.status = PostStatus::Published,
+            PostEvent::PostPublished(_) => {
+                state.status = PostStatus::Published;
+                state.scheduled_at = None;
+            }
             PostEvent::PostUnpublished(_) => state.status = PostStatus::Draft,
-            PostEvent::PostDeleted(_) => state.status = PostStatus::Deleted,
+            PostEvent::PostDeleted(_) => {
+                state.status = PostStatus::Deleted;
+                state.scheduled_at = None;
+            }
+            PostEvent::PostScheduled(e) => state.scheduled_at = Some(e.publish_at),
+            PostEvent::PostUnscheduled(_) => state.scheduled_at = None,
             PostEvent::CommentAdded(e) => {
                 state.comments.insert(
                     e.comment_id,
@@ -196,6 +207,37 @@ pub fn decide(
         PostCommand::DeletePost => {
             require_author(state, &caller)?;
             PostEvent::PostDeleted(PostDeleted {})
+        }
+        PostCommand::SchedulePost { publish_at, now } => {
+            require_author(state, &caller)?;
+            if state.status == PostStatus::Published {
+                return Err(PostError::AlreadyPublished);
+            }
+            if publish_at <= now {
+                return Err(PostError::invalid("publish_at", "must be in the future"));
+            }
+            if publish_at > now + chrono::Duration::days(MAX_SCHEDULE_DAYS) {
+                return Err(PostError::invalid(
+                    "publish_at",
+                    "must be within five years",
+                ));
+            }
+            PostEvent::PostScheduled(PostScheduled { publish_at })
+        }
+        PostCommand::UnschedulePost => {
+            require_author(state, &caller)?;
+            if state.scheduled_at.is_none() {
+                return Err(PostError::NotScheduled);
+            }
+            PostEvent::PostUnscheduled(PostUnscheduled {})
+        }
+        PostCommand::PublishScheduled { publish_at } => {
+            // Carried out once: a schedule replaced, cancelled or already carried out (by
+            // another instance, or before a restart) leaves nothing to do.
+            if state.status != PostStatus::Draft || state.scheduled_at != Some(publish_at) {
+                return Ok(Vec::new());
+            }
+            PostEvent::PostPublished(PostPublished {})
         }
         PostCommand::AddComment(c) => {
             require_published(state)?;

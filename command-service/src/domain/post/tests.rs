@@ -301,6 +301,67 @@ fn only_the_author_publishes_and_not_twice() {
 }
 
 #[test]
+fn a_schedule_is_carried_out_once_and_only_as_it_stands() {
+    use chrono::{TimeZone, Utc};
+    let now = Utc.with_ymd_and_hms(2026, 12, 4, 12, 0, 0).unwrap();
+    let at = now + chrono::Duration::hours(1);
+    let schedule = |publish_at| PostCommand::SchedulePost { publish_at, now };
+    assert!(matches!(
+        given(vec![drafted(false)]).when(&ada(), schedule(now)),
+        Err(PostError::Invalid {
+            field: "publish_at",
+            ..
+        })
+    ));
+    assert!(matches!(
+        given(vec![drafted(false)]).when(&grace(), schedule(at)),
+        Err(PostError::Forbidden(_))
+    ));
+    assert_eq!(
+        given(vec![drafted(false), published()]).when(&ada(), schedule(at)),
+        Err(PostError::AlreadyPublished)
+    );
+    assert_eq!(
+        given(vec![drafted(false)]).when(&ada(), PostCommand::UnschedulePost),
+        Err(PostError::NotScheduled)
+    );
+    let scheduled = || {
+        let events = given(vec![drafted(false)])
+            .when(&ada(), schedule(at))
+            .expect("scheduled");
+        let mut all = vec![drafted(false)];
+        all.extend(events);
+        all
+    };
+    let carry_out = |publish_at| PostCommand::PublishScheduled { publish_at };
+    assert_eq!(
+        given(scheduled()).when(&Caller::scheduler(), carry_out(at)),
+        Ok(vec![published()])
+    );
+    // Once published (by the scheduler or by hand), nothing more happens.
+    let mut done = scheduled();
+    done.push(published());
+    assert_eq!(
+        given(done).when(&Caller::scheduler(), carry_out(at)),
+        Ok(vec![])
+    );
+    // A schedule moved or cancelled is not carried out at its old time.
+    assert_eq!(
+        given(scheduled()).when(
+            &Caller::scheduler(),
+            carry_out(at - chrono::Duration::minutes(5))
+        ),
+        Ok(vec![])
+    );
+    let mut cancelled = scheduled();
+    cancelled.push(PostEvent::PostUnscheduled(events::PostUnscheduled {}));
+    assert_eq!(
+        given(cancelled).when(&Caller::scheduler(), carry_out(at)),
+        Ok(vec![])
+    );
+}
+
+#[test]
 fn roles_decide_who_writes_posts_and_who_moderates() {
     let id = CommentId(uuid::Uuid::from_u128(1));
     let draft = PostCommand::DraftPost(super::commands::DraftPost {
