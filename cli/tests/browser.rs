@@ -1,8 +1,9 @@
 //! The web UI in a real browser: `inkwire dev --demo` as a newcomer starts it, with the built UI
 //! (`web/build`), and `web/tests/browser.mjs` drives Debian's chromium through playwright-core:
 //! live comments across two browser contexts, an offline context catching up with no gap and no
-//! duplicate, hostile markup shown as text, an author publishing from the editor, a phone-sized
-//! screen. Screenshots land in `SCREENSHOT_DIR` (default `web/test-results`).
+//! duplicate, hostile markup shown as text, an author publishing from the editor, the moderation
+//! log showing a hide as it happens and undoing it, an author comparing and restoring versions
+//! and scheduling a post that then appears by itself, a phone-sized screen. Screenshots land in `SCREENSHOT_DIR` (default `web/test-results`).
 
 mod common;
 

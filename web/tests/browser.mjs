@@ -240,6 +240,40 @@ try {
 		await mod.ctx.close();
 	});
 
+	await step('the moderation log shows each hide as it happens, and undoes it', async () => {
+		const signIn = async (page) => {
+			await page.goto('/signin?next=/moderation');
+			await page.getByLabel('Username').fill('grace');
+			await page.getByLabel('Password').fill('grace-demo-password');
+			await page.getByRole('button', { name: 'Sign in' }).click();
+			await page.getByTestId('signed-in-as').waitFor();
+			await page.waitForURL((url) => url.pathname === '/moderation');
+		};
+		const log = await context('moderation log');
+		await signIn(log.page);
+		// The earlier hide is there, with its reason.
+		await log.page.getByTestId('reason').filter({ hasText: 'markup games' }).first().waitFor({ timeout: 5000 });
+		// Another moderator window hides a comment: the open log shows it without a reload.
+		const mod = await context('moderator 2');
+		await signIn(mod.page);
+		await mod.page.goto(POST);
+		await mod.page.locator('[data-testid=live-state][data-state=live]').waitFor();
+		const target = comments(mod.page, `Edited by the writer ${run}`);
+		const targetId = await target.getAttribute('data-comment-id');
+		await target.getByRole('button', { name: 'Hide', exact: true }).click();
+		await target.getByLabel('Why hide it?').fill(`logged ${run}`);
+		await target.getByRole('button', { name: 'Hide comment' }).click();
+		const entry = log.page.getByTestId('moderation-entry').filter({ hasText: `logged ${run}` });
+		await entry.waitFor({ timeout: 5000 });
+		check((await entry.textContent()).includes(`Edited by the writer ${run}`), 'the log does not show the hidden text');
+		await log.page.screenshot({ path: join(SHOTS, 'moderation.png') });
+		// Undone from the log: readers see the comment again.
+		await entry.getByRole('button', { name: 'Restore comment' }).click();
+		await reader.page.locator(`[data-comment-id="${targetId}"][data-status=VISIBLE]`).waitFor({ timeout: 3000 });
+		await mod.ctx.close();
+		await log.ctx.close();
+	});
+
 	await step('comments arriving live do not shift the page', async () => {
 		const shift = await reader.page.evaluate(
 			() => /** @type {any} */ (window).__inkwireLayoutShift ?? null
@@ -287,6 +321,57 @@ try {
 		await reader.page.getByRole('link', { name: 'Feed of this tag' }).click();
 		await reader.page.waitForURL('**/tags/browser/feed.xml');
 		check((await reader.page.content()).includes(title), 'the tag feed lacks the new post');
+	});
+
+	await step('an author compares two versions, restores one, and schedules the post', async () => {
+		const author = await context('history', { width: 1400, height: 900 });
+		const { page } = author;
+		await page.goto('/signin?next=/write');
+		await page.getByLabel('Username').fill('ada');
+		await page.getByLabel('Password').fill('ada-demo-password');
+		await page.getByRole('button', { name: 'Sign in' }).click();
+		await page.waitForURL('**/write');
+		const title = `Scheduled from the browser ${run}`;
+		await page.getByLabel('Title', { exact: true }).fill(title);
+		await page.getByLabel('Text (markdown)').fill('The first text.');
+		await page.getByRole('button', { name: 'Save draft' }).click();
+		await page.getByText('Saved.').waitFor();
+		await page.getByLabel('Text (markdown)').fill('The second text.');
+		await page.getByRole('button', { name: 'Save draft' }).click();
+		await page.getByText('Saved.').waitFor();
+		const editor = page.url();
+		await page.getByRole('link', { name: 'History' }).click();
+		await page.waitForURL('**/history');
+		const diff = page.getByTestId('diff');
+		await diff.locator('ins', { hasText: 'The second text.' }).waitFor();
+		await diff.locator('del', { hasText: 'The first text.' }).waitFor();
+		await page.screenshot({ path: join(SHOTS, 'history.png') });
+		await page.getByRole('button', { name: 'Restore v1' }).click();
+		await page.getByText('Version 1 restored as a new version.').waitFor();
+		check((await page.getByTestId('revision').count()) === 3, 'a restore is a new version');
+		await diff.locator('ins', { hasText: 'The first text.' }).waitFor();
+		// Scheduled a few seconds ahead: the post appears for readers by itself.
+		await page.goto(editor);
+		const local = await page.evaluate(() => {
+			const d = new Date(Date.now() + 4000);
+			const p = (n) => String(n).padStart(2, '0');
+			return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+		});
+		await page.getByLabel('Publish at').fill(local);
+		await page.getByRole('button', { name: 'Schedule', exact: true }).click();
+		await page.getByTestId('scheduled-at').waitFor();
+		await author.ctx.close();
+		await reader.page.goto('/');
+		check((await reader.page.getByRole('link', { name: title }).count()) === 0, 'published before its time');
+		const deadline = Date.now() + 20000;
+		for (;;) {
+			await reader.page.goto('/');
+			if ((await reader.page.getByRole('link', { name: title }).count()) > 0) break;
+			check(Date.now() < deadline, 'the scheduled post was not published');
+			await reader.page.waitForTimeout(500);
+		}
+		await reader.page.getByRole('link', { name: title }).click();
+		await reader.page.locator('.prose', { hasText: 'The first text.' }).waitFor();
 	});
 
 	await step('a reader on a phone-sized screen has nothing wider than the screen', async () => {
