@@ -59,6 +59,16 @@ impl GatewayError {
         }
     }
 
+    /// The caller may not do or see this.
+    pub fn forbidden(reason: &str, message: impl Into<String>) -> Self {
+        Self::Domain {
+            code: "FORBIDDEN".into(),
+            reason: reason.into(),
+            message: message.into(),
+            field: None,
+        }
+    }
+
     /// The stable code.
     #[must_use]
     pub fn code(&self) -> &str {

@@ -67,6 +67,17 @@ async function register(page, username) {
 	await page.getByTestId('signed-in-as').waitFor();
 }
 
+/** Signs in as a demo account (`<username>-demo-password`) from the sign-in page and waits for
+ * its redirect to `next` (by path: a glob on the URL would match `?next=` already). */
+async function signIn(page, username, next) {
+	await page.goto(`/signin?next=${encodeURIComponent(next)}`);
+	await page.getByLabel('Username').fill(username);
+	await page.getByLabel('Password').fill(`${username}-demo-password`);
+	await page.getByRole('button', { name: 'Sign in' }).click();
+	await page.getByTestId('signed-in-as').waitFor();
+	await page.waitForURL((url) => url.pathname === next);
+}
+
 async function openPost(page) {
 	await page.goto(POST);
 	await page.locator('[data-testid=live-state][data-state=live]').waitFor();
@@ -194,10 +205,7 @@ try {
 
 	await step('edits, deletions and moderator hides apply live', async () => {
 		const mod = await context('moderator');
-		await mod.page.goto(`/signin?next=${POST}`);
-		await mod.page.getByLabel('Username').fill('grace');
-		await mod.page.getByLabel('Password').fill('grace-demo-password');
-		await mod.page.getByRole('button', { name: 'Sign in' }).click();
+		await signIn(mod.page, 'grace', POST);
 		await mod.page.locator('[data-testid=live-state][data-state=live]').waitFor();
 		const count = () => reader.page.getByTestId('comment-count').textContent().then(Number);
 		const before = await count();
@@ -241,21 +249,13 @@ try {
 	});
 
 	await step('the moderation log shows each hide as it happens, and undoes it', async () => {
-		const signIn = async (page) => {
-			await page.goto('/signin?next=/moderation');
-			await page.getByLabel('Username').fill('grace');
-			await page.getByLabel('Password').fill('grace-demo-password');
-			await page.getByRole('button', { name: 'Sign in' }).click();
-			await page.getByTestId('signed-in-as').waitFor();
-			await page.waitForURL((url) => url.pathname === '/moderation');
-		};
 		const log = await context('moderation log');
-		await signIn(log.page);
+		await signIn(log.page, 'grace', '/moderation');
 		// The earlier hide is there, with its reason.
 		await log.page.getByTestId('reason').filter({ hasText: 'markup games' }).first().waitFor({ timeout: 10000 });
 		// Another moderator window hides a comment: the open log shows it without a reload.
 		const mod = await context('moderator 2');
-		await signIn(mod.page);
+		await signIn(mod.page, 'grace', '/moderation');
 		await mod.page.goto(POST);
 		await mod.page.locator('[data-testid=live-state][data-state=live]').waitFor();
 		const target = comments(mod.page, `Edited by the writer ${run}`);
@@ -286,11 +286,7 @@ try {
 	await step('an author writes, publishes, and another context sees it on the home page', async () => {
 		const author = await context('author', { width: 1400, height: 900 });
 		const { page } = author;
-		await page.goto('/signin?next=/write');
-		await page.getByLabel('Username').fill('ada');
-		await page.getByLabel('Password').fill('ada-demo-password');
-		await page.getByRole('button', { name: 'Sign in' }).click();
-		await page.waitForURL('**/write');
+		await signIn(page, 'ada', '/write');
 		const title = `Live from the browser ${run}`;
 		await page.getByLabel('Title', { exact: true }).fill(title);
 		await page.getByLabel('Tags, comma separated').fill('browser, test');
@@ -326,11 +322,7 @@ try {
 	await step('an author compares two versions, restores one, and schedules the post', async () => {
 		const author = await context('history', { width: 1400, height: 900 });
 		const { page } = author;
-		await page.goto('/signin?next=/write');
-		await page.getByLabel('Username').fill('ada');
-		await page.getByLabel('Password').fill('ada-demo-password');
-		await page.getByRole('button', { name: 'Sign in' }).click();
-		await page.waitForURL('**/write');
+		await signIn(page, 'ada', '/write');
 		const title = `Scheduled from the browser ${run}`;
 		await page.getByLabel('Title', { exact: true }).fill(title);
 		await page.getByLabel('Text (markdown)').fill('The first text.');

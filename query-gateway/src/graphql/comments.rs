@@ -143,23 +143,17 @@ pub struct CommentConnection {
 }
 
 impl CommentConnection {
-    pub(super) fn from_rows(mut rows: Vec<Arc<CommentRow>>, limit: i64) -> Self {
-        let has_next_page = rows.len() as i64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
-        let edges: Vec<CommentEdge> = rows
-            .into_iter()
-            .map(|row| CommentEdge {
+    pub(super) fn from_rows(rows: Vec<Arc<CommentRow>>, limit: i64) -> Self {
+        let (edges, page_info) = PageInfo::page(
+            rows,
+            limit,
+            |row| CommentEdge {
                 cursor: cursor::comment(&row.path),
                 node: Comment(row),
-            })
-            .collect();
-        Self {
-            page_info: PageInfo {
-                has_next_page,
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
             },
-            edges,
-        }
+            |e| &e.cursor,
+        );
+        Self { edges, page_info }
     }
 }
 

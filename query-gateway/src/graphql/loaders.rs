@@ -100,6 +100,17 @@ pub fn with_shared_loaders<Q, M, S>(
         .data(DataLoader::new(UsersById(read.clone()), tokio::spawn))
 }
 
+/// Whether the signed-in caller has one of `roles` (callers name `admin` where admins may), as
+/// the read model has their roles now, not as an older token named them; `false` signed out.
+pub(super) async fn caller_has_role(ctx: &Context<'_>, roles: &[&str]) -> Result<bool> {
+    let Some(user) = super::caller(ctx).and_then(crate::caller::Caller::user) else {
+        return Ok(false);
+    };
+    Ok(load_user(ctx, user)
+        .await?
+        .is_some_and(|row| row.roles.0.iter().any(|r| roles.contains(&r.as_str()))))
+}
+
 pub(super) async fn load_user(ctx: &Context<'_>, id: Uuid) -> Result<Option<Arc<UserRow>>> {
     match ctx.data_opt::<DataLoader<UsersById>>() {
         Some(loader) => {

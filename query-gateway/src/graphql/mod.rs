@@ -152,6 +152,29 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
+impl PageInfo {
+    /// The first `limit` of `rows` (read with one more, to learn whether another page follows)
+    /// as edges, and the page's information, its end cursor the last edge's.
+    fn page<R, E>(
+        mut rows: Vec<R>,
+        limit: i64,
+        edge: impl FnMut(R) -> E,
+        cursor: impl Fn(&E) -> &String,
+    ) -> (Vec<E>, Self) {
+        let has_next_page = rows.len() as i64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        let edges: Vec<E> = rows.into_iter().map(edge).collect();
+        let end_cursor = edges.last().map(|e| cursor(e).clone());
+        (
+            edges,
+            Self {
+                has_next_page,
+                end_cursor,
+            },
+        )
+    }
+}
+
 impl Shared {
     /// Waits until the read tables have `post` at `version` or later.
     async fn wait_for(&self, post: Uuid, version: i64) -> Result<(), GatewayError> {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use read_model::{ModerationFilter, ModerationRow};
 
 use super::comments::Comment;
-use super::loaders::{CommentsById, load_user, loader_error};
+use super::loaders::{CommentsById, caller_has_role, load_user, loader_error};
 use super::posts::Post;
 use super::users::User;
 use super::{PageInfo, caller, gql, page_size, parse_id, read_error, shared};
@@ -148,25 +148,19 @@ impl ModerationQueries {
         moderator_id: Option<ID>,
         post_id: Option<ID>,
     ) -> Result<ModerationEntryConnection> {
-        let Some(me) = caller(ctx).and_then(Caller::user) else {
+        if caller(ctx).and_then(Caller::user).is_none() {
             return Err(gql(GatewayError::Domain {
                 code: "UNAUTHENTICATED".into(),
                 reason: "SIGN_IN_REQUIRED".into(),
                 message: "sign in as a moderator to read the moderation log".into(),
                 field: None,
             }));
-        };
-        // The roles as the read model has them now, not as an older token named them.
-        let moderator = load_user(ctx, me)
-            .await?
-            .is_some_and(|u| u.roles.0.iter().any(|r| r == "moderator" || r == "admin"));
-        if !moderator {
-            return Err(gql(GatewayError::Domain {
-                code: "FORBIDDEN".into(),
-                reason: "NOT_MODERATOR".into(),
-                message: "only moderators and admins read the moderation log".into(),
-                field: None,
-            }));
+        }
+        if !caller_has_role(ctx, &["moderator", "admin"]).await? {
+            return Err(gql(GatewayError::forbidden(
+                "NOT_MODERATOR",
+                "only moderators and admins read the moderation log",
+            )));
         }
         let limit = page_size(first, 20, MAX_MODERATION_PAGE).map_err(gql)?;
         let filter = ModerationFilter {
@@ -184,26 +178,20 @@ impl ModerationQueries {
             .map(cursor::parse_post)
             .transpose()
             .map_err(gql)?;
-        let mut rows = shared(ctx)
+        let rows = shared(ctx)
             .read
             .moderation_log(filter, before, limit + 1)
             .await
             .map_err(read_error)?;
-        let has_next_page = rows.len() as i64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
-        let edges: Vec<ModerationEntryEdge> = rows
-            .into_iter()
-            .map(|row| ModerationEntryEdge {
+        let (edges, page_info) = PageInfo::page(
+            rows,
+            limit,
+            |row| ModerationEntryEdge {
                 cursor: cursor::post(Some(row.at), row.event_id),
                 node: ModerationEntry(row),
-            })
-            .collect();
-        Ok(ModerationEntryConnection {
-            page_info: PageInfo {
-                has_next_page,
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
             },
-            edges,
-        })
+            |e| &e.cursor,
+        );
+        Ok(ModerationEntryConnection { edges, page_info })
     }
 }

@@ -253,27 +253,21 @@ pub(super) async fn published_page(
         .map(cursor::parse_post)
         .transpose()
         .map_err(gql)?;
-    let mut rows = shared(ctx)
+    let rows = shared(ctx)
         .read
         .published_posts(limit + 1, after, tag, words)
         .await
         .map_err(read_error)?;
-    let has_next_page = rows.len() as i64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(0));
-    let edges: Vec<PostEdge> = rows
-        .into_iter()
-        .map(|row| PostEdge {
+    let (edges, page_info) = PageInfo::page(
+        rows,
+        limit,
+        |row| PostEdge {
             cursor: cursor::post(row.published_at, row.id),
             node: Post(row),
-        })
-        .collect();
-    Ok(PostConnection {
-        page_info: PageInfo {
-            has_next_page,
-            end_cursor: edges.last().map(|e| e.cursor.clone()),
         },
-        edges,
-    })
+        |e| &e.cursor,
+    );
+    Ok(PostConnection { edges, page_info })
 }
 
 /// `post` and `posts`.

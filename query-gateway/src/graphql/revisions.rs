@@ -8,7 +8,7 @@ use command_api::{EditPost, PostCommand};
 use events::PostId;
 use read_model::{PostRow, RevisionRow};
 
-use super::loaders::load_user;
+use super::loaders::{caller_has_role, load_user};
 use super::posts::{PostPayload, post_command};
 use super::users::User;
 use super::{PageInfo, caller, clamp_i32, gql, page_size, parse_id, read_error, shared};
@@ -76,16 +76,10 @@ pub struct PostRevisionConnection {
 
 /// Whether `caller` may read and restore `post`'s history: its author, or an admin.
 async fn may_see_history(ctx: &Context<'_>, post: &PostRow) -> Result<bool> {
-    let Some(user) = caller(ctx).and_then(Caller::user) else {
-        return Ok(false);
-    };
-    if user == post.author_id {
+    if caller(ctx).and_then(Caller::user) == Some(post.author_id) {
         return Ok(true);
     }
-    // The roles as the read model has them now, not as an older token named them.
-    Ok(load_user(ctx, user)
-        .await?
-        .is_some_and(|row| row.roles.0.iter().any(|r| r == "admin")))
+    caller_has_role(ctx, &["admin"]).await
 }
 
 /// `Post.revisions`.
@@ -96,12 +90,10 @@ pub(super) async fn revisions_of(
     after: Option<String>,
 ) -> Result<PostRevisionConnection> {
     if !may_see_history(ctx, post).await? {
-        return Err(gql(GatewayError::Domain {
-            code: "FORBIDDEN".into(),
-            reason: "NOT_AUTHOR".into(),
-            message: "only the post's author and admins see its revisions".into(),
-            field: None,
-        }));
+        return Err(gql(GatewayError::forbidden(
+            "NOT_AUTHOR",
+            "only the post's author and admins see its revisions",
+        )));
     }
     let limit = page_size(first, 20, MAX_REVISIONS_PAGE).map_err(gql)?;
     let before = after
@@ -113,27 +105,21 @@ pub(super) async fn revisions_of(
                 .ok_or_else(|| gql(GatewayError::bad_input("INVALID_CURSOR", "bad cursor")))
         })
         .transpose()?;
-    let mut rows = shared(ctx)
+    let rows = shared(ctx)
         .read
         .revisions(post.id, before, limit + 1)
         .await
         .map_err(read_error)?;
-    let has_next_page = rows.len() as i64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(0));
-    let edges: Vec<PostRevisionEdge> = rows
-        .into_iter()
-        .map(|row| PostRevisionEdge {
+    let (edges, page_info) = PageInfo::page(
+        rows,
+        limit,
+        |row| PostRevisionEdge {
             cursor: row.revision.to_string(),
             node: PostRevision(row),
-        })
-        .collect();
-    Ok(PostRevisionConnection {
-        page_info: PageInfo {
-            has_next_page,
-            end_cursor: edges.last().map(|e| e.cursor.clone()),
         },
-        edges,
-    })
+        |e| &e.cursor,
+    );
+    Ok(PostRevisionConnection { edges, page_info })
 }
 
 /// `restorePostRevision`.
