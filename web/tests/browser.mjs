@@ -123,6 +123,11 @@ try {
 		});
 		await page.goto(POST);
 		await page.getByTestId('comment').first().waitFor();
+		// Chromium records the paint entry once the frame is presented, which can come just after
+		// the DOM already holds the comment: wait for it rather than read too early.
+		await page
+			.waitForFunction(() => performance.getEntriesByName('first-contentful-paint').length > 0, null, { timeout: 5000 })
+			.catch(() => {});
 		const timing = await page.evaluate(() => ({
 			fcp: performance.getEntriesByName('first-contentful-paint')[0]?.startTime,
 			firstComment: performance.getEntriesByName('inkwire:first-comment')[0]?.startTime
