@@ -298,6 +298,42 @@ pub struct ProjectionArgs {
     pub group: String,
 }
 
+/// Where uploaded images are kept, and how large they may be.
+#[derive(Clone, Debug, Args)]
+pub struct MediaArgs {
+    /// Where uploaded images are kept: a directory (or `file:///dir`), or `s3://bucket[/prefix]`
+    /// for S3 or an S3-compatible store such as MinIO, configured by `AWS_ENDPOINT`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `AWS_ALLOW_HTTP`. Every
+    /// gateway of a site must share it. `inkwire dev`: `media/` in the data directory.
+    #[arg(long, env = "INKWIRE_MEDIA_STORE")]
+    pub media_store: Option<String>,
+    /// Largest image upload, in MiB.
+    #[arg(long, env = "INKWIRE_MEDIA_MAX_MB", default_value_t = 10)]
+    pub media_max_mb: usize,
+}
+
+impl MediaArgs {
+    /// The media library at `--media-store`, or at `default` without one; `None` when neither.
+    ///
+    /// # Errors
+    /// When the store cannot be opened.
+    pub fn library(
+        &self,
+        default: Option<&std::path::Path>,
+    ) -> anyhow::Result<Option<media::MediaLibrary>> {
+        let location = match (&self.media_store, default) {
+            (Some(location), _) => location.clone(),
+            (None, Some(dir)) => dir.display().to_string(),
+            (None, None) => return Ok(None),
+        };
+        let limits = media::Limits {
+            max_bytes: self.media_max_mb.max(1).saturating_mul(1 << 20),
+            ..media::Limits::default()
+        };
+        Ok(Some(media::MediaLibrary::open(&location, limits)?))
+    }
+}
+
 /// Settings of a query-gateway process.
 #[derive(Clone, Debug, Args)]
 pub struct GatewayArgs {
@@ -359,6 +395,9 @@ pub struct GatewayArgs {
     /// link-preview tags. Without it the gateway serves the API only.
     #[arg(long, env = "INKWIRE_WEB_DIR")]
     pub web_dir: Option<std::path::PathBuf>,
+    /// Uploaded images.
+    #[command(flatten)]
+    pub media: MediaArgs,
 }
 
 /// An absolute `http(s)` URL with no query or fragment, without its trailing slash.
@@ -396,6 +435,7 @@ impl GatewayArgs {
                 })?),
                 None => None,
             },
+            media: self.media.library(None)?,
             ..query_gateway::GatewayConfig::new(self.auth.keys()?)
         })
     }

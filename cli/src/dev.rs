@@ -39,6 +39,9 @@ pub struct DevArgs {
     /// Mutations per minute per signed-in user (comments, posts); raise it for load tests.
     #[arg(long, env = "INKWIRE_MUTATIONS_PER_MINUTE", default_value_t = 600)]
     pub mutations_per_minute: u32,
+    /// Uploaded images (in the data directory's `media/` unless `--media-store` says otherwise).
+    #[command(flatten)]
+    pub media: crate::config::MediaArgs,
 }
 
 /// SQLite connections for the gateway's reads in one process.
@@ -206,6 +209,7 @@ pub async fn run(args: DevArgs, cancel: CancellationToken) -> anyhow::Result<()>
     let gateway = query_gateway::GatewayConfig {
         mutations_per_minute: args.mutations_per_minute,
         web_ui: web_ui.clone(),
+        media: args.media.library(Some(&args.data_dir.join("media")))?,
         ..query_gateway::GatewayConfig::new(keys)
     };
     let mut stack = Stack::start(

@@ -170,6 +170,23 @@ pub struct ChangeDisplayName {
     pub display_name: String,
 }
 
+/// `POST /v1/users/me/media`: records an image the caller uploaded, already in the media
+/// store (authors and admins).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordMedia {
+    /// Its id in the media store.
+    pub media_id: uuid::Uuid,
+    /// Bytes stored.
+    pub size: u64,
+    /// Its content type.
+    pub content_type: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
 /// `POST /v1/users/me/password`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -201,6 +218,8 @@ pub enum AccountCommand {
     RevokeRole(UserId, String),
     /// Disable an account (admins).
     Disable(UserId),
+    /// Record the caller's upload (authors and admins).
+    RecordMedia(RecordMedia),
 }
 
 /// A command's HTTP request: method, path and JSON body.
@@ -306,6 +325,7 @@ impl AccountCommand {
                 route(Method::DELETE, format!("/v1/users/{u}/roles/{role}"), None)
             }
             Self::Disable(u) => route(Method::POST, format!("/v1/users/{u}/disable"), None),
+            Self::RecordMedia(b) => route(Method::POST, "/v1/users/me/media".into(), json(b)),
         }
     }
 }

@@ -286,6 +286,10 @@ impl CommandService {
                 self.users.disable(access, user.0, &who.meta).await?;
                 Done::OK
             }
+            AccountCommand::RecordMedia(b) => {
+                self.users.record_media(access, b, &who.meta).await?;
+                Done::OK
+            }
         })
     }
 }

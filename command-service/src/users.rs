@@ -519,7 +519,7 @@ impl UserService {
         actor: Actor,
         meta: &RequestMeta,
         event: UserEvent,
-        change: CredentialChange,
+        change: Option<CredentialChange>,
     ) -> Result<(), UserError> {
         for _ in 0..5 {
             let (version, last_id) = self.store.stream_head(StreamId(user)).await?;
@@ -537,7 +537,7 @@ impl UserService {
                     event.clone(),
                 )],
                 slug: crate::store::SlugChange::default(),
-                credentials: Some(change.clone()),
+                credentials: change.clone(),
             };
             match self.store.append(std::slice::from_ref(&append)).await {
                 Ok(()) => {
@@ -577,7 +577,7 @@ impl UserService {
             UserEvent::DisplayNameChanged(events::UserDisplayNameChanged {
                 display_name: name.clone(),
             }),
-            CredentialChange::DisplayName(name),
+            Some(CredentialChange::DisplayName(name)),
         )
         .await
     }
@@ -612,7 +612,7 @@ impl UserService {
             Self::self_actor(user, access),
             meta,
             UserEvent::PasswordChanged(events::UserPasswordChanged {}),
-            CredentialChange::Password(hash),
+            Some(CredentialChange::Password(hash)),
         )
         .await
     }
@@ -642,7 +642,45 @@ impl UserService {
             Self::self_actor(admin, access),
             meta,
             UserEvent::Disabled(events::UserDisabled {}),
-            CredentialChange::Disabled,
+            Some(CredentialChange::Disabled),
+        )
+        .await
+    }
+
+    /// Records an image the caller uploaded (authors and admins), in their own stream.
+    ///
+    /// # Errors
+    /// [`UserError::Unauthenticated`], [`UserError::Forbidden`], [`UserError::Invalid`], or a
+    /// store failure.
+    pub async fn record_media(
+        &self,
+        caller: Option<(Uuid, &Access)>,
+        media: command_api::RecordMedia,
+        meta: &RequestMeta,
+    ) -> Result<(), UserError> {
+        const TYPES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
+        let (user, access) = caller.ok_or(UserError::Unauthenticated)?;
+        if !access.roles.iter().any(|r| r == "author" || r == "admin") {
+            return Err(UserError::Forbidden("only authors may upload images"));
+        }
+        if !TYPES.contains(&media.content_type.as_str()) || media.width == 0 || media.height == 0 {
+            return Err(UserError::Invalid {
+                field: "content_type",
+                message: "an image/jpeg, image/png, image/gif or image/webp of at least 1×1 pixel",
+            });
+        }
+        self.append_one(
+            user,
+            Self::self_actor(user, access),
+            meta,
+            UserEvent::MediaUploaded(events::MediaUploaded {
+                media_id: media.media_id,
+                size: media.size,
+                content_type: media.content_type,
+                width: media.width,
+                height: media.height,
+            }),
+            None,
         )
         .await
     }

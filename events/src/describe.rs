@@ -87,6 +87,10 @@ pub fn summary(event: &Event) -> String {
         Event::User(U::RoleGranted(e)) => format!("user granted role {}", e.role),
         Event::User(U::RoleRevoked(e)) => format!("user revoked role {}", e.role),
         Event::User(U::Disabled(_)) => "user disabled".to_owned(),
+        Event::User(U::MediaUploaded(e)) => format!(
+            "media uploaded {} {} {}x{} {} bytes",
+            e.media_id, e.content_type, e.width, e.height, e.size
+        ),
     }
 }
 

@@ -87,6 +87,7 @@ events! {
     User::RoleGranted(crate::UserRoleChanged) = "user.role_granted",
     User::RoleRevoked(crate::UserRoleChanged) = "user.role_revoked",
     User::Disabled(crate::UserDisabled) = "user.disabled",
+    User::MediaUploaded(crate::MediaUploaded) = "media.uploaded",
 }
 
 impl Event {

@@ -43,6 +43,23 @@ pub struct UserRoleChanged {
 #[serde(deny_unknown_fields)]
 pub struct UserDisabled {}
 
+/// Payload of `media.uploaded`: an image the user (the stream's owner) uploaded, as stored
+/// (cleaned of metadata). Never the bytes: they are in the media store under `media_id`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaUploaded {
+    /// Its id; it is served at `/media/{media_id}`.
+    pub media_id: uuid::Uuid,
+    /// Bytes stored.
+    pub size: u64,
+    /// `image/jpeg`, `image/png`, `image/gif` or `image/webp`.
+    pub content_type: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
 /// Every event that can appear in a user's stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UserEvent {
@@ -58,4 +75,6 @@ pub enum UserEvent {
     RoleRevoked(UserRoleChanged),
     /// A user may no longer sign in or act.
     Disabled(UserDisabled),
+    /// The user uploaded an image.
+    MediaUploaded(MediaUploaded),
 }

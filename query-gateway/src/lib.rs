@@ -82,6 +82,9 @@ pub struct GatewayConfig {
     /// the post's title, description and link-preview tags, and [`serve`] serves the rest of
     /// the UI beside the API.
     pub web_ui: Option<web::WebUi>,
+    /// Where uploaded images are kept (`POST /media`, `GET /media/{id}`); without one, both
+    /// answer 503 `MEDIA_STORE_NOT_CONFIGURED`.
+    pub media: Option<media::MediaLibrary>,
 }
 
 impl GatewayConfig {
@@ -105,6 +108,7 @@ impl GatewayConfig {
             projection_group: "inkwire-projection".to_owned(),
             public_url: None,
             web_ui: None,
+            media: None,
         }
     }
 }
@@ -193,7 +197,7 @@ impl Gateway {
         );
         let shared = Arc::new(Shared {
             read: read.clone(),
-            commands,
+            commands: commands.clone(),
             hub: hub.clone(),
             metrics: metrics.clone(),
             wait_timeout: config.wait_timeout,
@@ -205,6 +209,7 @@ impl Gateway {
             public_url: config.public_url.clone(),
             requests: metrics.feed_requests.clone(),
         };
+        let metrics_for_http = metrics.clone();
         let live = fanout::LiveExecutor::new(schema.clone(), metrics, config.subscriber_buffer);
         let page_template = config.web_ui.as_ref().map(web::WebUi::index_template);
         let mut router = Router::new().route(
@@ -219,6 +224,15 @@ impl Gateway {
             documents = documents.route("/posts/{slug}", get(pages::post_page));
         }
         router = router.merge(documents.layer(tower_http::compression::CompressionLayer::new()));
+        let upload_limit = config.media.as_ref().map_or(0, |m| m.limits().max_bytes)
+            + http::media::MULTIPART_OVERHEAD;
+        router = router
+            .route(
+                "/media",
+                axum::routing::post(http::media::upload)
+                    .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+            )
+            .route("/media/{id}", get(http::media::serve));
         let router = router
             // Behind one `Arc`: axum clones the state for every request.
             .with_state(Arc::new(HttpState {
@@ -229,6 +243,9 @@ impl Gateway {
                 live,
                 feeds,
                 page_template,
+                media: config.media.clone(),
+                commands,
+                metrics: metrics_for_http,
             }));
         let router = http::with_edge_protections(router, &config.cors_origins);
         Self {

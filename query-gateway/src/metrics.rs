@@ -30,6 +30,10 @@ pub struct Metrics {
     pub shared_executions: IntGauge,
     /// Atom feed requests by result (`ok`, `not_modified`, `error`).
     pub feed_requests: IntCounterVec,
+    /// Image uploads by result (`stored`, `refused`, `failed`).
+    pub media_uploads: IntCounterVec,
+    /// Time from an upload's first byte read to its answer.
+    pub media_upload_seconds: prometheus::Histogram,
 }
 
 fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, m: M) -> M {
@@ -151,6 +155,28 @@ impl Metrics {
                 )
                 .expect("valid metric definition"),
             ),
+            media_uploads: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "inkwire_gateway_media_uploads_total",
+                        "Image uploads, by result (stored, refused, failed)",
+                    ),
+                    &["result"],
+                )
+                .expect("valid metric definition"),
+            ),
+            media_upload_seconds: register(
+                registry,
+                prometheus::Histogram::with_opts(
+                    HistogramOpts::new(
+                        "inkwire_gateway_media_upload_seconds",
+                        "Time to check, clean, store and record an image upload",
+                    )
+                    .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+                )
+                .expect("valid metric definition"),
+            ),
         };
         // Exported at zero from the start, so rates and ratios exist before the first lookup.
         for result in ["hit", "miss", "stale"] {
@@ -158,6 +184,9 @@ impl Metrics {
         }
         for result in ["ok", "not_modified", "error"] {
             metrics.feed_requests.with_label_values(&[result]);
+        }
+        for result in ["stored", "refused", "failed"] {
+            metrics.media_uploads.with_label_values(&[result]);
         }
         metrics
     }

@@ -22,12 +22,56 @@ fn sanitize(unsafe_html: &str) -> String {
     SANITIZER.clean(unsafe_html).to_string()
 }
 
-/// The HTML of a post body.
+/// The HTML of a post body. Uploaded images (`/media/{id}`) get a `srcset` of their sized
+/// variants ([`IMAGE_WIDTHS`]) and load lazily.
 #[must_use]
 pub fn post_html(markdown: &str) -> String {
     let mut out = String::with_capacity(markdown.len() * 3 / 2);
     html::push_html(&mut out, Parser::new_ext(markdown, options()));
-    sanitize(&out)
+    with_srcset(sanitize(&out))
+}
+
+/// The widths, in pixels, an uploaded image is also served at (`/media/{id}?w=N`); never wider
+/// than the image itself.
+pub const IMAGE_WIDTHS: [u32; 5] = [320, 640, 960, 1280, 1920];
+
+/// Where uploaded images are served: `/media/{id}`.
+pub const MEDIA_PATH: &str = "/media/";
+
+/// `html` (already sanitised) with every `<img src="/media/{uuid}"` given a `srcset` of its
+/// sized variants, `sizes` for the post column, and lazy loading. Only the attributes written
+/// here are added, around an id checked to be a UUID: nothing of the author's goes into them.
+fn with_srcset(html: String) -> String {
+    const OPEN: &str = "<img src=\"/media/";
+    if !html.contains(OPEN) {
+        return html;
+    }
+    let mut out = String::with_capacity(html.len() + 256);
+    let mut rest = html.as_str();
+    while let Some(at) = rest.find(OPEN) {
+        let start = at + OPEN.len();
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let id = rest.get(..36).filter(|id| {
+            id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') && rest[36..].starts_with('"')
+        });
+        if let Some(id) = id {
+            use std::fmt::Write as _;
+            out.push_str(id);
+            out.push('"');
+            out.push_str(" srcset=\"");
+            for (i, w) in IMAGE_WIDTHS.iter().enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                let _ = write!(out, "{sep}{MEDIA_PATH}{id}?w={w} {w}w");
+            }
+            out.push_str(
+                "\" sizes=\"(max-width: 760px) 100vw, 720px\" loading=\"lazy\" decoding=\"async\"",
+            );
+            rest = &rest[37..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A plain-text summary of a markdown body, at most `max` characters (cut at a word, with `…`):
@@ -260,6 +304,30 @@ pub fn find_active_content(html: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::{comment_html, excerpt, full_comment_html, plain_comment_html, post_html, summary};
+
+    #[test]
+    fn uploaded_images_get_a_srcset_and_other_images_do_not() {
+        let id = "0193a1b2-1111-7000-8000-000000000001";
+        let html = post_html(&format!(
+            "![a cat](/media/{id}) ![far](https://x.example/a.png) ![odd](/media/{id}x)"
+        ));
+        assert!(
+            html.contains(&format!(
+                "<img src=\"/media/{id}\" srcset=\"/media/{id}?w=320 320w, /media/{id}?w=640 640w, \
+                 /media/{id}?w=960 960w, /media/{id}?w=1280 1280w, /media/{id}?w=1920 1920w\" \
+                 sizes=\"(max-width: 760px) 100vw, 720px\" loading=\"lazy\" decoding=\"async\" alt=\"a cat\""
+            )),
+            "{html}"
+        );
+        assert_eq!(html.matches("srcset").count(), 1, "{html}");
+        assert!(
+            html.contains("<img src=\"https://x.example/a.png\" alt=\"far\">"),
+            "{html}"
+        );
+        // An author's own srcset on raw HTML is not kept (ammonia's allow-list).
+        let raw = post_html("<img src=\"/a.png\" srcset=\"https://evil.example/x 1w\">");
+        assert!(!raw.contains("evil"), "{raw}");
+    }
 
     #[test]
     fn an_excerpt_is_the_first_paragraph_never_a_heading_or_a_list() {

@@ -242,6 +242,12 @@ pub enum Backend {
     Distributed,
 }
 
+/// The media store of a test stack: a directory, with the default limits.
+pub fn media_library(dir: &std::path::Path) -> media::MediaLibrary {
+    media::MediaLibrary::open(dir.to_str().expect("utf-8 path"), media::Limits::default())
+        .expect("media directory")
+}
+
 /// A running Inkwire, booted in this process on port 0.
 pub struct TestStack {
     /// Base URL of the command API.
@@ -260,6 +266,8 @@ pub struct TestStack {
     pub backend: Backend,
     /// The projectors' consumer group.
     pub group: String,
+    /// The gateway's media store (a directory).
+    pub media_dir: std::path::PathBuf,
     /// HTTP client.
     pub http: reqwest::Client,
     cancel: CancellationToken,
@@ -291,7 +299,10 @@ impl TestStack {
             db.clone(),
             log,
             "inkwire-projection",
-            &query_gateway::GatewayConfig::new(keys()),
+            &query_gateway::GatewayConfig {
+                media: Some(media_library(&dir.0.join("media"))),
+                ..query_gateway::GatewayConfig::new(keys())
+            },
             &cancel,
         )
         .await
@@ -328,6 +339,7 @@ impl TestStack {
             topic: "inkwire.posts".into(),
             backend: Backend::Embedded,
             group: "inkwire-projection".into(),
+            media_dir: dir.0.join("media"),
             http: reqwest::Client::new(),
             cancel,
             tasks: vec![task, internal_task],
@@ -348,6 +360,7 @@ impl TestStack {
         let db = Db::connect(db_url, 16).await.expect("test database");
         db.migrate().await.expect("migrations");
         ensure_author(&db).await;
+        let media_dir = TempDir::new();
         let log = LogConfig::Kafka(kafka(topic, brokers));
         log.ensure_topic().await.expect("topic");
         let cancel = CancellationToken::new();
@@ -369,6 +382,7 @@ impl TestStack {
             format!("http://{caddr}"),
             query_gateway::GatewayConfig {
                 projection_group: group.clone(),
+                media: Some(media_library(&media_dir.0)),
                 ..query_gateway::GatewayConfig::new(keys())
             },
             cancel.clone(),
@@ -392,10 +406,11 @@ impl TestStack {
             topic: topic.to_owned(),
             backend: Backend::Distributed,
             group,
+            media_dir: media_dir.0.clone(),
             http: reqwest::Client::new(),
             cancel,
             tasks,
-            _dir: None,
+            _dir: Some(media_dir),
         };
         stack.wait_ready(&stack.command_url).await;
         stack.wait_ready(&format!("http://{gaddr}")).await;

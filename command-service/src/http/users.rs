@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
 use command_api::{
-    AccountCommand, ChangeDisplayName, ChangePassword, Done, GrantRole, Login, Refresh, Register,
-    Session, SessionCommand,
+    AccountCommand, ChangeDisplayName, ChangePassword, Done, GrantRole, Login, RecordMedia,
+    Refresh, Register, Session, SessionCommand,
 };
 use events::UserId;
 use uuid::Uuid;
@@ -23,6 +23,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/users/me/display-name", post(display_name))
         .route("/v1/users/me/password", post(password))
         .route("/v1/users/{user_id}/disable", post(disable))
+        .route("/v1/users/me/media", post(media))
 }
 
 async fn register(
@@ -66,6 +67,17 @@ async fn password(
 ) -> Result<Json<Done>, ApiError> {
     ctx.account(&state, AccountCommand::ChangePassword(body))
         .await
+}
+
+async fn media(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(body): ApiJson<RecordMedia>,
+) -> Result<(StatusCode, Json<Done>), ApiError> {
+    let done = ctx
+        .account(&state, AccountCommand::RecordMedia(body))
+        .await?;
+    Ok((StatusCode::CREATED, done))
 }
 
 async fn disable(

@@ -312,6 +312,8 @@ macro_rules! project {
                         .await?;
                 }
             }
+            // The image is in the media store; the read tables keep no list of uploads.
+            Event::User(U::MediaUploaded(_)) => {}
             Event::User(U::Disabled(_)) => {
                 sqlx::query(target.sql("INSERT INTO rm_account_moderation (event_id, at, moderator_id, action, user_id, role) \
                      VALUES ($1, $2, $3, 'disable_user', $4, NULL) ON CONFLICT (event_id) DO NOTHING"))

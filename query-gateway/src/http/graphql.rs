@@ -131,7 +131,7 @@ impl BadCredentials {
         }
     }
 
-    fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             Self::Malformed => "MALFORMED_AUTHORIZATION",
             Self::Invalid => "INVALID_TOKEN",
@@ -149,16 +149,21 @@ impl BadCredentials {
         }
     }
 
-    /// The HTTP answer, with the `WWW-Authenticate` challenge RFC 6750 asks for.
-    fn into_response(self) -> Response {
-        let (status, challenge) = match self {
+    /// Its HTTP status and the `WWW-Authenticate` challenge RFC 6750 asks for.
+    pub(crate) fn status_and_challenge(self) -> (StatusCode, &'static str) {
+        match self {
             Self::Malformed => (StatusCode::BAD_REQUEST, "Bearer error=\"invalid_request\""),
             Self::Invalid => (StatusCode::UNAUTHORIZED, "Bearer error=\"invalid_token\""),
             Self::Expired => (
                 StatusCode::UNAUTHORIZED,
                 "Bearer error=\"invalid_token\", error_description=\"expired\"",
             ),
-        };
+        }
+    }
+
+    /// The HTTP answer, with the `WWW-Authenticate` challenge.
+    fn into_response(self) -> Response {
+        let (status, challenge) = self.status_and_challenge();
         let mut response = error_response(status, self.code(), self.message());
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -228,7 +233,7 @@ fn client_address(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<Strin
 /// The caller of an HTTP request (or WebSocket upgrade): its address, and its identity when it
 /// sent a valid token; refused when it sent a bad one. Identity headers a client sends are
 /// ignored: what the command service learns of the caller is in the proof signed for it.
-fn authenticated_caller(
+pub(crate) fn authenticated_caller(
     keys: &TokenKeys,
     parts: &axum::http::request::Parts,
 ) -> Result<Caller, BadCredentials> {

@@ -3,6 +3,7 @@
 //! WebSocket upgrade), graphql-transport-ws ([`ws`]), and the headers every answer carries.
 
 pub mod graphql;
+pub mod media;
 pub mod ws;
 
 use std::time::Duration;
@@ -27,6 +28,11 @@ pub(crate) struct HttpState {
     pub(crate) feeds: feed::Feeds,
     /// The build's `index.html`, when the gateway serves post pages.
     pub(crate) page_template: Option<web::IndexTemplate>,
+    /// Where uploaded images are kept, if this gateway serves them.
+    pub(crate) media: Option<::media::MediaLibrary>,
+    /// Where an upload is recorded.
+    pub(crate) commands: std::sync::Arc<dyn command_api::CommandApi>,
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 /// Security headers on every answer, and CORS for the configured origins only.
