@@ -79,9 +79,11 @@ start command-2 8182 command-service
 start projection-1 8281 projection-service INKWIRE_GROUP=inkwire-projection
 start projection-2 8282 projection-service INKWIRE_GROUP=inkwire-projection
 for port in 8181 8182 8281 8282; do ready "$port"; done
-# The gateways answer post pages (with their link-preview tags) from the UI build.
-start gateway-1 8381 query-gateway INKWIRE_COMMAND_URL=http://127.0.0.1:8181 INKWIRE_WEB_DIR="$PWD/web/build"
-start gateway-2 8382 query-gateway INKWIRE_COMMAND_URL=http://127.0.0.1:8182 INKWIRE_WEB_DIR="$PWD/web/build"
+# The gateways answer post pages (with their link-preview tags) from the UI build, and keep
+# uploaded images in one directory they share (an image uploaded through one is served by both).
+rm -rf "$CLUSTER_DIR/media" && mkdir -p "$CLUSTER_DIR/media"
+start gateway-1 8381 query-gateway INKWIRE_COMMAND_URL=http://127.0.0.1:8181 INKWIRE_WEB_DIR="$PWD/web/build" INKWIRE_MEDIA_STORE="$CLUSTER_DIR/media"
+start gateway-2 8382 query-gateway INKWIRE_COMMAND_URL=http://127.0.0.1:8182 INKWIRE_WEB_DIR="$PWD/web/build" INKWIRE_MEDIA_STORE="$CLUSTER_DIR/media"
 for port in 8381 8382; do ready "$port"; done
 
 # nginx from the same template as production, serving a copy of the UI build.
@@ -106,6 +108,7 @@ Inkwire cluster is up (Ctrl-C stops it):
   command services    http://127.0.0.1:8181  http://127.0.0.1:8182
   projectors          http://127.0.0.1:8281  http://127.0.0.1:8282   (group inkwire-projection)
   metrics             /metrics on each service port
+  images              $CLUSTER_DIR/media   (shared by both gateways)
   PostgreSQL          $INKWIRE_DATABASE_URL
   Kafka protocol      $KAFKA_BROKERS (topic inkwire.posts)
   author              ada / $password

@@ -149,6 +149,73 @@ fn compose_matches_what_the_binaries_accept() {
             "nginx upstream {upstream} is no gateway"
         );
     }
+    // Every gateway keeps images in the same store (an image uploaded through one is served by
+    // the other); an S3 bucket is on a service of this file that creates it, with its keys.
+    let gateways: Vec<&Yaml> = services
+        .iter()
+        .filter(|(name, _)| {
+            inkwire
+                .get(name.as_str().expect("name"))
+                .is_some_and(|(sub, _)| sub == "query-gateway")
+        })
+        .map(|(_, service)| service)
+        .collect();
+    let setting =
+        |service: &Yaml, key: &str| service["environment"][key].as_str().map(str::to_owned);
+    let stores: BTreeSet<Option<String>> = gateways
+        .iter()
+        .map(|g| setting(g, "INKWIRE_MEDIA_STORE"))
+        .collect();
+    assert_eq!(
+        stores.len(),
+        1,
+        "gateways with different media stores: {stores:?}"
+    );
+    let store = stores
+        .into_iter()
+        .next()
+        .flatten()
+        .expect("the gateways have INKWIRE_MEDIA_STORE (uploads answer 503 without one)");
+    if let Some(bucket) = store.strip_prefix("s3://") {
+        let bucket = bucket.split('/').next().expect("bucket");
+        for gateway in &gateways {
+            let endpoint = setting(gateway, "AWS_ENDPOINT").expect("AWS_ENDPOINT for s3://");
+            let host = endpoint
+                .trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .split(':')
+                .next()
+                .expect("host");
+            let s3 = &services[&Yaml::String(host.to_owned())];
+            assert!(
+                !s3.is_badvalue(),
+                "AWS_ENDPOINT {endpoint}: no service {host}"
+            );
+            assert!(
+                format!("{:?}", s3["command"]).contains(&format!(":{}", port_of(&endpoint))),
+                "{host} does not listen on {endpoint}"
+            );
+            for (key, server) in [
+                ("AWS_ACCESS_KEY_ID", "MINIO_ROOT_USER"),
+                ("AWS_SECRET_ACCESS_KEY", "MINIO_ROOT_PASSWORD"),
+            ] {
+                assert_eq!(
+                    setting(gateway, key),
+                    setting(s3, server),
+                    "the gateways' {key} is not {host}'s {server}"
+                );
+            }
+            if endpoint.starts_with("http://") {
+                assert_eq!(setting(gateway, "AWS_ALLOW_HTTP").as_deref(), Some("true"));
+            }
+        }
+        let creates = services.values().any(|service| {
+            let command = format!("{:?}", service["command"]);
+            command.contains(" mb ") && command.contains(&format!("/{bucket}"))
+        });
+        assert!(creates, "no service creates the bucket {bucket}");
+    }
+
     // Prometheus scrapes every service where it listens.
     let prometheus =
         std::fs::read_to_string(repo().join("deploy/prometheus.yml")).expect("prometheus.yml");

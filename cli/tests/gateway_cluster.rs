@@ -452,3 +452,80 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
         assert!(text.contains(&expect), "{path}: {text}");
     }
 }
+
+/// A photo of a few megabytes (over nginx's default body limit) uploaded through nginx is stored
+/// once where every gateway finds it: each serves it, and its sized variant, by id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_uploaded_through_nginx_is_served_by_every_gateway() {
+    let cluster = Cluster::start(2).await;
+    let base = cluster.nginx_url().trim_end_matches("/graphql").to_owned();
+    // Noise does not compress: a 1200x900 PNG of it is about 3 MB.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let noise = image::RgbImage::from_fn(1200, 900, |_, _| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let [r, g, b, ..] = seed.to_le_bytes();
+        image::Rgb([r, g, b])
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(noise)
+        .write_to(&mut png, image::ImageFormat::Png)
+        .expect("png");
+    let png = png.into_inner();
+    assert!(png.len() > 2 << 20, "{} bytes", png.len());
+
+    let boundary = "inkwire-cluster-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"noise.png\"\r\nContent-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&png);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let response = cluster
+        .http
+        .post(format!("{base}/media"))
+        .bearer_auth(common::token_for(common::AUTHOR))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("nginx answers");
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let uploaded: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(uploaded["width"], 1200);
+    let url = uploaded["url"].as_str().expect("url").to_owned();
+
+    for (port, _) in &cluster.gateways {
+        for (query, width) in [("", 1200), ("?w=640", 640)] {
+            let served = cluster
+                .http
+                .get(format!("http://127.0.0.1:{port}{url}{query}"))
+                .send()
+                .await
+                .expect("gateway answers");
+            assert_eq!(served.status(), 200, "gateway {port}: {url}{query}");
+            assert_eq!(served.headers()["content-type"], "image/png");
+            let bytes = served.bytes().await.expect("bytes");
+            let image = image::load_from_memory(&bytes).expect("an image");
+            assert_eq!(image.width(), width, "gateway {port}: {url}{query}");
+        }
+    }
+    // And through nginx, with the gateways' long cache.
+    let served = cluster
+        .http
+        .get(format!("{base}{url}"))
+        .send()
+        .await
+        .expect("nginx answers");
+    assert_eq!(served.status(), 200);
+    assert!(
+        served.headers()["cache-control"]
+            .to_str()
+            .expect("ascii")
+            .contains("immutable")
+    );
+}

@@ -193,11 +193,16 @@ impl Cluster {
         // The UI's build, as the release image has it: gateways answer post pages from it.
         let web = PathBuf::from(manifest_dir()).join("../web/build");
         let web = web.display().to_string();
+        // One image directory shared by every gateway, as scripts/cluster.sh has it.
+        let media = self.dir.0.join("media").display().to_string();
         let proc = self.spawn(
             &format!("gateway{i}"),
             &["query-gateway"],
             port,
-            &[("INKWIRE_WEB_DIR", web.as_str())],
+            &[
+                ("INKWIRE_WEB_DIR", web.as_str()),
+                ("INKWIRE_MEDIA_STORE", media.as_str()),
+            ],
         );
         self.gateways[i].1 = Some(proc);
         self.wait_ready(port).await;
