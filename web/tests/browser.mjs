@@ -324,6 +324,67 @@ try {
 		check((await reader.page.content()).includes(title), 'the tag feed lacks the new post');
 	});
 
+	await step('an author drops an image into the editor and readers get it sized', async () => {
+		const author = await context('images', { width: 1400, height: 900 });
+		const { page } = author;
+		await signIn(page, 'ada', '/write');
+		const title = `A picture from the browser ${run}`;
+		await page.getByLabel('Title', { exact: true }).fill(title);
+		await page.getByLabel('Text (markdown)').fill('Before the picture.');
+		// A real file, as the desktop hands it over: a PNG drawn in the page, dropped on the text.
+		const drop = await page.evaluateHandle(async () => {
+			const canvas = document.createElement('canvas');
+			canvas.width = 1600;
+			canvas.height = 1000;
+			const g = canvas.getContext('2d');
+			const fill = g.createLinearGradient(0, 0, 1600, 1000);
+			fill.addColorStop(0, '#1d4ed8');
+			fill.addColorStop(1, '#f59e0b');
+			g.fillStyle = fill;
+			g.fillRect(0, 0, 1600, 1000);
+			const blob = await new Promise((done) => canvas.toBlob(done, 'image/png'));
+			const transfer = new DataTransfer();
+			transfer.items.add(new File([blob], 'sunset.png', { type: 'image/png' }));
+			return transfer;
+		});
+		const zone = page.getByTestId('body-drop');
+		await zone.dispatchEvent('dragover', { dataTransfer: drop });
+		await zone.dispatchEvent('drop', { dataTransfer: drop });
+		await page.waitForFunction(() => /!\[sunset\]\(\/media\/[0-9a-f-]{36}\)/.test(document.querySelector('#body')?.value ?? ''));
+		const text = await page.getByLabel('Text (markdown)').inputValue();
+		check(text.startsWith('Before the picture.\n\n![sunset](/media/'), `markdown not inserted after the text: ${text}`);
+		// The preview shows it at once, from the gateway.
+		await page.waitForFunction(() => {
+			const img = document.querySelector('[data-testid=preview] img');
+			return img && img.complete && img.naturalWidth > 0;
+		});
+		await page.getByRole('button', { name: 'Publish' }).click();
+		await page.waitForURL(/\/posts\/a-picture-from-the-browser/);
+		await author.ctx.close();
+		// A reader on a narrow screen gets a variant no wider than it needs, lazily.
+		const phone = await context('phone-reader', { width: 390, height: 844 });
+		const url = new URL(page.url()).pathname;
+		const images = [];
+		phone.page.on('response', (r) => {
+			if (new URL(r.url()).pathname.startsWith('/media/')) images.push({ url: r.url(), status: r.status(), type: r.headers()['content-type'] });
+		});
+		await phone.page.goto(url);
+		const img = phone.page.locator('.prose img');
+		await img.scrollIntoViewIfNeeded();
+		await phone.page.waitForFunction(() => {
+			const i = document.querySelector('.prose img');
+			return i && i.complete && i.naturalWidth > 0;
+		});
+		const srcset = await img.getAttribute('srcset');
+		check(/\/media\/[0-9a-f-]{36}\?w=640 640w/.test(srcset ?? ''), `no srcset on the post's image: ${srcset}`);
+		check((await img.getAttribute('loading')) === 'lazy', 'the image is not lazy');
+		const natural = await img.evaluate((i) => i.naturalWidth);
+		check(natural < 1600, `a phone got the ${natural}px original`);
+		check(images.length > 0 && images.every((i) => i.status === 200 && i.type === 'image/png'), `images served: ${JSON.stringify(images)}`);
+		await phone.page.screenshot({ path: join(SHOTS, 'post-image-phone.png') });
+		await phone.ctx.close();
+	});
+
 	await step('an author compares two versions, restores one, and schedules the post', async () => {
 		const author = await context('history', { width: 1400, height: 900 });
 		const { page } = author;

@@ -86,3 +86,36 @@ export function formError(e: unknown, fields: string[]): string | undefined {
 	if (e instanceof ApiError && e.field && fields.includes(e.field)) return undefined;
 	return plainWords(e);
 }
+
+/** An uploaded image, as `POST /media` answers it. */
+export interface Uploaded {
+	id: string;
+	url: string;
+	width: number;
+	height: number;
+	contentType: string;
+}
+
+/** Uploads an image (authors): the server checks it by its content, strips its metadata and
+ * answers where it is served. Throws ApiError with the server's code and words. */
+export async function uploadImage(file: File): Promise<Uploaded> {
+	const form = new FormData();
+	form.append('file', file);
+	const headers: Record<string, string> = {};
+	if (session.token) headers.authorization = `Bearer ${session.token}`;
+	let response: Response;
+	try {
+		response = await fetch('/media', { method: 'POST', headers, body: form });
+	} catch {
+		throw new ApiError(WORDS.NETWORK, 'NETWORK');
+	}
+	const body = await response.json().catch(() => null);
+	if (response.status === 201 && body?.url) return body as Uploaded;
+	const refusal = body?.error;
+	throw new ApiError(
+		refusal?.message ?? `upload failed (HTTP ${response.status})`,
+		refusal?.code ?? 'INTERNAL',
+		undefined,
+		refusal?.reason
+	);
+}
