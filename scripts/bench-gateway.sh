@@ -16,7 +16,7 @@ COMMENTS=${BENCH_COMMENTS:-500}
 CLIENTS=${BENCH_CLIENTS:-50}
 SECONDS_=${BENCH_SECONDS:-15}
 export INKWIRE_TEST_RUN_DIR=${TMPDIR:-/tmp}/inkwire-bench-run
-export INKWIRE_TEST_PGPORT=25450 INKWIRE_TEST_KAFKA_PORT=19102
+export INKWIRE_TEST_PGPORT=25450 INKWIRE_TEST_KAFKA_PORT=19102 INKWIRE_TEST_S3_PORT=19112
 out=target/bench; mkdir -p "$out"; : > "$out/gateway.jsonl"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -p inkwire --locked

@@ -18,7 +18,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/inkwire-target}
 COMMENTS=${BENCH_COMMENTS:-20000}
 BACKLOG=${BENCH_BACKLOG:-100000}
 export INKWIRE_TEST_RUN_DIR=${TMPDIR:-/tmp}/inkwire-bench-run
-export INKWIRE_TEST_PGPORT=25450 INKWIRE_TEST_KAFKA_PORT=19102
+export INKWIRE_TEST_PGPORT=25450 INKWIRE_TEST_KAFKA_PORT=19102 INKWIRE_TEST_S3_PORT=19112
 out=target/bench; mkdir -p "$out"; : > "$out/results.jsonl"
 cargo build --release -p inkwire --locked
 bin=$CARGO_TARGET_DIR/release/inkwire

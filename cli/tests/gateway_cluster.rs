@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::cluster::Cluster;
+use common::cluster::{Cluster, MediaStore};
 use common::graphql::{
     WsClient, WsEvent, add_comment, comment_event, comment_events_cursor, gql, published_post,
 };
@@ -454,10 +454,44 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
 }
 
 /// A photo of a few megabytes (over nginx's default body limit) uploaded through nginx is stored
-/// once where every gateway finds it: each serves it, and its sized variant, by id.
+/// once where every gateway finds it: each serves it, and its sized variant, by id. In a shared
+/// directory (scripts/cluster.sh) and in an S3 bucket (compose.yml's MinIO).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_photo_uploaded_through_nginx_is_served_by_every_gateway() {
-    let cluster = Cluster::start(2).await;
+async fn a_photo_uploaded_through_nginx_is_served_by_every_gateway_from_a_shared_directory() {
+    let cluster = Cluster::start_with(2, MediaStore::SharedDirectory).await;
+    photo_served_by_every_gateway(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_uploaded_through_nginx_is_served_by_every_gateway_from_an_s3_bucket() {
+    let cluster = Cluster::start_with(2, MediaStore::S3Bucket).await;
+    let id = photo_served_by_every_gateway(&cluster).await;
+    // Kept in the bucket, under the store's prefix: the original and the variant made.
+    let store = cluster.media_setting("INKWIRE_MEDIA_STORE").expect("store");
+    let bucket = store
+        .trim_start_matches("s3://")
+        .split('/')
+        .next()
+        .expect("bucket");
+    let listing = cluster
+        .http
+        .get(format!("{}/{bucket}?list-type=2", common::s3_endpoint()))
+        .send()
+        .await
+        .expect("S3 API")
+        .text()
+        .await
+        .expect("listing");
+    for key in [format!("images/{id}/original"), format!("images/{id}/w640")] {
+        assert!(
+            listing.contains(&format!("<Key>{key}</Key>")),
+            "{key} not in {listing}"
+        );
+    }
+}
+
+/// Uploads a photo through nginx and reads it back from every gateway; its id.
+async fn photo_served_by_every_gateway(cluster: &Cluster) -> String {
     let base = cluster.nginx_url().trim_end_matches("/graphql").to_owned();
     // Noise does not compress: a 1200x900 PNG of it is about 3 MB.
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
@@ -498,6 +532,7 @@ async fn a_photo_uploaded_through_nginx_is_served_by_every_gateway() {
     let uploaded: serde_json::Value = response.json().await.expect("json");
     assert_eq!(uploaded["width"], 1200);
     let url = uploaded["url"].as_str().expect("url").to_owned();
+    let id = uploaded["id"].as_str().expect("id").to_owned();
 
     for (port, _) in &cluster.gateways {
         for (query, width) in [("", 1200), ("?w=640", 640)] {
@@ -528,4 +563,5 @@ async fn a_photo_uploaded_through_nginx_is_served_by_every_gateway() {
             .expect("ascii")
             .contains("immutable")
     );
+    id
 }

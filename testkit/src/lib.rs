@@ -24,6 +24,11 @@ pub fn admin_url() -> String {
     env("DATABASE_URL")
 }
 
+/// The S3-compatible API of the test run (moto's server), `http://127.0.0.1:PORT`.
+pub fn s3_endpoint() -> String {
+    env("S3_ENDPOINT")
+}
+
 /// Kafka bootstrap servers of the test broker.
 pub fn brokers() -> String {
     env("KAFKA_BROKERS")

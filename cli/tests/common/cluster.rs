@@ -9,6 +9,15 @@ use std::time::Duration;
 
 use super::{TempDir, brokers, eventually, free_port, fresh_database, unique};
 
+/// Where a cluster's gateways keep images.
+pub enum MediaStore {
+    /// One directory all gateways share.
+    SharedDirectory,
+    /// A fresh bucket on the test run's S3-compatible API, reached with the `AWS_*` settings
+    /// compose.yml gives the gateways for MinIO.
+    S3Bucket,
+}
+
 /// A child process, SIGKILLed when dropped.
 pub struct Proc(Child);
 
@@ -60,6 +69,7 @@ pub struct Cluster {
     pub http: reqwest::Client,
     procs: Vec<Proc>,
     nginx: Option<Nginx>,
+    media: Vec<(String, String)>,
     dir: TempDir,
 }
 
@@ -97,7 +107,42 @@ impl Cluster {
     /// Starts a command service, a projector, `gateways` gateways and nginx; waits until all are
     /// ready.
     pub async fn start(gateways: usize) -> Self {
+        Self::start_with(gateways, MediaStore::SharedDirectory).await
+    }
+
+    /// [`Cluster::start`] with the gateways' images kept in `media`.
+    pub async fn start_with(gateways: usize, media: MediaStore) -> Self {
         let dir = TempDir::new();
+        let media = match media {
+            MediaStore::SharedDirectory => vec![(
+                "INKWIRE_MEDIA_STORE".to_owned(),
+                dir.0.join("media").display().to_string(),
+            )],
+            MediaStore::S3Bucket => {
+                let endpoint = super::s3_endpoint();
+                let bucket = unique("media").replace('_', "-");
+                let created = reqwest::Client::new()
+                    .put(format!("{endpoint}/{bucket}"))
+                    .send()
+                    .await
+                    .expect("the S3 API answers");
+                assert!(
+                    created.status().is_success(),
+                    "bucket {bucket}: {created:?}"
+                );
+                [
+                    ("INKWIRE_MEDIA_STORE", format!("s3://{bucket}/images")),
+                    ("AWS_ENDPOINT", endpoint),
+                    ("AWS_ALLOW_HTTP", "true".to_owned()),
+                    ("AWS_REGION", "us-east-1".to_owned()),
+                    ("AWS_ACCESS_KEY_ID", "inkwire-test".to_owned()),
+                    ("AWS_SECRET_ACCESS_KEY", "inkwire-test-secret".to_owned()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect()
+            }
+        };
         let mut cluster = Self {
             db_url: fresh_database().await,
             topic: unique("posts"),
@@ -109,6 +154,7 @@ impl Cluster {
             http: reqwest::Client::new(),
             procs: Vec::new(),
             nginx: None,
+            media,
             dir,
         };
         {
@@ -193,19 +239,20 @@ impl Cluster {
         // The UI's build, as the release image has it: gateways answer post pages from it.
         let web = PathBuf::from(manifest_dir()).join("../web/build");
         let web = web.display().to_string();
-        // One image directory shared by every gateway, as scripts/cluster.sh has it.
-        let media = self.dir.0.join("media").display().to_string();
-        let proc = self.spawn(
-            &format!("gateway{i}"),
-            &["query-gateway"],
-            port,
-            &[
-                ("INKWIRE_WEB_DIR", web.as_str()),
-                ("INKWIRE_MEDIA_STORE", media.as_str()),
-            ],
-        );
+        // One image store shared by every gateway.
+        let mut settings = vec![("INKWIRE_WEB_DIR", web.as_str())];
+        settings.extend(self.media.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let proc = self.spawn(&format!("gateway{i}"), &["query-gateway"], port, &settings);
         self.gateways[i].1 = Some(proc);
         self.wait_ready(port).await;
+    }
+
+    /// The gateways' media setting `key` (`INKWIRE_MEDIA_STORE`, `AWS_ENDPOINT`, …).
+    pub fn media_setting(&self, key: &str) -> Option<String> {
+        self.media
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
     }
 
     /// SIGKILLs gateway `i`.

@@ -32,7 +32,7 @@ pub mod graphql;
 #[allow(unused_imports)]
 pub use testkit::{
     TempDir, admin_url, brokers, count, database_url, envelope, eventually, fresh_database, kafka,
-    log_record, read_model_dump, unique,
+    log_record, read_model_dump, s3_endpoint, unique,
 };
 
 use std::net::SocketAddr;
