@@ -118,6 +118,11 @@ pub enum PostCommand {
     HideComment(PostId, CommentId, HideComment),
     /// Show a hidden comment again (moderators).
     RestoreComment(PostId, CommentId),
+    /// React to the post, or to one of its comments (signed-in readers): `PUT …/reactions/{kind}`.
+    /// Reacting again changes nothing.
+    React(PostId, Option<CommentId>, String),
+    /// Take a reaction back: `DELETE …/reactions/{kind}`.
+    Unreact(PostId, Option<CommentId>, String),
 }
 
 /// `POST /v1/users`: sign up (as a reader) and sign in.
@@ -274,6 +279,8 @@ impl PostCommand {
                 format!("/v1/posts/{p}/comments/{c}/restore"),
                 None,
             ),
+            C::React(p, c, kind) => route(Method::PUT, reactions_path(*p, *c, kind), None),
+            C::Unreact(p, c, kind) => route(Method::DELETE, reactions_path(*p, *c, kind), None),
         }
     }
 
@@ -293,8 +300,23 @@ impl PostCommand {
             | C::EditComment(p, ..)
             | C::DeleteComment(p, _)
             | C::HideComment(p, ..)
-            | C::RestoreComment(p, _) => Some(*p),
+            | C::RestoreComment(p, _)
+            | C::React(p, ..)
+            | C::Unreact(p, ..) => Some(*p),
         }
+    }
+}
+
+/// `/v1/posts/{post}[/comments/{comment}]/reactions/{kind}` (`kind` as a path segment:
+/// anything but the known kinds is refused by the service).
+fn reactions_path(post: PostId, comment: Option<CommentId>, kind: &str) -> String {
+    let kind: String = kind
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    match comment {
+        Some(c) => format!("/v1/posts/{post}/comments/{c}/reactions/{kind}"),
+        None => format!("/v1/posts/{post}/reactions/{kind}"),
     }
 }
 

@@ -182,6 +182,26 @@ impl CommandService {
                 expected_version,
                 Some(comment_id),
             ),
+            C::React(post, comment_id, kind) => (
+                post,
+                Command::React {
+                    comment_id,
+                    kind,
+                    on: true,
+                },
+                expected_version,
+                comment_id,
+            ),
+            C::Unreact(post, comment_id, kind) => (
+                post,
+                Command::React {
+                    comment_id,
+                    kind,
+                    on: false,
+                },
+                expected_version,
+                comment_id,
+            ),
         };
         let creating = matches!(command, Command::DraftPost(_));
         let authored = Authored {

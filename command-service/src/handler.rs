@@ -333,6 +333,7 @@ fn command_name(command: &Authored) -> &'static str {
         C::DeleteComment { .. } => "DeleteComment",
         C::HideComment { .. } => "HideComment",
         C::RestoreComment { .. } => "RestoreComment",
+        C::React { .. } => "React",
     }
 }
 

@@ -75,6 +75,18 @@ pub fn summary(event: &Event) -> String {
             quote(&e.reason)
         ),
         Event::Post(E::CommentRestored(e)) => format!("comment {} restored", e.comment_id),
+        Event::Post(E::ReactionAdded(e)) => format!(
+            "reaction {} added by user {} to {}",
+            e.kind,
+            e.user_id,
+            reacted_to(e)
+        ),
+        Event::Post(E::ReactionRemoved(e)) => format!(
+            "reaction {} removed by user {} from {}",
+            e.kind,
+            e.user_id,
+            reacted_to(e)
+        ),
         Event::User(U::Registered(e)) => format!(
             "user registered username={} name={}",
             e.username,
@@ -92,6 +104,11 @@ pub fn summary(event: &Event) -> String {
             e.media_id, e.content_type, e.width, e.height, e.size
         ),
     }
+}
+
+fn reacted_to(e: &crate::Reaction) -> String {
+    e.comment_id
+        .map_or_else(|| "the post".to_owned(), |c| format!("comment {c}"))
 }
 
 #[cfg(test)]

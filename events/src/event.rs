@@ -81,6 +81,8 @@ events! {
     Post::CommentDeleted(crate::CommentDeleted) = "comment.deleted",
     Post::CommentHidden(crate::CommentHidden) = "comment.hidden",
     Post::CommentRestored(crate::CommentRestored) = "comment.restored",
+    Post::ReactionAdded(crate::Reaction) = "reaction.added",
+    Post::ReactionRemoved(crate::Reaction) = "reaction.removed",
     User::Registered(crate::UserRegistered) = "user.registered",
     User::DisplayNameChanged(crate::UserDisplayNameChanged) = "user.display_name_changed",
     User::PasswordChanged(crate::UserPasswordChanged) = "user.password_changed",

@@ -19,7 +19,7 @@ pub use names::{MAX_SLUG_CHARS, MAX_TAG_CHARS, is_slug, normal_tag};
 pub use post::{
     CommentAdded, CommentDeleted, CommentEdited, CommentHidden, CommentRestored, PostDeleted,
     PostDrafted, PostEdited, PostEvent, PostPublished, PostScheduled, PostUnpublished,
-    PostUnscheduled,
+    PostUnscheduled, REACTION_KINDS, Reaction,
 };
 pub use upcast::CURRENT_VERSIONS;
 pub use user::{

@@ -34,6 +34,10 @@ pub enum PostEvent {
     CommentHidden(CommentHidden),
     /// A moderator restored a hidden comment.
     CommentRestored(CommentRestored),
+    /// A signed-in reader reacted to the post or one of its comments.
+    ReactionAdded(Reaction),
+    /// A reader took a reaction back.
+    ReactionRemoved(Reaction),
 }
 
 /// Payload of `post.drafted`.
@@ -158,3 +162,27 @@ pub struct CommentRestored {
     /// The comment.
     pub comment_id: CommentId,
 }
+
+/// Payload of `reaction.added` and `reaction.removed`: one reader's one reaction to the post
+/// or to a comment on it. The aggregate records an addition only when that reader has not
+/// already given that reaction there, and a removal only when they have.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reaction {
+    /// The comment reacted to; `None` for the post itself.
+    #[serde(default)]
+    pub comment_id: Option<CommentId>,
+    /// Who reacted.
+    pub user_id: UserId,
+    /// Which reaction: one of [`REACTION_KINDS`].
+    pub kind: String,
+}
+
+/// The reactions readers can give, by their stored names, with the emoji they show as.
+pub const REACTION_KINDS: [(&str, &str); 5] = [
+    ("like", "\u{1F44D}"),
+    ("heart", "\u{2764}\u{FE0F}"),
+    ("laugh", "\u{1F602}"),
+    ("tada", "\u{1F389}"),
+    ("wow", "\u{1F62E}"),
+];

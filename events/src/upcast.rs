@@ -23,6 +23,8 @@ pub const CURRENT_VERSIONS: &[(&str, u16)] = &[
     ("comment.deleted", 1),
     ("comment.hidden", 1),
     ("comment.restored", 1),
+    ("reaction.added", 1),
+    ("reaction.removed", 1),
     ("user.registered", 1),
     ("user.display_name_changed", 1),
     ("user.password_changed", 1),

@@ -86,6 +86,28 @@ fn post_history(comments: i64) -> Vec<Envelope> {
                     reason: "spam".into(),
                 }),
             );
+            // Reactions: to a comment (one given and kept, one given and taken back) and to
+            // the post.
+            for (comment, kind, added) in [
+                (Some(ids[5]), "like", true),
+                (Some(ids[5]), "heart", true),
+                (Some(ids[5]), "heart", false),
+                (None, "tada", true),
+            ] {
+                let reaction = events::Reaction {
+                    comment_id: comment,
+                    user_id: author,
+                    kind: kind.into(),
+                };
+                push(
+                    &mut out,
+                    if added {
+                        PostEvent::ReactionAdded(reaction)
+                    } else {
+                        PostEvent::ReactionRemoved(reaction)
+                    },
+                );
+            }
             // The author edits the post mid-thread (a new revision), then only its comment
             // policy (no revision).
             push(
@@ -151,8 +173,9 @@ async fn sqlite_and_postgres_project_the_same_read_model() {
         only_sqlite.is_empty() && only_postgres.is_empty(),
         "only on SQLite: {only_sqlite:#?}\nonly on PostgreSQL: {only_postgres:#?}"
     );
-    // Two posts; 1,340 top-level comments and a reply in each post; two revisions of each.
-    assert_eq!(on_sqlite.len(), 2 + 1_340 + 2 + 4);
+    // Two posts; 1,340 top-level comments and a reply in each post; two revisions of each; two
+    // standing reactions in each.
+    assert_eq!(on_sqlite.len(), 2 + 1_340 + 2 + 4 + 4);
     assert_eq!(on_sqlite, on_postgres);
 }
 

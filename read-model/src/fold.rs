@@ -72,6 +72,7 @@ pub fn comment_of(event: &Event) -> Option<Uuid> {
         Event::Post(E::CommentDeleted(e)) => Some(e.comment_id.0),
         Event::Post(E::CommentHidden(e)) => Some(e.comment_id.0),
         Event::Post(E::CommentRestored(e)) => Some(e.comment_id.0),
+        Event::Post(E::ReactionAdded(e) | E::ReactionRemoved(e)) => e.comment_id.map(|c| c.0),
         _ => None,
     }
 }
@@ -243,6 +244,15 @@ pub fn comment(
             row.status = CommentStatus::Visible;
             row.hidden_reason = None;
             (changed(row, CommentChange::Restored), 0)
+        }
+        (Event::Post(E::ReactionAdded(_) | E::ReactionRemoved(_)), Some(mut row))
+            if row.status == CommentStatus::Visible =>
+        {
+            // Its counts changed, which live readers are told; its text did not (no
+            // `updated_at`).
+            row.changed_version = version;
+            row.last_change = CommentChange::Reacted;
+            (row, 0)
         }
         (_, row) => return unchanged(row),
     };

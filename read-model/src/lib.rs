@@ -11,11 +11,13 @@ pub mod fold;
 mod moderation;
 pub mod offsets;
 mod queries;
+mod reactions;
 mod revisions;
 pub mod rows;
 
 pub use moderation::ModerationFilter;
 pub use queries::{PostCursor, ReadModel};
+pub use reactions::ReactionTally;
 pub use rows::{
     CommentChange, CommentRow, CommentStatus, ModerationAction, ModerationRow, PostRow, PostStatus,
     RevisionRow, UnknownState, UserRow,

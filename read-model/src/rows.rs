@@ -129,6 +129,8 @@ text_enum! {
         Hidden = "hidden",
         /// A moderator showed it again.
         Restored = "restored",
+        /// A reader reacted to it or took a reaction back (its counts changed).
+        Reacted = "reacted",
     }
 }
 

@@ -190,7 +190,33 @@ pub async fn read_model_dump(db: &Db) -> Vec<String> {
         })
         .collect::<Vec<_>>()
     });
-    posts.into_iter().chain(comments).chain(revisions).collect()
+    let reactions = with_db!(db, |pool| {
+        sqlx::query(
+            "SELECT target_id, user_id, kind, post_id, at FROM rm_reactions \
+             ORDER BY target_id, user_id, kind",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("reactions")
+        .into_iter()
+        .map(|r| {
+            format!(
+                "reaction {} {} {} {} {:?}",
+                r.get::<Uuid, _>(0),
+                r.get::<Uuid, _>(1),
+                r.get::<String, _>(2),
+                r.get::<Uuid, _>(3),
+                r.get::<chrono::DateTime<chrono::Utc>, _>(4)
+            )
+        })
+        .collect::<Vec<_>>()
+    });
+    posts
+        .into_iter()
+        .chain(comments)
+        .chain(revisions)
+        .chain(reactions)
+        .collect()
 }
 
 /// Polls `check` until it holds, failing the test after `within`.

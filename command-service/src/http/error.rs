@@ -236,7 +236,8 @@ impl From<PostError> for ApiError {
             | PostError::CommentAlreadyExists
             | PostError::CommentDeleted
             | PostError::CommentAlreadyHidden
-            | PostError::CommentNotHidden => Self::Conflict { reason, message },
+            | PostError::CommentNotHidden
+            | PostError::CommentHidden => Self::Conflict { reason, message },
             PostError::ParentNotInPost => Self::Validation {
                 reason,
                 field: Some("parent_id"),

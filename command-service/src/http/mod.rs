@@ -7,6 +7,7 @@
 mod comments;
 pub mod error;
 mod posts;
+mod reactions;
 mod users;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(posts::router())
         .merge(comments::router())
+        .merge(reactions::router())
         .merge(users::router())
         .fallback(|| async {
             ApiError::NotFound {

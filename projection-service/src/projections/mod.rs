@@ -103,6 +103,7 @@ impl View {
                 "rm_comments",
                 "rm_post_revisions",
                 "rm_comment_moderation",
+                "rm_reactions",
             ],
             Self::Users => &["rm_users", "rm_account_moderation"],
         }

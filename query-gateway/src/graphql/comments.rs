@@ -118,6 +118,10 @@ impl Comment {
     async fn status(&self) -> CommentStatus {
         self.0.status.into()
     }
+    /// Readers' reactions: every kind, with its count and whether the viewer gave it.
+    async fn reactions(&self, ctx: &Context<'_>) -> Result<Vec<super::reactions::ReactionCount>> {
+        super::reactions::reactions_of(ctx, self.0.id).await
+    }
     /// The post's stream version of this comment's last change.
     async fn version(&self) -> i32 {
         clamp_i32(self.0.changed_version)
@@ -311,7 +315,7 @@ impl Shared {
     }
 
     /// The post a comment belongs to: `post_id` when the client gave it, else the read tables.
-    async fn post_of_comment(
+    pub(super) async fn post_of_comment(
         &self,
         comment: Uuid,
         post_id: Option<&ID>,

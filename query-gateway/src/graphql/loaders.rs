@@ -84,6 +84,10 @@ pub fn with_loaders(request: async_graphql::Request, read: &ReadModel) -> async_
         .data(DataLoader::new(CommentsById(read.clone()), tokio::spawn))
         .data(DataLoader::new(FirstComments(read.clone()), tokio::spawn))
         .data(DataLoader::new(UsersById(read.clone()), tokio::spawn))
+        .data(DataLoader::new(
+            super::reactions::ReactionsOf(read.clone()),
+            tokio::spawn,
+        ))
 }
 
 /// Adds loaders to the schema's own data, for what runs without per-request ones: WebSocket
@@ -98,6 +102,10 @@ pub fn with_shared_loaders<Q, M, S>(
         .data(DataLoader::new(CommentsById(read.clone()), tokio::spawn))
         .data(DataLoader::new(FirstComments(read.clone()), tokio::spawn))
         .data(DataLoader::new(UsersById(read.clone()), tokio::spawn))
+        .data(DataLoader::new(
+            super::reactions::ReactionsOf(read.clone()),
+            tokio::spawn,
+        ))
 }
 
 /// Whether the signed-in caller has one of `roles` (callers name `admin` where admins may), as

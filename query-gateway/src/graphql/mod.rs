@@ -12,6 +12,7 @@ pub mod limits;
 pub mod loaders;
 pub mod moderation;
 pub mod posts;
+pub mod reactions;
 pub mod revisions;
 pub mod search;
 pub mod subscription;
@@ -57,6 +58,7 @@ pub struct Mutation(
     posts::PostMutations,
     comments::CommentMutations,
     revisions::RevisionMutations,
+    reactions::ReactionMutations,
 );
 
 /// What every resolver shares.

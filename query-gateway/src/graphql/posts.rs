@@ -88,6 +88,10 @@ impl Post {
     async fn comment_count(&self) -> i32 {
         clamp_i32(self.0.comment_count)
     }
+    /// Readers' reactions to the post: every kind, with its count and whether the viewer gave it.
+    async fn reactions(&self, ctx: &Context<'_>) -> Result<Vec<super::reactions::ReactionCount>> {
+        super::reactions::reactions_of(ctx, self.0.id).await
+    }
     /// The post's stream version: every change to the post or its comments increments it.
     async fn version(&self) -> i32 {
         clamp_i32(self.0.version)

@@ -46,6 +46,8 @@ pub enum CommentEventKind {
     Hidden,
     /// A moderator restored it.
     Restored,
+    /// A reader reacted to it or took a reaction back: its `reactions` changed.
+    Reacted,
 }
 
 impl CommentEventKind {

@@ -78,6 +78,16 @@ pub enum PostCommand {
         /// The comment.
         comment_id: CommentId,
     },
+    /// Give a reaction to the post or one of its comments, or take it back. Saying what the
+    /// caller already has changes nothing (no event): clicks repeat, counts do not.
+    React {
+        /// The comment; `None` for the post itself.
+        comment_id: Option<CommentId>,
+        /// One of `events::REACTION_KINDS`.
+        kind: String,
+        /// `true` to react, `false` to take the reaction back.
+        on: bool,
+    },
 }
 
 /// Fields of a new post.

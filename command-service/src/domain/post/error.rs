@@ -39,6 +39,9 @@ pub enum PostError {
     /// The comment is not hidden.
     #[error("comment is not hidden")]
     CommentNotHidden,
+    /// The comment is hidden by a moderator (it takes no reactions).
+    #[error("comment is hidden")]
+    CommentHidden,
     /// Who is asking may not do this.
     #[error("not allowed: {0}")]
     Forbidden(&'static str),
@@ -75,6 +78,7 @@ impl PostError {
             Self::CommentDeleted => "COMMENT_DELETED",
             Self::CommentAlreadyHidden => "COMMENT_ALREADY_HIDDEN",
             Self::CommentNotHidden => "COMMENT_NOT_HIDDEN",
+            Self::CommentHidden => "COMMENT_HIDDEN",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::AnonymousNotAllowed => "ANONYMOUS_NOT_ALLOWED",

@@ -4,12 +4,12 @@
 pub mod commands;
 pub mod error;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use events::{
     CommentAdded, CommentDeleted, CommentEdited, CommentHidden, CommentId, CommentRestored,
     PostDeleted, PostDrafted, PostEdited, PostEvent, PostId, PostPublished, PostScheduled,
-    PostUnpublished, PostUnscheduled, UserId,
+    PostUnpublished, PostUnscheduled, REACTION_KINDS, Reaction, UserId,
 };
 use eventually_core::aggregate::Aggregate;
 use futures::future::BoxFuture;
@@ -54,6 +54,8 @@ pub struct PostState {
     pub scheduled_at: Option<DateTime<Utc>>,
     /// Every comment ever added, by id.
     pub comments: HashMap<CommentId, CommentState>,
+    /// The reactions that stand: (comment, or `None` for the post; who; which).
+    pub reactions: HashSet<(Option<CommentId>, UserId, String)>,
 }
 
 /// What the rules need to know about a comment.
@@ -135,6 +137,12 @@ impl Aggregate for PostAggregate {
                 if let Some(c) = state.comments.get_mut(&e.comment_id) {
                     c.hidden = false;
                 }
+            }
+            PostEvent::ReactionAdded(e) => {
+                state.reactions.insert((e.comment_id, e.user_id, e.kind));
+            }
+            PostEvent::ReactionRemoved(e) => {
+                state.reactions.remove(&(e.comment_id, e.user_id, e.kind));
             }
         }
         Ok(state)
@@ -306,6 +314,47 @@ pub fn decide(
                 return Err(PostError::CommentNotHidden);
             }
             PostEvent::CommentRestored(CommentRestored { comment_id })
+        }
+        PostCommand::React {
+            comment_id,
+            kind,
+            on,
+        } => {
+            let user_id = caller.user_id.ok_or(PostError::Unauthenticated)?;
+            if !REACTION_KINDS.iter().any(|(k, _)| *k == kind) {
+                return Err(PostError::invalid(
+                    "kind",
+                    "must be one of like, heart, laugh, tada, wow",
+                ));
+            }
+            if on {
+                require_published(state)?;
+                if let Some(id) = comment_id
+                    && live_comment(state, id)?.hidden
+                {
+                    return Err(PostError::CommentHidden);
+                }
+            } else {
+                require_not_deleted(state)?;
+                if let Some(id) = comment_id {
+                    state.comments.get(&id).ok_or(PostError::CommentNotFound)?;
+                }
+            }
+            let key = (comment_id, user_id, kind);
+            if state.reactions.contains(&key) == on {
+                return Ok(Vec::new());
+            }
+            let (comment_id, user_id, kind) = key;
+            let reaction = Reaction {
+                comment_id,
+                user_id,
+                kind,
+            };
+            if on {
+                PostEvent::ReactionAdded(reaction)
+            } else {
+                PostEvent::ReactionRemoved(reaction)
+            }
         }
     };
     Ok(vec![event])

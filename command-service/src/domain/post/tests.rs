@@ -412,3 +412,99 @@ fn roles_decide_who_writes_posts_and_who_moderates() {
         Err(PostError::Unauthenticated)
     ));
 }
+
+fn react(comment: Option<u128>, kind: &str, on: bool) -> PostCommand {
+    PostCommand::React {
+        comment_id: comment.map(|c| CommentId(uuid::Uuid::from_u128(c))),
+        kind: kind.into(),
+        on,
+    }
+}
+
+#[test]
+fn a_reader_reacts_once_per_kind_and_repeating_changes_nothing() {
+    let mut history = vec![drafted(false), published(), comment(7, &ada())];
+    let first = given(history.clone())
+        .when(&grace(), react(Some(7), "heart", true))
+        .expect("accepted");
+    assert_eq!(
+        first,
+        vec![PostEvent::ReactionAdded(events::Reaction {
+            comment_id: Some(CommentId(uuid::Uuid::from_u128(7))),
+            user_id: grace().user_id.expect("signed in"),
+            kind: "heart".into(),
+        })]
+    );
+    history.extend(first);
+    // The same click again, and a hundred more: nothing.
+    for _ in 0..100 {
+        assert_eq!(
+            given(history.clone()).when(&grace(), react(Some(7), "heart", true)),
+            Ok(vec![])
+        );
+    }
+    // Another kind, another reader, the post itself: each its own reaction.
+    assert_eq!(
+        given(history.clone())
+            .when(&grace(), react(Some(7), "like", true))
+            .map(|e| e.len()),
+        Ok(1)
+    );
+    assert_eq!(
+        given(history.clone())
+            .when(&ada(), react(Some(7), "heart", true))
+            .map(|e| e.len()),
+        Ok(1)
+    );
+    assert_eq!(
+        given(history.clone())
+            .when(&grace(), react(None, "heart", true))
+            .map(|e| e.len()),
+        Ok(1)
+    );
+    // Taken back once; taking back again, or what was never given, records nothing.
+    let removed = given(history.clone())
+        .when(&grace(), react(Some(7), "heart", false))
+        .expect("accepted");
+    assert!(matches!(removed[..], [PostEvent::ReactionRemoved(_)]));
+    history.extend(removed);
+    assert_eq!(
+        given(history.clone()).when(&grace(), react(Some(7), "heart", false)),
+        Ok(vec![])
+    );
+    assert_eq!(
+        given(history).when(&grace(), react(None, "wow", false)),
+        Ok(vec![])
+    );
+}
+
+#[test]
+fn reactions_need_a_signed_in_reader_a_known_kind_and_a_shown_comment() {
+    let history = vec![drafted(true), published(), comment(7, &ada())];
+    let anonymous = Caller::default();
+    assert_eq!(
+        given(history.clone()).when(&anonymous, react(Some(7), "like", true)),
+        Err(PostError::Unauthenticated)
+    );
+    assert!(matches!(
+        given(history.clone()).when(&grace(), react(Some(7), "thumbsdown", true)),
+        Err(PostError::Invalid { field: "kind", .. })
+    ));
+    assert_eq!(
+        given(history.clone()).when(&grace(), react(Some(8), "like", true)),
+        Err(PostError::CommentNotFound)
+    );
+    let mut hidden = history.clone();
+    hidden.push(PostEvent::CommentHidden(events::CommentHidden {
+        comment_id: CommentId(uuid::Uuid::from_u128(7)),
+        reason: "spam".into(),
+    }));
+    assert_eq!(
+        given(hidden).when(&grace(), react(Some(7), "like", true)),
+        Err(PostError::CommentHidden)
+    );
+    assert_eq!(
+        given(vec![drafted(false)]).when(&grace(), react(None, "like", true)),
+        Err(PostError::PostNotPublished)
+    );
+}
