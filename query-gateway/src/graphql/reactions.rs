@@ -103,7 +103,12 @@ pub(super) async fn reactions_of(ctx: &Context<'_>, target: Uuid) -> Result<Vec<
                 .unwrap_or_default(),
         ),
     };
-    Ok(ReactionKind::ALL
+    Ok(counts(&tallies))
+}
+
+/// Every kind in the fixed order, with `tallies`' counts (0 for a kind nobody gave).
+fn counts(tallies: &[ReactionTally]) -> Vec<ReactionCount> {
+    ReactionKind::ALL
         .into_iter()
         .map(|kind| {
             let (name, emoji) = kind.stored();
@@ -115,7 +120,7 @@ pub(super) async fn reactions_of(ctx: &Context<'_>, target: Uuid) -> Result<Vec<
                 viewer_reacted: tally.is_some_and(|t| t.viewer_reacted),
             }
         })
-        .collect())
+        .collect()
 }
 
 /// The answer to `addReaction` and `removeReaction`.
@@ -151,19 +156,7 @@ impl ReactionPayload {
             .map_err(read_error)?
             .remove(&self.target)
             .unwrap_or_default();
-        Ok(ReactionKind::ALL
-            .into_iter()
-            .map(|kind| {
-                let (name, emoji) = kind.stored();
-                let tally = tallies.iter().find(|t| t.kind == name);
-                ReactionCount {
-                    kind,
-                    emoji: emoji.to_owned(),
-                    count: tally.map_or(0, |t| clamp_i32(t.count)),
-                    viewer_reacted: tally.is_some_and(|t| t.viewer_reacted),
-                }
-            })
-            .collect())
+        Ok(counts(&tallies))
     }
 }
 
