@@ -509,21 +509,12 @@ async fn photo_served_by_every_gateway(cluster: &Cluster) -> String {
     let png = png.into_inner();
     assert!(png.len() > 2 << 20, "{} bytes", png.len());
 
-    let boundary = "inkwire-cluster-boundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"noise.png\"\r\nContent-Type: image/png\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(&png);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let (content_type, body) = common::multipart("file", "noise.png", "image/png", &png);
     let response = cluster
         .http
         .post(format!("{base}/media"))
         .bearer_auth(common::token_for(common::AUTHOR))
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
+        .header("content-type", content_type)
         .body(body)
         .send()
         .await

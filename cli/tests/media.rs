@@ -50,25 +50,13 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// A `multipart/form-data` body with one part `field` holding `bytes`.
-fn form(field: &str, filename: &str, content_type: &str, bytes: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "inkwire-test-boundary-7d1c";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 async fn upload_as(
     stack: &TestStack,
     user: Option<&str>,
     filename: &str,
     bytes: &[u8],
 ) -> (StatusCode, Value) {
-    let (content_type, body) = form("file", filename, "image/jpeg", bytes);
+    let (content_type, body) = common::multipart("file", filename, "image/jpeg", bytes);
     send(stack, user, &content_type, body).await
 }
 
@@ -317,7 +305,7 @@ async fn bad_uploads_are_refused_and_nothing_is_stored(stack: &TestStack) {
         StatusCode::PAYLOAD_TOO_LARGE,
         "FILE_TOO_LARGE",
     );
-    let (content_type, body) = form("picture", "a.png", "image/png", &photo);
+    let (content_type, body) = common::multipart("picture", "a.png", "image/png", &photo);
     expect(
         "no `file` field",
         send(stack, author, &content_type, body).await,

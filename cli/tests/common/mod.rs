@@ -242,6 +242,23 @@ pub enum Backend {
     Distributed,
 }
 
+/// A `multipart/form-data` body with one part `field` holding `bytes`, and its content type.
+pub fn multipart(
+    field: &str,
+    filename: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> (String, Vec<u8>) {
+    let boundary = "inkwire-test-boundary-7d1c";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
 /// The media store of a test stack: a directory, with the default limits.
 pub fn media_library(dir: &std::path::Path) -> media::MediaLibrary {
     media::MediaLibrary::open(dir.to_str().expect("utf-8 path"), media::Limits::default())

@@ -258,33 +258,27 @@ macro_rules! project {
                 .execute(&mut *$tx)
                 .await?;
             }
-            Event::Post(E::ReactionAdded(e)) => {
+            Event::Post(E::ReactionAdded(e) | E::ReactionRemoved(e)) => {
                 let reacted_to = e.comment_id.map_or(post, |c| c.0);
-                sqlx::query(target.sql("INSERT INTO rm_reactions (target_id, user_id, kind, post_id, at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (target_id, user_id, kind) DO NOTHING"))
-                .bind(reacted_to)
-                .bind(e.user_id.0)
-                .bind(e.kind.as_str())
-                .bind(post)
-                .bind(at)
-                .execute(&mut *$tx)
-                .await?;
-                if let Some(comment) = e.comment_id {
-                    sqlx::query(target.sql("UPDATE rm_comments SET changed_version = $1, last_change = 'reacted' WHERE id = $2 AND status = 'visible'"))
-                        .bind(version)
-                        .bind(comment.0)
-                        .execute(&mut *$tx)
-                        .await?;
-                }
-            }
-            Event::Post(E::ReactionRemoved(e)) => {
-                let reacted_to = e.comment_id.map_or(post, |c| c.0);
-                sqlx::query(target.sql("DELETE FROM rm_reactions WHERE target_id = $1 AND user_id = $2 AND kind = $3"))
+                if matches!(&envelope.event, Event::Post(E::ReactionAdded(_))) {
+                    sqlx::query(target.sql("INSERT INTO rm_reactions (target_id, user_id, kind, post_id, at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (target_id, user_id, kind) DO NOTHING"))
                     .bind(reacted_to)
                     .bind(e.user_id.0)
                     .bind(e.kind.as_str())
+                    .bind(post)
+                    .bind(at)
                     .execute(&mut *$tx)
                     .await?;
+                } else {
+                    sqlx::query(target.sql("DELETE FROM rm_reactions WHERE target_id = $1 AND user_id = $2 AND kind = $3"))
+                        .bind(reacted_to)
+                        .bind(e.user_id.0)
+                        .bind(e.kind.as_str())
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                // A comment's counts changed: live readers are told (`read_model::fold::comment`).
                 if let Some(comment) = e.comment_id {
                     sqlx::query(target.sql("UPDATE rm_comments SET changed_version = $1, last_change = 'reacted' WHERE id = $2 AND status = 'visible'"))
                         .bind(version)

@@ -93,17 +93,24 @@ pub(super) async fn reactions_of(ctx: &Context<'_>, target: Uuid) -> Result<Vec<
             .await
             .map_err(|e| loader_error(&e))?
             .unwrap_or_default(),
-        None => Arc::new(
-            shared(ctx)
-                .read
-                .reactions(&[target], (!viewer.is_nil()).then_some(viewer))
-                .await
-                .map_err(read_error)?
-                .remove(&target)
-                .unwrap_or_default(),
-        ),
+        None => Arc::new(read_now(ctx, target, (!viewer.is_nil()).then_some(viewer)).await?),
     };
     Ok(counts(&tallies))
+}
+
+/// `target`'s reactions read from the tables now, past any loader batch.
+async fn read_now(
+    ctx: &Context<'_>,
+    target: Uuid,
+    viewer: Option<Uuid>,
+) -> Result<Vec<ReactionTally>> {
+    Ok(shared(ctx)
+        .read
+        .reactions(&[target], viewer)
+        .await
+        .map_err(read_error)?
+        .remove(&target)
+        .unwrap_or_default())
 }
 
 /// Every kind in the fixed order, with `tallies`' counts (0 for a kind nobody gave).
@@ -149,14 +156,7 @@ impl ReactionPayload {
             .map_err(gql)?;
         // Read anew: a loader batch may have been read before the projection.
         let viewer = caller(ctx).and_then(crate::caller::Caller::user);
-        let tallies = shared(ctx)
-            .read
-            .reactions(&[self.target], viewer)
-            .await
-            .map_err(read_error)?
-            .remove(&self.target)
-            .unwrap_or_default();
-        Ok(counts(&tallies))
+        Ok(counts(&read_now(ctx, self.target, viewer).await?))
     }
 }
 
