@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 on_both_backends!(reactions_count_each_reader_once_and_reach_subscribers_live);
 on_both_backends!(reactions_are_refused_where_they_make_no_sense);
+on_both_backends!(reactions_to_a_post_reach_its_readers_live);
 
 const RITA: &str = "01890000-0000-7000-8000-0000000000e1";
 const SAM: &str = "01890000-0000-7000-8000-0000000000e2";
@@ -189,6 +190,129 @@ async fn reactions_count_each_reader_once_and_reach_subscribers_live(stack: &Tes
         (0, false),
         "a post's reaction is not its comment's"
     );
+}
+
+const POST_LIVE: &str = "subscription($postId: ID!) { postReactionEvents(postId: $postId) { postId reactions { kind count viewerReacted } } }";
+
+/// The next `postReactionEvents` payload's reactions on `ws`.
+async fn next_post_reactions(ws: &mut WsClient) -> Value {
+    match ws.next(Duration::from_secs(10)).await {
+        Some(WsEvent::Next(_, payload)) => {
+            payload["data"]["postReactionEvents"]["reactions"].clone()
+        }
+        other => panic!("expected post reactions, got {other:?}"),
+    }
+}
+
+async fn reactions_to_a_post_reach_its_readers_live(stack: &TestStack) {
+    readers(stack).await;
+    let (http, url) = (&stack.http, &stack.graphql_url);
+    let post = common::graphql::published_post(http, url).await;
+    let ws_url = url.replacen("http", "ws", 1);
+
+    // Sam watches signed in, so `viewerReacted` is his; a first event gives the counts now.
+    let token = common::token_for(SAM);
+    let mut ws = WsClient::connect_with(
+        &ws_url,
+        json!({ "authorization": format!("Bearer {token}") }),
+    )
+    .await
+    .expect("ws");
+    ws.send(json!({
+        "id": "p", "type": "subscribe",
+        "payload": { "query": POST_LIVE, "variables": { "postId": post } }
+    }))
+    .await;
+    assert_eq!(
+        tally(&next_post_reactions(&mut ws).await, "TADA"),
+        (0, false)
+    );
+
+    // Rita's 🎉, then Sam's own: each reaches him with the counts of its moment.
+    gql(
+        http,
+        url,
+        Some(RITA),
+        ADD,
+        json!({ "kind": "TADA", "post": post }),
+    )
+    .await;
+    assert_eq!(
+        tally(&next_post_reactions(&mut ws).await, "TADA"),
+        (1, false)
+    );
+    gql(
+        http,
+        url,
+        Some(SAM),
+        ADD,
+        json!({ "kind": "TADA", "post": post }),
+    )
+    .await;
+    assert_eq!(
+        tally(&next_post_reactions(&mut ws).await, "TADA"),
+        (2, true)
+    );
+
+    // Comments and reactions to comments change the post's version but not its reactions: they
+    // push nothing here, so the next event is the next change to the post's own reactions.
+    let (comment, _) = add_comment(http, url, &post, "nice post", true).await;
+    gql(
+        http,
+        url,
+        Some(RITA),
+        ADD,
+        json!({ "kind": "LIKE", "comment": comment }),
+    )
+    .await;
+    gql(
+        http,
+        url,
+        Some(RITA),
+        REMOVE,
+        json!({ "kind": "TADA", "post": post }),
+    )
+    .await;
+    let now = next_post_reactions(&mut ws).await;
+    assert_eq!(tally(&now, "TADA"), (1, true), "{now}");
+    assert_eq!(
+        tally(&now, "LIKE"),
+        (0, false),
+        "a comment's like is not the post's: {now}"
+    );
+
+    // A new subscriber (reconnecting) starts from the counts as they are.
+    let mut again = WsClient::connect(&ws_url).await.expect("ws");
+    again
+        .send(json!({
+            "id": "q", "type": "subscribe",
+            "payload": { "query": POST_LIVE, "variables": { "postId": post } }
+        }))
+        .await;
+    assert_eq!(
+        tally(&next_post_reactions(&mut again).await, "TADA"),
+        (1, false)
+    );
+
+    // No such post: refused with a code, not an empty stream.
+    again
+        .send(json!({
+            "id": "x", "type": "subscribe",
+            "payload": { "query": POST_LIVE, "variables": { "postId": "01890000-0000-7000-8000-00000000dead" } }
+        }))
+        .await;
+    match again.next(Duration::from_secs(10)).await {
+        Some(WsEvent::Next(id, payload)) => {
+            assert_eq!(id, "x");
+            let error = &payload["errors"][0]["extensions"];
+            assert_eq!(
+                (&error["code"], &error["reason"]),
+                (&json!("NOT_FOUND"), &json!("POST_NOT_FOUND")),
+                "{payload}"
+            );
+        }
+        other => panic!("expected POST_NOT_FOUND, got {other:?}"),
+    }
 }
 
 async fn reactions_are_refused_where_they_make_no_sense(stack: &TestStack) {

@@ -65,4 +65,21 @@ impl ReadModel {
         }
         Ok(out)
     }
+
+    /// The stream version of the last change to `post`'s own reactions (0: none), or `None`
+    /// when the post is not projected.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn post_reactions_version(&self, post: Uuid) -> Result<Option<i64>, sqlx::Error> {
+        self.run(move || async move {
+            with_db!(self.db(), |pool| {
+                sqlx::query_scalar::<_, i64>("SELECT reactions_version FROM rm_posts WHERE id = $1")
+                    .bind(post)
+                    .fetch_optional(pool)
+                    .await
+            })
+        })
+        .await
+    }
 }

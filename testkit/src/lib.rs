@@ -128,8 +128,8 @@ pub async fn read_model_dump(db: &Db) -> Vec<String> {
     let posts = with_db!(db, |pool| {
         sqlx::query(
             "SELECT id, author_id, title, slug, body_markdown, tags, status, allow_anonymous_comments, \
-             comment_count, version, created_at, updated_at, published_at, edited_at, scheduled_at \
-             FROM rm_posts ORDER BY id",
+             comment_count, version, created_at, updated_at, published_at, edited_at, scheduled_at, \
+             reactions_version FROM rm_posts ORDER BY id",
         )
         .fetch_all(pool)
         .await
@@ -137,14 +137,15 @@ pub async fn read_model_dump(db: &Db) -> Vec<String> {
         .into_iter()
         .map(|r| {
             format!(
-                "post {} {} {:?} {} {:?} {:?} {} {} {} {} {:?} {:?} {:?} {:?} {:?}",
+                "post {} {} {:?} {} {:?} {:?} {} {} {} {} {:?} {:?} {:?} {:?} {:?} {}",
                 r.get::<Uuid, _>(0), r.get::<Uuid, _>(1), r.get::<String, _>(2), r.get::<String, _>(3),
                 r.get::<String, _>(4), r.get::<sqlx::types::Json<Vec<String>>, _>(5).0, r.get::<String, _>(6),
                 r.get::<bool, _>(7), r.get::<i64, _>(8), r.get::<i64, _>(9),
                 r.get::<chrono::DateTime<chrono::Utc>, _>(10), r.get::<chrono::DateTime<chrono::Utc>, _>(11),
                 r.get::<Option<chrono::DateTime<chrono::Utc>>, _>(12),
                 r.get::<Option<chrono::DateTime<chrono::Utc>>, _>(13),
-                r.get::<Option<chrono::DateTime<chrono::Utc>>, _>(14)
+                r.get::<Option<chrono::DateTime<chrono::Utc>>, _>(14),
+                r.get::<i64, _>(15)
             )
         })
         .collect::<Vec<_>>()

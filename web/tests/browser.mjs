@@ -253,6 +253,50 @@ try {
 		await mod.ctx.close();
 	});
 
+	await step('reactions to the post and to a comment reach another context live, and are taken back', async () => {
+		const postReactions = (page) => page.locator('article.post [data-testid=reactions]');
+		const pill = (scope, kind) => scope.locator(`button.pill[data-kind=${kind}]`);
+		const countOf = async (scope, kind) =>
+			(await pill(scope, kind).count()) ? Number(await pill(scope, kind).getByTestId('reaction-count').textContent()) : 0;
+		const target = `Edited by the writer ${run}`;
+		const likesBefore = await countOf(postReactions(reader.page), 'LIKE');
+
+		// The writer likes the post from the palette, and hearts their own comment.
+		await postReactions(writer.page).getByRole('button', { name: 'React' }).click();
+		const sent = Date.now();
+		await postReactions(writer.page).locator('[data-choice=LIKE]').click();
+		await pill(postReactions(writer.page), 'LIKE').and(writer.page.locator('[aria-pressed=true]')).waitFor({ timeout: 2000 });
+		await reader.page.waitForFunction(
+			(n) => Number(document.querySelector('article.post button.pill[data-kind=LIKE] [data-testid=reaction-count]')?.textContent ?? 0) === n,
+			likesBefore + 1,
+			{ timeout: 2000 }
+		);
+		metrics.live_post_reaction_ms = Date.now() - sent;
+		const mine = comments(writer.page, target).getByTestId('reactions');
+		await mine.getByRole('button', { name: 'React' }).click();
+		await mine.locator('[data-choice=HEART]').click();
+		const seen = comments(reader.page, target).getByTestId('reactions');
+		await pill(seen, 'HEART').waitFor({ timeout: 2000 });
+		check((await countOf(seen, 'HEART')) === 1, 'the heart is not counted once');
+		await comments(writer.page, target).screenshot({ path: join(SHOTS, 'comment-reactions.png') });
+		// Signed out, the counts show but cannot be pressed.
+		check(await pill(seen, 'HEART').isDisabled(), 'a signed-out reader can press a reaction');
+		check((await seen.getByRole('button', { name: 'React' }).count()) === 0, 'a signed-out reader is offered the palette');
+
+		// Clicking again takes it back, for everyone.
+		await pill(mine, 'HEART').click();
+		await pill(seen, 'HEART').waitFor({ state: 'detached', timeout: 2000 });
+		await pill(postReactions(writer.page), 'LIKE').click();
+		await reader.page.waitForFunction(
+			(n) => Number(document.querySelector('article.post button.pill[data-kind=LIKE] [data-testid=reaction-count]')?.textContent ?? 0) === n,
+			likesBefore,
+			{ timeout: 2000 }
+		);
+		// The writer's own view agrees after a reload (what the server kept, not what was clicked).
+		await openPost(writer.page);
+		check((await countOf(comments(writer.page, target).getByTestId('reactions'), 'HEART')) === 0, 'the heart came back');
+	});
+
 	await step('the moderation log shows each hide as it happens, and undoes it', async () => {
 		const log = await context('moderation log');
 		await signIn(log.page, 'grace', '/moderation');

@@ -278,11 +278,18 @@ macro_rules! project {
                         .execute(&mut *$tx)
                         .await?;
                 }
-                // A comment's counts changed: live readers are told (`read_model::fold::comment`).
+                // The counts changed: live readers are told, of a comment through its change
+                // (`read_model::fold::comment`), of the post through `reactions_version`.
                 if let Some(comment) = e.comment_id {
                     sqlx::query(target.sql("UPDATE rm_comments SET changed_version = $1, last_change = 'reacted' WHERE id = $2 AND status = 'visible'"))
                         .bind(version)
                         .bind(comment.0)
+                        .execute(&mut *$tx)
+                        .await?;
+                } else {
+                    sqlx::query(target.sql("UPDATE rm_posts SET reactions_version = $1 WHERE id = $2"))
+                        .bind(version)
+                        .bind(post)
                         .execute(&mut *$tx)
                         .await?;
                 }

@@ -114,7 +114,7 @@ async fn read_now(
 }
 
 /// Every kind in the fixed order, with `tallies`' counts (0 for a kind nobody gave).
-fn counts(tallies: &[ReactionTally]) -> Vec<ReactionCount> {
+pub(super) fn counts(tallies: &[ReactionTally]) -> Vec<ReactionCount> {
     ReactionKind::ALL
         .into_iter()
         .map(|kind| {
@@ -128,6 +128,15 @@ fn counts(tallies: &[ReactionTally]) -> Vec<ReactionCount> {
             }
         })
         .collect()
+}
+
+/// A post's reactions as they are now, pushed live when they change.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct PostReactionEvent {
+    /// The post.
+    pub post_id: ID,
+    /// Every kind's count, and whether the subscriber gave it.
+    pub reactions: Vec<ReactionCount>,
 }
 
 /// The answer to `addReaction` and `removeReaction`.

@@ -9,10 +9,11 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::comments::Comment;
+use super::reactions::{PostReactionEvent, counts};
 use super::{caller, gql, parse_id, read_error, shared, visible};
 use crate::cursor;
 use crate::error::GatewayError;
-use crate::live::{CommentEventKind, LiveError, LiveEvent, fanout};
+use crate::live::{CommentEventKind, LiveError, LiveEvent, OpenGuard, fanout};
 
 /// A change to a comment, pushed live.
 pub struct CommentEvent {
@@ -75,6 +76,48 @@ impl SubscriptionRoot {
             .map(|item| match item {
                 Ok(event) => Ok(CommentEvent { event }),
                 Err(LiveError::SlowConsumer { last_version }) => Err(slow_consumer(last_version)),
+            })
+            .boxed())
+    }
+
+    /// The reactions to a post itself (not its comments: those come with `commentEvents`),
+    /// first as they are now and then each time they change, with `viewerReacted` for this
+    /// subscriber. Each event is the whole current state, so a client that reconnects simply
+    /// subscribes again; changes made close together may arrive as one event.
+    async fn post_reaction_events(
+        &self,
+        ctx: &Context<'_>,
+        post_id: ID,
+    ) -> Result<BoxStream<'static, Result<PostReactionEvent>>> {
+        let s = shared(ctx);
+        let post = parse_id(&post_id, "postId").map_err(gql)?;
+        let exists = s
+            .read
+            .post_by_id(post, false)
+            .await
+            .map_err(read_error)?
+            .is_some_and(|p| visible(&p, caller(ctx)));
+        if !exists {
+            return Err(gql(GatewayError::not_found(
+                "POST_NOT_FOUND",
+                "no such post",
+            )));
+        }
+        let changes = s.hub.watch_reactions(post).await.map_err(read_error)?;
+        let guard = OpenGuard::open(&s.metrics);
+        let read = s.read.clone();
+        let viewer = caller(ctx).and_then(crate::caller::Caller::user);
+        Ok(tokio_stream::wrappers::WatchStream::new(changes)
+            .then(move |_| {
+                let read = read.clone();
+                let _open = &guard;
+                async move {
+                    let mut tallies = read.reactions(&[post], viewer).await.map_err(read_error)?;
+                    Ok(PostReactionEvent {
+                        post_id: ID(post.to_string()),
+                        reactions: counts(&tallies.remove(&post).unwrap_or_default()),
+                    })
+                }
             })
             .boxed())
     }

@@ -24,7 +24,7 @@ use infra::log::{LogConfig, StartAt};
 use prometheus::IntGauge;
 use read_model::bell::{CommitBell, Ear};
 use serde::Deserialize;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -85,6 +85,9 @@ struct Channel {
     /// The version up to which changes have been pushed; `None` until the first subscriber
     /// initialises it from the read tables.
     pushed: tokio::sync::Mutex<Option<i64>>,
+    /// The version of the last change to the post's own reactions that was announced: readers
+    /// of the counts re-read them when it moves.
+    reactions: watch::Sender<i64>,
 }
 
 struct Inner {
@@ -205,6 +208,7 @@ impl Hub {
                 Arc::new(Channel {
                     tx: broadcast::channel(self.inner.capacity).0,
                     pushed: tokio::sync::Mutex::new(None),
+                    reactions: watch::Sender::new(0),
                 })
             })
             .clone();
@@ -246,6 +250,33 @@ impl Hub {
     ) -> Result<(Vec<Arc<LiveEvent>>, i64), sqlx::Error> {
         let (channel, _rx) = self.channel(post);
         self.catch_up_on(&channel, post, after).await
+    }
+
+    /// Follows changes to `post`'s own reactions: the receiver is marked changed whenever a
+    /// change projected after this call is announced. Anything projected before it is in
+    /// what the caller reads next, so reading the counts after this call and again at each
+    /// change misses none.
+    ///
+    /// # Errors
+    /// The database error of initialising the post's channel.
+    pub async fn watch_reactions(&self, post: Uuid) -> Result<watch::Receiver<i64>, sqlx::Error> {
+        let (channel, _rx) = self.channel(post);
+        let rx = channel.reactions.subscribe();
+        // From here on, `refresh` announces every change above the pushed version...
+        self.pushed(&channel, post).await?;
+        // ...that is newer than what the caller is about to read: learnt without announcing it,
+        // so an older change is not pushed again as if it were news.
+        let now = self
+            .inner
+            .read
+            .post_reactions_version(post)
+            .await?
+            .unwrap_or(0);
+        channel.reactions.send_if_modified(|seen| {
+            *seen = (*seen).max(now);
+            false
+        });
+        Ok(rx)
     }
 
     /// [`Hub::catch_up`] on `post`'s channel, already in hand.
@@ -399,6 +430,22 @@ impl Hub {
         // What is about to be pushed must not be missing from a page served afterwards, even
         // when the log message announcing it was missed and a sweep found it.
         self.inner.cache.saw(post, projected);
+        if projected > last && channel.reactions.receiver_count() > 0 {
+            match self.inner.read.post_reactions_version(post).await {
+                Ok(Some(v)) => {
+                    channel.reactions.send_if_modified(|seen| {
+                        let moved = v > *seen;
+                        *seen = (*seen).max(v);
+                        moved
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, %post, "live refresh failed; retrying");
+                    return Some(target.unwrap_or(last + 1));
+                }
+            }
+        }
         if projected > last {
             // At most half the channel per round, so a burst never makes every subscriber lag.
             let limit = i64::try_from(self.inner.capacity / 2)
@@ -469,7 +516,7 @@ impl Hub {
             .channels
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        channels.retain(|_, c| c.tx.receiver_count() > 0);
+        channels.retain(|_, c| c.tx.receiver_count() > 0 || c.reactions.receiver_count() > 0);
         channels.keys().copied().collect()
     }
 

@@ -2,6 +2,7 @@
 // the server sends what was missed, then live events, with no gap and no duplicate.
 import { createClient, type Client } from 'graphql-ws';
 import { session } from './session.svelte';
+import { REACTION_FIELDS, type Reaction } from './reactions';
 import { COMMENT_FIELDS, type Comment, type Kind } from './thread';
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'offline';
@@ -16,18 +17,25 @@ const SUBSCRIPTION = `subscription($postId: ID!, $after: String) {
   commentEvents(postId: $postId, after: $after) { kind cursor comment { ${COMMENT_FIELDS} } }
 }`;
 
+const REACTIONS = `subscription($postId: ID!) {
+  postReactionEvents(postId: $postId) { reactions { ${REACTION_FIELDS} } }
+}`;
+
 /** A silent connection is presumed dead after this long without an answer to a ping. */
 const PONG_WAIT_MS = 5000;
 
 /**
  * Follows the comments of `postId` from `cursor` (the post's `commentEventsCursor`), calling
- * `onEvent` for each change and `onState` when the connection changes. Returns the stop function.
+ * `onEvent` for each change and `onState` when the connection changes; with `onReactions`, also
+ * the reactions to the post itself (the whole set now, then at each change, again after every
+ * reconnect). Returns the stop function.
  */
 export function follow(
 	postId: string,
 	cursor: string,
 	onEvent: (e: CommentEvent) => void,
-	onState: (s: LiveState) => void
+	onState: (s: LiveState) => void,
+	onReactions?: (reactions: Reaction[]) => void
 ): () => void {
 	let stopped = false;
 	let client: Client | null = null;
@@ -75,6 +83,19 @@ export function follow(
 				complete: () => drop(c)
 			}
 		);
+		if (onReactions) {
+			c.subscribe<{ postReactionEvents: { reactions: Reaction[] } }>(
+				{ query: REACTIONS, variables: { postId } },
+				{
+					next: (message) => {
+						const event = message.data?.postReactionEvents;
+						if (event) onReactions(event.reactions);
+					},
+					error: () => drop(c),
+					complete: () => drop(c)
+				}
+			);
+		}
 	}
 
 	function drop(c: Client) {

@@ -1,7 +1,8 @@
 // A post's comments in display order (threads depth first), kept current by live events.
+import { REACTION_FIELDS, type Reaction } from './reactions';
 
 export type Status = 'VISIBLE' | 'HIDDEN' | 'DELETED';
-export type Kind = 'ADDED' | 'EDITED' | 'DELETED' | 'HIDDEN' | 'RESTORED';
+export type Kind = 'ADDED' | 'EDITED' | 'DELETED' | 'HIDDEN' | 'RESTORED' | 'REACTED';
 
 export interface Comment {
 	id: string;
@@ -16,10 +17,10 @@ export interface Comment {
 	replyCount: number;
 	status: Status;
 	version: number;
+	reactions: Reaction[];
 }
 
-export const COMMENT_FIELDS =
-	'id parentId depth body html authorName authorId createdAt updatedAt replyCount status version';
+export const COMMENT_FIELDS = `id parentId depth body html authorName authorId createdAt updatedAt replyCount status version reactions { ${REACTION_FIELDS} }`;
 
 /** What applying one event changed. */
 export interface Applied {
