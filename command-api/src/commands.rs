@@ -192,6 +192,17 @@ pub struct RecordMedia {
     pub height: u32,
 }
 
+/// `POST /v1/users/me/notifications/read`: the caller has read their notifications up to the
+/// one for comment `up_to_comment` made at `up_to_at`, and every older one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkNotificationsRead {
+    /// When the newest comment read was made.
+    pub up_to_at: chrono::DateTime<chrono::Utc>,
+    /// Its id.
+    pub up_to_comment: uuid::Uuid,
+}
+
 /// `POST /v1/users/me/password`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -225,6 +236,8 @@ pub enum AccountCommand {
     Disable(UserId),
     /// Record the caller's upload (authors and admins).
     RecordMedia(RecordMedia),
+    /// Move the caller's read mark on their notifications.
+    MarkNotificationsRead(MarkNotificationsRead),
 }
 
 /// A command's HTTP request: method, path and JSON body.
@@ -348,6 +361,11 @@ impl AccountCommand {
             }
             Self::Disable(u) => route(Method::POST, format!("/v1/users/{u}/disable"), None),
             Self::RecordMedia(b) => route(Method::POST, "/v1/users/me/media".into(), json(b)),
+            Self::MarkNotificationsRead(b) => route(
+                Method::POST,
+                "/v1/users/me/notifications/read".into(),
+                json(b),
+            ),
         }
     }
 }

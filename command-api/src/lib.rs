@@ -18,8 +18,8 @@ mod http;
 pub use answers::{Accepted, Done, Session, UserView};
 pub use commands::{
     AccountCommand, AddComment, ChangeDisplayName, ChangePassword, CreatePost, EditComment,
-    EditPost, GrantRole, HideComment, Login, PostCommand, RecordMedia, Refresh, Register, Route,
-    SchedulePost, SessionCommand,
+    EditPost, GrantRole, HideComment, Login, MarkNotificationsRead, PostCommand, RecordMedia,
+    Refresh, Register, Route, SchedulePost, SessionCommand,
 };
 pub use error::{CommandError, ErrorBody, ErrorCode, Refusal};
 pub use http::HttpCommands;

@@ -310,6 +310,12 @@ impl CommandService {
                 self.users.record_media(access, b, &who.meta).await?;
                 Done::OK
             }
+            AccountCommand::MarkNotificationsRead(b) => {
+                self.users
+                    .mark_notifications_read(access, b, &who.meta)
+                    .await?;
+                Done::OK
+            }
         })
     }
 }

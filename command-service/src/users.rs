@@ -685,6 +685,39 @@ impl UserService {
         .await
     }
 
+    /// Moves the caller's read mark on their notifications (any signed-in user, on their own).
+    /// Whether it moves forward is the projection's business: the mark is a fact about what the
+    /// user saw, recorded as they said it.
+    ///
+    /// # Errors
+    /// [`UserError::Unauthenticated`], [`UserError::Invalid`] for a time in the future, or a
+    /// store failure.
+    pub async fn mark_notifications_read(
+        &self,
+        caller: Option<(Uuid, &Access)>,
+        mark: command_api::MarkNotificationsRead,
+        meta: &RequestMeta,
+    ) -> Result<(), UserError> {
+        let (user, access) = caller.ok_or(UserError::Unauthenticated)?;
+        if mark.up_to_at > chrono::Utc::now() + chrono::Duration::minutes(5) {
+            return Err(UserError::Invalid {
+                field: "upTo",
+                message: "a notification that exists: this one is from the future",
+            });
+        }
+        self.append_one(
+            user,
+            Self::self_actor(user, access),
+            meta,
+            UserEvent::NotificationsRead(events::NotificationsRead {
+                up_to_at: mark.up_to_at,
+                up_to_comment: mark.up_to_comment,
+            }),
+            None,
+        )
+        .await
+    }
+
     /// Grants (`grant`) or revokes a role; admins only.
     ///
     /// # Errors

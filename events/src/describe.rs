@@ -103,6 +103,12 @@ pub fn summary(event: &Event) -> String {
             "media uploaded {} {} {}x{} {} bytes",
             e.media_id, e.content_type, e.width, e.height, e.size
         ),
+        Event::User(U::NotificationsRead(e)) => format!(
+            "notifications read up to comment {} of {}",
+            e.up_to_comment,
+            e.up_to_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        ),
     }
 }
 

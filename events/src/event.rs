@@ -90,6 +90,7 @@ events! {
     User::RoleRevoked(crate::UserRoleChanged) = "user.role_revoked",
     User::Disabled(crate::UserDisabled) = "user.disabled",
     User::MediaUploaded(crate::MediaUploaded) = "media.uploaded",
+    User::NotificationsRead(crate::NotificationsRead) = "notifications.read",
 }
 
 impl Event {

@@ -23,8 +23,8 @@ pub use post::{
 };
 pub use upcast::CURRENT_VERSIONS;
 pub use user::{
-    MediaUploaded, ROLES, UserDisabled, UserDisplayNameChanged, UserEvent, UserPasswordChanged,
-    UserRegistered, UserRoleChanged,
+    MediaUploaded, NotificationsRead, ROLES, UserDisabled, UserDisplayNameChanged, UserEvent,
+    UserPasswordChanged, UserRegistered, UserRoleChanged,
 };
 
 /// Kafka headers carried by every message, so tools can route and filter without decoding.

@@ -32,6 +32,7 @@ pub const CURRENT_VERSIONS: &[(&str, u16)] = &[
     ("user.role_revoked", 1),
     ("user.disabled", 1),
     ("media.uploaded", 1),
+    ("notifications.read", 1),
 ];
 
 /// The current schema version of `event_type`, or `None` for a type this code does not know.

@@ -60,6 +60,19 @@ pub struct MediaUploaded {
     pub height: u32,
 }
 
+/// Payload of `notifications.read`: the user (the stream's owner) has seen their notifications
+/// up to this one and every older one, in the order they are listed: by the time of the comment
+/// that caused them (`up_to_at`), then by its id (`up_to_comment`). A mark never moves back: an
+/// older one than the user's latest changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsRead {
+    /// When the comment behind the newest notification seen was made.
+    pub up_to_at: chrono::DateTime<chrono::Utc>,
+    /// That comment's id.
+    pub up_to_comment: uuid::Uuid,
+}
+
 /// Every event that can appear in a user's stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UserEvent {
@@ -77,4 +90,6 @@ pub enum UserEvent {
     Disabled(UserDisabled),
     /// The user uploaded an image.
     MediaUploaded(MediaUploaded),
+    /// The user read their notifications up to a point.
+    NotificationsRead(NotificationsRead),
 }

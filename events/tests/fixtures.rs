@@ -78,6 +78,7 @@ fn event_type_names_and_versions_are_pinned() {
         ("user.role_revoked", 1),
         ("user.disabled", 1),
         ("media.uploaded", 1),
+        ("notifications.read", 1),
     ];
     assert_eq!(CURRENT_VERSIONS, pinned);
 }

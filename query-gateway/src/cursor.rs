@@ -97,6 +97,52 @@ pub fn parse_position(token: &str) -> Result<(Uuid, i64), GatewayError> {
     ))
 }
 
+/// Cursor of a notification in a user's list: its comment's time (to the nanosecond, as
+/// stored) and id. Also what `markNotificationsRead(upTo)` takes.
+#[must_use]
+pub fn notification(at: DateTime<Utc>, comment: Uuid) -> String {
+    encode(&format!(
+        "n:{}|{comment}",
+        at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    ))
+}
+
+/// Reads a notification cursor.
+///
+/// # Errors
+/// `BAD_USER_INPUT` / `INVALID_CURSOR`.
+pub fn parse_notification(token: &str) -> Result<(DateTime<Utc>, Uuid), GatewayError> {
+    let text = decode(token, "n:").ok_or_else(|| invalid("notification cursor"))?;
+    let (at, id) = text
+        .split_once('|')
+        .ok_or_else(|| invalid("notification cursor"))?;
+    let at = DateTime::parse_from_rfc3339(at)
+        .map_err(|_| invalid("notification cursor"))?
+        .with_timezone(&Utc);
+    Ok((at, id.parse().map_err(|_| invalid("notification cursor"))?))
+}
+
+/// Cursor of a notification event: the user's last notification change and read-mark count
+/// the subscriber has seen.
+#[must_use]
+pub fn inbox(changes: i64, marks: i64) -> String {
+    encode(&format!("i:{changes}:{marks}"))
+}
+
+/// Reads a notification-event cursor.
+///
+/// # Errors
+/// `BAD_USER_INPUT` / `INVALID_CURSOR`.
+pub fn parse_inbox(token: &str) -> Result<(i64, i64), GatewayError> {
+    decode(token, "i:")
+        .and_then(|t| {
+            let (c, m) = t.split_once(':')?;
+            Some((c.parse().ok()?, m.parse().ok()?))
+        })
+        .filter(|(c, m): &(i64, i64)| *c >= 0 && *m >= 0)
+        .ok_or_else(|| invalid("notification event cursor"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +165,13 @@ mod tests {
         assert!(parse_comment(&event(1)).is_err());
         assert!(parse_event("!!!").is_err());
         assert!(parse_comment(&encode("c:1' OR 1=1")).is_err());
+        let nanos = DateTime::<Utc>::from_timestamp(1_700_000_000, 123_456_789).expect("valid");
+        assert_eq!(
+            parse_notification(&notification(nanos, id)).expect("n"),
+            (nanos, id)
+        );
+        assert_eq!(parse_inbox(&inbox(7, 2)).expect("inbox"), (7, 2));
+        assert!(parse_inbox(&event(7)).is_err());
+        assert!(parse_notification(&post(Some(at), id)).is_err());
     }
 }

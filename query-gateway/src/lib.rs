@@ -281,10 +281,19 @@ impl Gateway {
             &pipeline,
         );
         let hub = self.hub.clone();
+        let broadcast_cancel = cancel.clone();
+        tasks.spawn_on(
+            async move {
+                hub.broadcast(broadcast_cancel).await;
+                Ok(())
+            },
+            &pipeline,
+        );
+        let hub = self.hub.clone();
         let cancel = cancel.clone();
         tasks.spawn_on(
             async move {
-                hub.broadcast(cancel).await;
+                hub.follow_inboxes(cancel).await;
                 Ok(())
             },
             &pipeline,

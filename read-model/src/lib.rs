@@ -9,6 +9,7 @@
 pub mod bell;
 pub mod fold;
 mod moderation;
+mod notifications;
 pub mod offsets;
 mod queries;
 mod reactions;
@@ -16,6 +17,7 @@ mod revisions;
 pub mod rows;
 
 pub use moderation::ModerationFilter;
+pub use notifications::{NotificationRow, ReadMark};
 pub use queries::{PostCursor, ReadModel};
 pub use reactions::ReactionTally;
 pub use rows::{

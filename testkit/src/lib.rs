@@ -212,11 +212,57 @@ pub async fn read_model_dump(db: &Db) -> Vec<String> {
         })
         .collect::<Vec<_>>()
     });
+    // Numbers of changes (`changed_seq`) follow the order batches commit in, which a replay
+    // over several partitions need not repeat: what each row says is compared, not its number.
+    let notifications = with_db!(db, |pool| {
+        sqlx::query(
+            "SELECT user_id, comment_id, post_id, kind, created_at, status, last_change \
+             FROM rm_notifications ORDER BY user_id, comment_id",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("notifications")
+        .into_iter()
+        .map(|r| {
+            format!(
+                "notification {} {} {} {} {:?} {} {}",
+                r.get::<Uuid, _>(0),
+                r.get::<Uuid, _>(1),
+                r.get::<Uuid, _>(2),
+                r.get::<String, _>(3),
+                r.get::<chrono::DateTime<chrono::Utc>, _>(4),
+                r.get::<String, _>(5),
+                r.get::<String, _>(6)
+            )
+        })
+        .collect::<Vec<_>>()
+    });
+    let marks = with_db!(db, |pool| {
+        sqlx::query(
+            "SELECT user_id, up_to_at, up_to_comment, seq FROM rm_notification_reads ORDER BY user_id",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("read marks")
+        .into_iter()
+        .map(|r| {
+            format!(
+                "read {} {:?} {} {}",
+                r.get::<Uuid, _>(0),
+                r.get::<chrono::DateTime<chrono::Utc>, _>(1),
+                r.get::<Uuid, _>(2),
+                r.get::<i64, _>(3)
+            )
+        })
+        .collect::<Vec<_>>()
+    });
     posts
         .into_iter()
         .chain(comments)
         .chain(revisions)
         .chain(reactions)
+        .chain(notifications)
+        .chain(marks)
         .collect()
 }
 

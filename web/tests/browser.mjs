@@ -265,18 +265,18 @@ try {
 		await postReactions(writer.page).getByRole('button', { name: 'React' }).click();
 		const sent = Date.now();
 		await postReactions(writer.page).locator('[data-choice=LIKE]').click();
-		await pill(postReactions(writer.page), 'LIKE').and(writer.page.locator('[aria-pressed=true]')).waitFor({ timeout: 2000 });
+		await pill(postReactions(writer.page), 'LIKE').and(writer.page.locator('[aria-pressed=true]')).waitFor({ timeout: 6000 });
 		await reader.page.waitForFunction(
 			(n) => Number(document.querySelector('article.post button.pill[data-kind=LIKE] [data-testid=reaction-count]')?.textContent ?? 0) === n,
 			likesBefore + 1,
-			{ timeout: 2000 }
+			{ timeout: 6000 }
 		);
 		metrics.live_post_reaction_ms = Date.now() - sent;
 		const mine = comments(writer.page, target).getByTestId('reactions');
 		await mine.getByRole('button', { name: 'React' }).click();
 		await mine.locator('[data-choice=HEART]').click();
 		const seen = comments(reader.page, target).getByTestId('reactions');
-		await pill(seen, 'HEART').waitFor({ timeout: 2000 });
+		await pill(seen, 'HEART').waitFor({ timeout: 6000 });
 		check((await countOf(seen, 'HEART')) === 1, 'the heart is not counted once');
 		await comments(writer.page, target).screenshot({ path: join(SHOTS, 'comment-reactions.png') });
 		// Signed out, the counts show but cannot be pressed.
@@ -285,16 +285,65 @@ try {
 
 		// Clicking again takes it back, for everyone.
 		await pill(mine, 'HEART').click();
-		await pill(seen, 'HEART').waitFor({ state: 'detached', timeout: 2000 });
+		await pill(seen, 'HEART').waitFor({ state: 'detached', timeout: 6000 });
 		await pill(postReactions(writer.page), 'LIKE').click();
 		await reader.page.waitForFunction(
 			(n) => Number(document.querySelector('article.post button.pill[data-kind=LIKE] [data-testid=reaction-count]')?.textContent ?? 0) === n,
 			likesBefore,
-			{ timeout: 2000 }
+			{ timeout: 6000 }
 		);
 		// The writer's own view agrees after a reload (what the server kept, not what was clicked).
 		await openPost(writer.page);
 		check((await countOf(comments(writer.page, target).getByTestId('reactions'), 'HEART')) === 0, 'the heart came back');
+	});
+
+	await step('a reply reaches its comment author as a live badge, a list, and a link', async () => {
+		const target = `Edited by the writer ${run}`;
+		// The writer has a second tab open elsewhere: its badge follows too.
+		const elsewhere = await writer.ctx.newPage();
+		await elsewhere.goto('/tags/none');
+		await elsewhere.getByTestId('notifications-link').waitFor();
+		const before = Number((await writer.page.getByTestId('unread-count').textContent({ timeout: 500 }).catch(() => '0')) || 0);
+
+		const replier = await context('replier');
+		await signIn(replier.page, 'ada', POST);
+		await replier.page.locator('[data-testid=live-state][data-state=live]').waitFor();
+		const theirs = comments(replier.page, target).first();
+		await theirs.getByRole('button', { name: 'Reply', exact: true }).click();
+		const text = `Ada answers the writer ${run}`;
+		await theirs.getByLabel(/^Reply to/).fill(text);
+		const sent = Date.now();
+		await theirs.getByRole('button', { name: 'Reply', exact: true }).last().click();
+		for (const page of [writer.page, elsewhere]) {
+			await page.waitForFunction(
+				(n) => Number(document.querySelector('[data-testid=unread-count]')?.textContent ?? 0) === n,
+				before + 1,
+				{ timeout: 8000 }
+			);
+		}
+		metrics.live_notification_ms = Date.now() - sent;
+
+		// The list says who answered what, unread, and links to the reply.
+		await writer.page.getByTestId('notifications-link').click();
+		const item = writer.page.getByTestId('notification').filter({ hasText: text });
+		await item.waitFor({ timeout: 8000 });
+		check((await item.getAttribute('data-read')) === 'false', 'the new notification is not unread');
+		check((await item.textContent()).includes('replied to your comment on'), 'the notification does not say it is a reply');
+		await writer.page.screenshot({ path: join(SHOTS, 'notifications.png') });
+		await item.getByRole('link').click();
+		await writer.page.waitForURL((url) => url.pathname === POST && url.hash.startsWith('#comment-'));
+		await comments(writer.page, text).waitFor({ timeout: 8000 });
+
+		// Marked read here: the badge goes on both tabs.
+		await writer.page.goto('/notifications');
+		await writer.page.getByRole('button', { name: 'Mark all read' }).click();
+		for (const page of [writer.page, elsewhere]) {
+			await page.getByTestId('unread-count').waitFor({ state: 'detached', timeout: 8000 });
+		}
+		check((await writer.page.locator('[data-testid=notification][data-read=false]').count()) === 0, 'unread left after Mark all read');
+		await elsewhere.close();
+		await replier.ctx.close();
+		await openPost(writer.page);
 	});
 
 	await step('the moderation log shows each hide as it happens, and undoes it', async () => {

@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
 use command_api::{
-    AccountCommand, ChangeDisplayName, ChangePassword, Done, GrantRole, Login, RecordMedia,
-    Refresh, Register, Session, SessionCommand,
+    AccountCommand, ChangeDisplayName, ChangePassword, Done, GrantRole, Login,
+    MarkNotificationsRead, RecordMedia, Refresh, Register, Session, SessionCommand,
 };
 use events::UserId;
 use uuid::Uuid;
@@ -24,6 +24,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/users/me/password", post(password))
         .route("/v1/users/{user_id}/disable", post(disable))
         .route("/v1/users/me/media", post(media))
+        .route("/v1/users/me/notifications/read", post(notifications_read))
 }
 
 async fn register(
@@ -78,6 +79,15 @@ async fn media(
         .account(&state, AccountCommand::RecordMedia(body))
         .await?;
     Ok((StatusCode::CREATED, done))
+}
+
+async fn notifications_read(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(body): ApiJson<MarkNotificationsRead>,
+) -> Result<Json<Done>, ApiError> {
+    ctx.account(&state, AccountCommand::MarkNotificationsRead(body))
+        .await
 }
 
 async fn disable(

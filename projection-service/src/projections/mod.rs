@@ -104,8 +104,9 @@ impl View {
                 "rm_post_revisions",
                 "rm_comment_moderation",
                 "rm_reactions",
+                "rm_notifications",
             ],
-            Self::Users => &["rm_users", "rm_account_moderation"],
+            Self::Users => &["rm_users", "rm_account_moderation", "rm_notification_reads"],
         }
     }
 

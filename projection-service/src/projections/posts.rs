@@ -29,6 +29,67 @@ macro_rules! save_revision {
     }};
 }
 
+/// Tells the authors concerned of the comments `$ids` (already in `rm_comments`): the parent's
+/// author of a reply (`reply`), else the post's author (`comment`); never the comment's own
+/// author, never an anonymous one. Each user's new rows take the next numbers of their
+/// `changed_seq`, in the comments' order; under SERIALIZABLE two batches numbering one user's
+/// rows at once conflict (40001) and one is retried, so the numbers follow the commits.
+macro_rules! notify {
+    ($tx:expr, $target:expr, $ids:expr) => {{
+        let target: &$crate::projections::Target = $target;
+        let ids: &[uuid::Uuid] = $ids;
+        if !ids.is_empty() {
+            let mut q = sqlx::QueryBuilder::new(target.sql(
+                "INSERT INTO rm_notifications (user_id, comment_id, post_id, kind, created_at, status, changed_seq, last_change) \
+                 SELECT r.user_id, r.comment_id, r.post_id, r.kind, r.created_at, 'active', \
+                 COALESCE((SELECT MAX(n.changed_seq) FROM rm_notifications n WHERE n.user_id = r.user_id), 0) \
+                 + ROW_NUMBER() OVER (PARTITION BY r.user_id ORDER BY r.created_at, r.comment_id), 'added' FROM ( \
+                 SELECT pc.author_id AS user_id, c.id AS comment_id, c.post_id AS post_id, 'reply' AS kind, c.created_at AS created_at \
+                 FROM rm_comments c JOIN rm_comments pc ON pc.id = c.parent_id \
+                 WHERE pc.author_id IS NOT NULL AND (c.author_id IS NULL OR pc.author_id <> c.author_id) AND c.id IN (",
+            ).0);
+            let mut list = q.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            q.push(target.sql(
+                ") UNION ALL SELECT p.author_id, c.id, c.post_id, 'comment', c.created_at \
+                 FROM rm_comments c JOIN rm_posts p ON p.id = c.post_id \
+                 WHERE (c.author_id IS NULL OR p.author_id <> c.author_id) \
+                 AND NOT EXISTS (SELECT 1 FROM rm_comments pc WHERE pc.id = c.parent_id AND pc.author_id = p.author_id) \
+                 AND c.id IN (",
+            ).0);
+            let mut list = q.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            q.push(")) AS r WHERE true ON CONFLICT (user_id, comment_id) DO NOTHING");
+            q.build().execute(&mut *$tx).await?;
+        }
+    }};
+}
+
+/// Withdraws (`$on` false) or brings back (`$on` true) the notifications of comment `$comment`,
+/// each as its user's next change.
+macro_rules! renotify {
+    ($tx:expr, $target:expr, $comment:expr, $on:expr) => {{
+        let target: &$crate::projections::Target = $target;
+        let sql = if $on {
+            "UPDATE rm_notifications SET status = 'active', last_change = 'restored', \
+             changed_seq = (SELECT MAX(n.changed_seq) FROM rm_notifications n WHERE n.user_id = rm_notifications.user_id) + 1 \
+             WHERE comment_id = $1 AND status = 'withdrawn'"
+        } else {
+            "UPDATE rm_notifications SET status = 'withdrawn', last_change = 'withdrawn', \
+             changed_seq = (SELECT MAX(n.changed_seq) FROM rm_notifications n WHERE n.user_id = rm_notifications.user_id) + 1 \
+             WHERE comment_id = $1 AND status = 'active'"
+        };
+        sqlx::query(target.sql(sql))
+            .bind($comment)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+
 /// Projects one envelope into the posts read model, on the executor `$tx` (a `&mut` connection
 /// inside an open transaction), returning through `?` on a database error. Evaluates to the
 /// change of the post's visible-comment count; the caller applies it, with the post's new version,
@@ -192,6 +253,7 @@ macro_rules! project {
                             .execute(&mut *$tx)
                             .await?;
                     }
+                    $crate::projections::posts::notify!($tx, target, &[e.comment_id.0]);
                 }
             }
             Event::Post(E::CommentEdited(e)) => {
@@ -225,6 +287,7 @@ macro_rules! project {
                         if status == "visible" {
                             count_delta = -1;
                         }
+                        $crate::projections::posts::renotify!($tx, target, e.comment_id.0, false);
                         if let Some(parent) = parent {
                             sqlx::query(target.sql("UPDATE rm_comments SET reply_count = reply_count - 1 WHERE id = $1"))
                                 .bind(parent)
@@ -246,6 +309,7 @@ macro_rules! project {
                 .rows_affected();
                 if changed == 1 {
                     count_delta = -1;
+                    $crate::projections::posts::renotify!($tx, target, e.comment_id.0, false);
                 }
                 sqlx::query(target.sql("INSERT INTO rm_comment_moderation (event_id, at, moderator_id, action, post_id, comment_id, reason) \
                      VALUES ($1, $2, $3, 'hide_comment', $4, $5, $6) ON CONFLICT (event_id) DO NOTHING"))
@@ -350,6 +414,31 @@ macro_rules! project {
             }
             // The image is in the media store; the read tables keep no list of uploads.
             Event::User(U::MediaUploaded(_)) => {}
+            Event::User(U::NotificationsRead(e)) => {
+                // A mark only moves forward, in the list's order (time, then comment id).
+                let mark = sqlx::query(target.sql("SELECT up_to_at, up_to_comment FROM rm_notification_reads WHERE user_id = $1"))
+                    .bind(post)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+                let newer = match mark {
+                    None => true,
+                    Some(row) => {
+                        let at: chrono::DateTime<chrono::Utc> = sqlx::Row::try_get(&row, 0)?;
+                        let comment: uuid::Uuid = sqlx::Row::try_get(&row, 1)?;
+                        (e.up_to_at, e.up_to_comment) > (at, comment)
+                    }
+                };
+                if newer {
+                    sqlx::query(target.sql("INSERT INTO rm_notification_reads (user_id, up_to_at, up_to_comment, seq) VALUES ($1, $2, $3, 1) \
+                         ON CONFLICT (user_id) DO UPDATE SET up_to_at = excluded.up_to_at, up_to_comment = excluded.up_to_comment, \
+                         seq = rm_notification_reads.seq + 1"))
+                        .bind(post)
+                        .bind(e.up_to_at)
+                        .bind(e.up_to_comment)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+            }
             Event::User(U::Disabled(_)) => {
                 sqlx::query(target.sql("INSERT INTO rm_account_moderation (event_id, at, moderator_id, action, user_id, role) \
                      VALUES ($1, $2, $3, 'disable_user', $4, NULL) ON CONFLICT (event_id) DO NOTHING"))
@@ -375,6 +464,7 @@ macro_rules! project {
                 .rows_affected();
                 if changed == 1 {
                     count_delta = 1;
+                    $crate::projections::posts::renotify!($tx, target, e.comment_id.0, true);
                 }
                 sqlx::query(target.sql("INSERT INTO rm_comment_moderation (event_id, at, moderator_id, action, post_id, comment_id, reason) \
                      VALUES ($1, $2, $3, 'restore_comment', $4, $5, NULL) ON CONFLICT (event_id) DO NOTHING"))
@@ -392,7 +482,9 @@ macro_rules! project {
     }};
 }
 
+pub(crate) use notify;
 pub(crate) use project;
+pub(crate) use renotify;
 pub(crate) use save_revision;
 
 /// A top-level comment waiting to be inserted with others in one multi-row statement; it
@@ -450,6 +542,8 @@ macro_rules! flush_comments {
         if !pending.is_empty() {
             $crate::projections::posts::InsertComments::insert_comments($tx, $target, pending)
                 .await?;
+            let ids: Vec<uuid::Uuid> = pending.iter().map(|c| c.id).collect();
+            $crate::projections::posts::notify!($tx, $target, &ids);
             pending.clear();
         }
     }};

@@ -11,6 +11,7 @@ pub mod int_range;
 pub mod limits;
 pub mod loaders;
 pub mod moderation;
+pub mod notifications;
 pub mod posts;
 pub mod reactions;
 pub mod revisions;
@@ -48,6 +49,7 @@ pub struct Query(
     posts::AuthoringQueries,
     comments::CommentByIdQuery,
     moderation::ModerationQueries,
+    notifications::NotificationQueries,
 );
 
 // Writes, through the command API. Each answers with the changed object and its position;
@@ -59,6 +61,7 @@ pub struct Mutation(
     comments::CommentMutations,
     revisions::RevisionMutations,
     reactions::ReactionMutations,
+    notifications::NotificationMutations,
 );
 
 /// What every resolver shares.

@@ -9,6 +9,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::comments::Comment;
+use super::notifications::NotificationEvent;
 use super::reactions::{PostReactionEvent, counts};
 use super::{caller, gql, parse_id, read_error, shared, visible};
 use crate::cursor;
@@ -78,6 +79,19 @@ impl SubscriptionRoot {
                 Err(LiveError::SlowConsumer { last_version }) => Err(slow_consumer(last_version)),
             })
             .boxed())
+    }
+
+    /// The signed-in user's notifications as they change: `ADDED`, `WITHDRAWN` (the comment
+    /// was hidden or deleted), `RESTORED`, and `READ` when their read mark moves on any of their
+    /// devices; each with the unread count now. With `after` (the `cursor` of the last event
+    /// received), first what was missed since, then live; without, from now. Signed out:
+    /// `UNAUTHENTICATED`.
+    async fn notification_events(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+    ) -> Result<BoxStream<'static, Result<NotificationEvent>>> {
+        super::notifications::events(ctx, after).await
     }
 
     /// The reactions to a post itself (not its comments: those come with `commentEvents`),

@@ -105,6 +105,11 @@ struct Inner {
     wake: Notify,
     /// The projector's commit bell, when it runs in this process.
     bell: Option<CommitBell>,
+    /// Users with a live notification subscription here, each told (latest notification
+    /// change, read marks) whenever that pair moves.
+    inbox: Mutex<HashMap<Uuid, watch::Sender<(i64, i64)>>>,
+    /// Rung when the log shows any change while someone follows notifications.
+    inbox_wake: Notify,
 }
 
 /// The W3C trace contexts of the latest traced events, by post and version; the oldest are
@@ -190,6 +195,8 @@ impl Hub {
                 traces: Mutex::new(RecentTraces::default()),
                 wake: Notify::new(),
                 bell,
+                inbox: Mutex::new(HashMap::new()),
+                inbox_wake: Notify::new(),
             }),
         }
     }
@@ -369,9 +376,97 @@ impl Hub {
         Ok(futures::stream::iter(missed.into_iter().map(Ok)).chain(live))
     }
 
+    /// Follows `user`'s notifications: the receiver is marked changed whenever their latest
+    /// notification change or read-mark count moves, so the caller reads what is new then.
+    #[must_use]
+    pub fn watch_inbox(&self, user: Uuid) -> watch::Receiver<(i64, i64)> {
+        self.inner
+            .inbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(user)
+            .or_insert_with(|| watch::Sender::new((0, 0)))
+            .subscribe()
+    }
+
+    /// Reads where every followed user's notifications stand and tells those that moved.
+    async fn inbox_round(&self) {
+        let users: Vec<Uuid> = {
+            let mut inbox = self
+                .inner
+                .inbox
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            inbox.retain(|_, tx| tx.receiver_count() > 0);
+            inbox.keys().copied().collect()
+        };
+        if users.is_empty() {
+            return;
+        }
+        let heads = match self.inner.read.inbox_heads(&users).await {
+            Ok(heads) => heads,
+            Err(e) => {
+                tracing::warn!(error = %e, "notification refresh failed; retrying");
+                return;
+            }
+        };
+        let inbox = self
+            .inner
+            .inbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (user, head) in heads {
+            if let Some(tx) = inbox.get(&user) {
+                tx.send_if_modified(|seen| {
+                    let moved = *seen != head;
+                    *seen = head;
+                    moved
+                });
+            }
+        }
+    }
+
+    /// Tells notification subscribers of what the projector commits: a round at each log
+    /// change (and again while the projector may still be applying it: the log is read before
+    /// the tables have it), at each commit of an in-process projector, and every second.
+    pub async fn follow_inboxes(self, cancel: CancellationToken) {
+        /// After a log change, rounds at these delays (ms) cover the projector's usual lag.
+        const AFTER_CHANGE: [u64; 6] = [0, 5, 20, 80, 250, 600];
+        let mut commits = Ear::of(self.inner.bell.as_ref());
+        loop {
+            let from_log = tokio::select! {
+                () = cancel.cancelled() => return,
+                () = self.inner.inbox_wake.notified() => true,
+                () = commits.rung() => false,
+                () = tokio::time::sleep(SWEEP_EVERY) => false,
+            };
+            if !from_log {
+                self.inbox_round().await;
+                continue;
+            }
+            let started = tokio::time::Instant::now();
+            for ms in AFTER_CHANGE {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep_until(started + Duration::from_millis(ms)) => {}
+                }
+                self.inbox_round().await;
+            }
+        }
+    }
+
     /// Notes that the log has `post` at `version`, and the trace contexts of its traced events.
     pub fn changed(&self, post: Uuid, version: i64, traced: Vec<(i64, String)>) {
         self.inner.cache.saw(post, version);
+        let following = !self
+            .inner
+            .inbox
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty();
+        if following {
+            self.inner.inbox_wake.notify_one();
+        }
         // Kept whether or not anyone listens yet: a subscriber arriving after the change gets
         // it in its catch-up, which joins the trace too.
         if !traced.is_empty() {
