@@ -10,6 +10,7 @@ pub mod dev;
 pub mod lag;
 pub mod replay;
 pub mod tail;
+pub mod transfer;
 pub mod users;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +49,12 @@ pub enum Command {
     Lag(lag::LagArgs),
     /// Rebuilds a read-model view from the log beside the live one, then switches it live.
     Replay(replay::ReplayArgs),
+    /// Writes the whole event log as newline-delimited JSON to stdout (or, with `--markdown DIR`,
+    /// one markdown file per post).
+    Export(transfer::ExportArgs),
+    /// Imports an `inkwire export` file into this Inkwire (resumable: events already there are
+    /// skipped).
+    Import(transfer::ImportArgs),
     /// Reads the event log (`events tail`).
     #[command(subcommand)]
     Events(tail::EventsCommand),
@@ -107,6 +114,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lag(args) => lag::run(args, cancel).await,
         Command::Replay(args) => replay::run(args, cancel).await,
         Command::Events(command) => tail::run(command, cancel).await,
+        Command::Export(args) => transfer::run_export(args).await,
+        Command::Import(args) => transfer::run_import(args).await,
         Command::Migrate { database_url } => {
             let db = infra::db::Db::connect(&database_url, 1).await?;
             db.migrate().await?;
