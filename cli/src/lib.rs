@@ -12,6 +12,7 @@ pub mod replay;
 pub mod tail;
 pub mod transfer;
 pub mod users;
+pub mod wxr;
 
 use clap::{Parser, Subcommand};
 

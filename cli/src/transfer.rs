@@ -78,7 +78,8 @@ pub struct ExportArgs {
 /// `inkwire import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The export to read (`-`: stdin).
+    /// The file to read (`-`: stdin): an `inkwire export`, or a WordPress export (WXR XML),
+    /// told apart by their content.
     pub file: PathBuf,
     /// Where to import into.
     #[command(flatten)]
@@ -362,6 +363,34 @@ pub async fn import(
     Ok(done)
 }
 
+/// Imports a WordPress export (WXR) into `db`: its authors, posts and approved comments as
+/// events ([`crate::wxr`]), then as [`import`] does. Errors name the file's lines; a file with
+/// any is refused whole. Importing the same file again adds nothing.
+///
+/// # Errors
+/// The file's errors, or the database's.
+pub async fn import_wxr(
+    db: &Db,
+    text: &str,
+    batch: usize,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<Imported> {
+    let events = crate::wxr::events(text)
+        .map_err(|errors| anyhow::anyhow!("nothing was imported:\n  {}", errors.join("\n  ")))?;
+    let mut file = serde_json::to_vec(&Header {
+        format: FORMAT.into(),
+        version: FORMAT_VERSION,
+        exported_at: Utc::now(),
+        credentials: false,
+    })?;
+    file.push(b'\n');
+    for envelope in &events {
+        file.extend_from_slice(&envelope.encode());
+        file.push(b'\n');
+    }
+    import(db, file.as_slice(), batch, progress).await
+}
+
 async fn flush(
     store: &EventStore,
     appends: &mut Vec<Append>,
@@ -497,12 +526,12 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
 /// # Errors
 /// The file's or the database's error.
 pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
-    let input: Box<dyn BufRead> = if args.file.as_os_str() == "-" {
-        Box::new(std::io::BufReader::new(std::io::stdin()))
+    let bytes = if args.file.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)?;
+        bytes
     } else {
-        let file = std::fs::File::open(&args.file)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
-        Box::new(std::io::BufReader::new(file))
+        std::fs::read(&args.file).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?
     };
     let db = args.database.open(2).await?;
     let progress =
@@ -510,7 +539,14 @@ pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
             "{bar:40} {pos}/{len} events, {per_sec}, {eta} left",
         )?);
     let started = Instant::now();
-    let done = import(&db, input, args.batch.max(1), &progress).await?;
+    let batch = args.batch.max(1);
+    let done = if crate::wxr::is_xml(&bytes) {
+        let text = String::from_utf8(bytes)
+            .map_err(|e| anyhow::anyhow!("{}: not UTF-8 ({e})", args.file.display()))?;
+        import_wxr(&db, &text, batch, &progress).await?
+    } else {
+        import(&db, bytes.as_slice(), batch, &progress).await?
+    };
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "import: {} events written ({} already there) in {} streams, {seconds:.1} s ({:.0} events/s) into {}; \

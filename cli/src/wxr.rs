@@ -1,0 +1,597 @@
+//! WordPress exports (WXR: RSS with the `wp:` namespace) as Inkwire events: authors become
+//! accounts without passwords, posts keep their slugs, tags, categories (as tags), text and
+//! dates, published ones are published, and approved comments keep their threading. Pingbacks,
+//! pages, attachments and unapproved comments are left out.
+//!
+//! Ids are derived from the site and WordPress's own ids, and event ids from the dates, so the
+//! same file always gives the same events: importing it again adds nothing
+//! ([`crate::transfer::import`] skips what is there).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use events::{
+    Actor, CommentAdded, CommentId, Envelope, Event, PostDrafted, PostEvent, PostPublished,
+    StoredMeta, StreamId, UserEvent, UserId, UserRegistered, UserRoleChanged,
+};
+use quick_xml::events::Event as Xml;
+use uuid::Uuid;
+
+/// Whether `bytes` look like XML rather than an `inkwire export`.
+#[must_use]
+pub fn is_xml(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'<')
+}
+
+#[derive(Default)]
+struct Author {
+    login: String,
+    display_name: String,
+    wp_id: String,
+}
+
+#[derive(Default, Clone)]
+struct Comment {
+    line: usize,
+    id: String,
+    author: String,
+    date: String,
+    content: String,
+    approved: String,
+    kind: String,
+    parent: String,
+    user_id: String,
+}
+
+#[derive(Default)]
+struct Item {
+    line: usize,
+    /// Where its date is.
+    date_line: usize,
+    title: String,
+    creator: String,
+    content: String,
+    post_id: String,
+    date: String,
+    pub_date: String,
+    name: String,
+    status: String,
+    post_type: String,
+    tags: Vec<String>,
+    comments: Vec<Comment>,
+}
+
+/// What a WXR file holds, parsed.
+#[derive(Default)]
+struct Site {
+    link: String,
+    authors: Vec<Author>,
+    items: Vec<Item>,
+}
+
+/// 1-based lines of byte offsets in a text, for offsets that only grow (as a reader's do):
+/// each call counts only the newlines since the last.
+struct Lines<'a> {
+    text: &'a [u8],
+    offset: usize,
+    line: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text: text.as_bytes(),
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    fn at(&mut self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        if offset > self.offset {
+            self.line += self.text[self.offset..offset]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            self.offset = offset;
+        }
+        self.line
+    }
+}
+
+fn parse(text: &str) -> Result<Site, String> {
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut lines = Lines::new(text);
+    let mut site = Site::default();
+    let mut path: Vec<String> = Vec::new();
+    let mut buf = String::new();
+    let mut item: Option<Item> = None;
+    let mut comment: Option<Comment> = None;
+    let mut author: Option<Author> = None;
+    let mut domain = String::new();
+    loop {
+        let at = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        let event = reader
+            .read_event()
+            .map_err(|e| format!("line {}: not well-formed XML: {e}", lines.at(at)))?;
+        match event {
+            Xml::Start(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                buf.clear();
+                let line = lines.at(at);
+                match name.as_str() {
+                    "item" => {
+                        item = Some(Item {
+                            line,
+                            ..Item::default()
+                        });
+                    }
+                    "wp:comment" => {
+                        comment = Some(Comment {
+                            line,
+                            ..Comment::default()
+                        });
+                    }
+                    "wp:author" => author = Some(Author::default()),
+                    "category" => {
+                        domain = e
+                            .try_get_attribute("domain")
+                            .ok()
+                            .flatten()
+                            .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+                            .unwrap_or_default();
+                    }
+                    _ => {}
+                }
+                path.push(name);
+            }
+            Xml::Text(t) => {
+                let raw = t
+                    .decode()
+                    .map_err(|e| format!("line {}: {e}", lines.at(at)))?;
+                buf.push_str(&raw);
+            }
+            Xml::CData(t) => {
+                buf.push_str(&String::from_utf8_lossy(&t.into_inner()));
+            }
+            Xml::GeneralRef(r) => {
+                if let Ok(Some(c)) = r.resolve_char_ref() {
+                    buf.push(c);
+                } else {
+                    let name = String::from_utf8_lossy(&r.into_inner()).into_owned();
+                    buf.push_str(match name.as_str() {
+                        "amp" => "&",
+                        "lt" => "<",
+                        "gt" => ">",
+                        "quot" => "\"",
+                        "apos" => "'",
+                        _ => "",
+                    });
+                }
+            }
+            Xml::End(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                path.pop();
+                let value = std::mem::take(&mut buf);
+                let value = value.trim().to_owned();
+                if let Some(c) = comment.as_mut() {
+                    match name.as_str() {
+                        "wp:comment_id" => c.id = value,
+                        "wp:comment_author" => c.author = value,
+                        "wp:comment_date_gmt" => {
+                            c.date = value;
+                            c.line = lines.at(at);
+                        }
+                        "wp:comment_content" => c.content = value,
+                        "wp:comment_approved" => c.approved = value,
+                        "wp:comment_type" => c.kind = value,
+                        "wp:comment_parent" => c.parent = value,
+                        "wp:comment_user_id" => c.user_id = value,
+                        "wp:comment" => {
+                            if let (Some(done), Some(i)) = (comment.take(), item.as_mut()) {
+                                i.comments.push(done);
+                            }
+                        }
+                        _ => {}
+                    }
+                } else if let Some(i) = item.as_mut() {
+                    match name.as_str() {
+                        "title" => i.title = value,
+                        "dc:creator" => i.creator = value,
+                        "content:encoded" => i.content = value,
+                        "wp:post_id" => i.post_id = value,
+                        "wp:post_date_gmt" => {
+                            i.date = value;
+                            i.date_line = lines.at(at);
+                        }
+                        "pubDate" => i.pub_date = value,
+                        "wp:post_name" => i.name = value,
+                        "wp:status" => i.status = value,
+                        "wp:post_type" => i.post_type = value,
+                        "category" if domain == "post_tag" || domain == "category" => {
+                            i.tags.push(value);
+                        }
+                        "item" => {
+                            if let Some(done) = item.take() {
+                                site.items.push(done);
+                            }
+                        }
+                        _ => {}
+                    }
+                } else if let Some(a) = author.as_mut() {
+                    match name.as_str() {
+                        "wp:author_login" => a.login = value,
+                        "wp:author_display_name" => a.display_name = value,
+                        "wp:author_id" => a.wp_id = value,
+                        "wp:author" => {
+                            if let Some(done) = author.take() {
+                                site.authors.push(done);
+                            }
+                        }
+                        _ => {}
+                    }
+                } else if name == "link" && path.last().is_some_and(|p| p == "channel") {
+                    site.link = value;
+                }
+            }
+            Xml::Eof => break,
+            _ => {}
+        }
+    }
+    if !path.is_empty() {
+        return Err(format!(
+            "line {}: the file ends inside <{}>",
+            lines.at(text.len()),
+            path.join("><")
+        ));
+    }
+    Ok(site)
+}
+
+/// 128 stable bits of `text` (two FNV-1a passes), as an id of UUID version 8 (custom).
+fn stable_id(text: &str) -> Uuid {
+    let mut out = [0u8; 16];
+    for (half, basis) in [0xcbf2_9ce4_8422_2325_u64, 0x6c62_272e_07bb_0142]
+        .iter()
+        .enumerate()
+    {
+        let mut h = *basis;
+        for b in text.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        out[half * 8..half * 8 + 8].copy_from_slice(&h.to_be_bytes());
+    }
+    uuid::Builder::from_custom_bytes(out).into_uuid()
+}
+
+/// A time-ordered id (the layout of UUIDv7) for the event at `ms` of `stream` at `version`.
+fn event_id(ms: i64, stream: Uuid, version: i64) -> Uuid {
+    let rand = stable_id(&format!("{stream}/{version}"));
+    let mut bytes = *rand.as_bytes();
+    let ms = u64::try_from(ms).unwrap_or(0).to_be_bytes();
+    bytes[..6].copy_from_slice(&ms[2..]);
+    uuid::Builder::from_bytes(bytes)
+        .with_version(uuid::Version::SortRand)
+        .with_variant(uuid::Variant::RFC4122)
+        .into_uuid()
+}
+
+fn date(value: &str, line: usize, what: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S") {
+        return Ok(t.and_utc());
+    }
+    if let Ok(t) = DateTime::parse_from_rfc2822(value) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    Err(format!("line {line}: {what} {value:?} is not a date"))
+}
+
+/// `text` as an Inkwire username or slug: lower-case letters, digits and dashes.
+fn simple(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in text.to_lowercase().chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let mut out: String = out.trim_matches('-').chars().take(max).collect();
+    while out.ends_with('-') {
+        out.pop();
+    }
+    out
+}
+
+/// Events for one stream, with versions and ever-later ids from the dates given.
+struct Stream {
+    id: Uuid,
+    version: i64,
+    last_ms: i64,
+    out: Vec<Envelope>,
+}
+
+impl Stream {
+    fn new(id: Uuid) -> Self {
+        Self {
+            id,
+            version: 0,
+            last_ms: 0,
+            out: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, at: DateTime<Utc>, actor: Actor, event: Event) {
+        self.version += 1;
+        let ms = at.timestamp_millis().max(self.last_ms + 1);
+        self.last_ms = ms;
+        let id = event_id(ms, self.id, self.version);
+        self.out.push(Envelope {
+            meta: StoredMeta {
+                event_id: id,
+                stream_id: StreamId(self.id),
+                stream_version: self.version,
+                occurred_at: DateTime::from_timestamp_millis(ms).unwrap_or(at),
+                actor,
+                correlation_id: id,
+                causation_id: None,
+                traceparent: None,
+            },
+            event,
+        });
+    }
+}
+
+/// Appends comment `c` to `stream`, signed by its WordPress account when it has one here.
+fn add_comment(
+    stream: &mut Stream,
+    link: &str,
+    users: &HashMap<String, (Uuid, String)>,
+    by_wp_id: &HashMap<&str, &str>,
+    at: DateTime<Utc>,
+    c: &Comment,
+    parent: Option<CommentId>,
+) -> CommentId {
+    let id = CommentId(stable_id(&format!("wxr-comment:{link}:{}", c.id)));
+    let author = by_wp_id
+        .get(c.user_id.as_str())
+        .filter(|_| c.user_id != "0")
+        .and_then(|login| users.get(*login));
+    let name: String = if c.author.trim().is_empty() {
+        "Anonymous".to_owned()
+    } else {
+        c.author.trim().chars().take(80).collect()
+    };
+    let author_name = author.map_or(name.clone(), |(_, shown)| shown.clone());
+    stream.push(
+        at,
+        Actor {
+            user_id: author.map(|(id, _)| UserId(*id)),
+            name: Some(author_name.clone()),
+        },
+        Event::Post(PostEvent::CommentAdded(CommentAdded {
+            comment_id: id,
+            parent_id: parent,
+            author_id: author.map(|(id, _)| UserId(*id)),
+            author_name,
+            body: c.content.clone(),
+        })),
+    );
+    id
+}
+
+/// What a WXR file becomes: every event, per stream in version order, streams in the file's
+/// order (authors first); or the file's errors, each with its line.
+///
+/// # Errors
+/// Line-numbered reasons the file cannot be imported.
+pub fn events(text: &str) -> Result<Vec<Envelope>, Vec<String>> {
+    let site = parse(text).map_err(|e| vec![e])?;
+    let mut errors = Vec::new();
+    let items: Vec<&Item> = site
+        .items
+        .iter()
+        .filter(|i| i.post_type.is_empty() || i.post_type == "post")
+        .collect();
+    // Authors: the file's, and any post's creator it does not list.
+    let mut logins: Vec<(String, String)> = site
+        .authors
+        .iter()
+        .map(|a| (a.login.clone(), a.display_name.clone()))
+        .collect();
+    for i in &items {
+        if !i.creator.is_empty() && !logins.iter().any(|(l, _)| *l == i.creator) {
+            logins.push((i.creator.clone(), i.creator.clone()));
+        }
+    }
+    let first = items
+        .iter()
+        .filter_map(|i| date(&i.date, i.date_line, "wp:post_date_gmt").ok())
+        .min()
+        .unwrap_or(DateTime::UNIX_EPOCH);
+    let mut out = Vec::new();
+    let mut users: HashMap<String, (Uuid, String)> = HashMap::new();
+    let mut names = HashSet::new();
+    for (login, shown) in &logins {
+        let mut username = simple(login, 32);
+        while username.len() < 3 {
+            username.push('x');
+        }
+        let base = username.clone();
+        let mut n = 1;
+        while !names.insert(username.clone()) {
+            n += 1;
+            username = format!("{}-{n}", base.chars().take(28).collect::<String>());
+        }
+        let id = stable_id(&format!("wxr-user:{}:{login}", site.link));
+        let shown = if shown.trim().is_empty() {
+            login.clone()
+        } else {
+            shown.trim().to_owned()
+        };
+        let mut stream = Stream::new(id);
+        let actor = Actor {
+            user_id: Some(UserId(id)),
+            name: Some(shown.clone()),
+        };
+        stream.push(
+            first,
+            actor.clone(),
+            Event::User(UserEvent::Registered(UserRegistered {
+                username,
+                display_name: shown.clone(),
+            })),
+        );
+        stream.push(
+            first,
+            actor,
+            Event::User(UserEvent::RoleGranted(UserRoleChanged {
+                role: "author".into(),
+            })),
+        );
+        out.extend(stream.out);
+        users.insert(login.clone(), (id, shown));
+    }
+    // WordPress user ids of the authors, for comments written signed in.
+    let by_wp_id: HashMap<&str, &str> = site
+        .authors
+        .iter()
+        .map(|a| (a.wp_id.as_str(), a.login.as_str()))
+        .collect();
+    let mut slugs = HashSet::new();
+    for item in items {
+        if item.post_id.is_empty() {
+            errors.push(format!(
+                "line {}: an <item> without <wp:post_id>",
+                item.line
+            ));
+            continue;
+        }
+        let at = if item.date.is_empty() || item.date.starts_with("0000") {
+            date(&item.pub_date, item.line, "pubDate")
+        } else {
+            date(&item.date, item.date_line, "wp:post_date_gmt")
+        };
+        let at = match at {
+            Ok(at) => at,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        let Some((author, author_name)) = users
+            .get(&item.creator)
+            .or_else(|| logins.first().and_then(|(l, _)| users.get(l)))
+            .cloned()
+        else {
+            errors.push(format!(
+                "line {}: a post without an author, in a file that names none",
+                item.line
+            ));
+            continue;
+        };
+        let mut slug = simple(&item.name, 120);
+        if slug.is_empty() {
+            slug = simple(&item.title, 120);
+        }
+        if slug.is_empty() || !slugs.insert(slug.clone()) {
+            slug = format!(
+                "{}-{}",
+                if slug.is_empty() { "post" } else { &slug },
+                simple(&item.post_id, 20)
+            );
+            slugs.insert(slug.clone());
+        }
+        let mut tags: Vec<String> = Vec::new();
+        for t in item.tags.iter().filter_map(|t| events::normal_tag(t)) {
+            if !tags.contains(&t) {
+                tags.push(t);
+            }
+        }
+        let post = stable_id(&format!("wxr-post:{}:{}", site.link, item.post_id));
+        let mut stream = Stream::new(post);
+        let actor = Actor {
+            user_id: Some(UserId(author)),
+            name: Some(author_name),
+        };
+        let title = if item.title.trim().is_empty() {
+            "(untitled)".to_owned()
+        } else {
+            item.title.trim().to_owned()
+        };
+        stream.push(
+            at,
+            actor.clone(),
+            Event::Post(PostEvent::PostDrafted(PostDrafted {
+                author_id: UserId(author),
+                title,
+                slug,
+                body_markdown: item.content.clone(),
+                tags,
+                allow_anonymous_comments: true,
+            })),
+        );
+        if item.status == "publish" {
+            stream.push(
+                at,
+                actor,
+                Event::Post(PostEvent::PostPublished(PostPublished {})),
+            );
+        }
+        // Approved comments, oldest first, each after its parent.
+        let mut comments: Vec<&Comment> = item
+            .comments
+            .iter()
+            .filter(|c| c.approved == "1" && (c.kind.is_empty() || c.kind == "comment"))
+            .collect();
+        let mut dated = Vec::with_capacity(comments.len());
+        for c in comments.drain(..) {
+            match date(&c.date, c.line, "wp:comment_date_gmt") {
+                Ok(at) => dated.push((at, c)),
+                Err(e) => errors.push(e),
+            }
+        }
+        dated.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        let mut seen: HashMap<&str, CommentId> = HashMap::new();
+        let mut waiting: Vec<(DateTime<Utc>, &Comment)> = dated;
+        // A reply dated before its parent waits for it; one whose parent is not imported (or
+        // never comes) becomes a comment of its own.
+        while !waiting.is_empty() {
+            let before = waiting.len();
+            let mut later = Vec::new();
+            for (at, c) in waiting {
+                let parent = match c.parent.as_str() {
+                    "" | "0" => None,
+                    p => match seen.get(p) {
+                        Some(id) => Some(*id),
+                        None if item.comments.iter().any(|o| o.id == p && o.approved == "1") => {
+                            later.push((at, c));
+                            continue;
+                        }
+                        None => None,
+                    },
+                };
+                let id = add_comment(&mut stream, &site.link, &users, &by_wp_id, at, c, parent);
+                seen.insert(c.id.as_str(), id);
+            }
+            if later.len() == before {
+                for (at, c) in later {
+                    add_comment(&mut stream, &site.link, &users, &by_wp_id, at, c, None);
+                }
+                break;
+            }
+            waiting = later;
+        }
+        out.extend(stream.out);
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        errors.truncate(20);
+        Err(errors)
+    }
+}
