@@ -7,6 +7,7 @@ pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod dev;
+pub mod disqus;
 pub mod lag;
 pub mod replay;
 pub mod tail;

@@ -78,8 +78,8 @@ pub struct ExportArgs {
 /// `inkwire import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The file to read (`-`: stdin): an `inkwire export`, or a WordPress export (WXR XML),
-    /// told apart by their content.
+    /// The file to read (`-`: stdin): an `inkwire export`, a WordPress export (WXR XML) or a
+    /// Disqus comment export (XML), told apart by their content.
     pub file: PathBuf,
     /// Where to import into.
     #[command(flatten)]
@@ -263,7 +263,12 @@ fn read_export(
             ));
             continue;
         }
-        let expected = next.get(&stream).copied().unwrap_or(1);
+        // A stream starts at 1, or right after what the database holds (comments imported
+        // into posts that are there).
+        let expected = next
+            .get(&stream)
+            .copied()
+            .unwrap_or(if version == head + 1 { version } else { 1 });
         if version != expected {
             errors.push(format!(
                 "line {number}: stream {stream} version {version} where version {expected} was due"
@@ -389,6 +394,37 @@ pub async fn import_wxr(
         file.push(b'\n');
     }
     import(db, file.as_slice(), batch, progress).await
+}
+
+/// Imports a Disqus comment export into `db`: its comments on the posts whose slugs its
+/// threads' URLs end in ([`crate::disqus`]), then as [`import`] does. Answers what was done and
+/// the URLs of threads that matched no post.
+///
+/// # Errors
+/// The file's errors (by line; nothing written), or the database's.
+pub async fn import_disqus(
+    db: &Db,
+    text: &str,
+    batch: usize,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<(Imported, Vec<String>)> {
+    db.migrate().await?;
+    let (events, unmatched) = crate::disqus::events(db, text).await?;
+    let mut file = serde_json::to_vec(&Header {
+        format: FORMAT.into(),
+        version: FORMAT_VERSION,
+        exported_at: Utc::now(),
+        credentials: false,
+    })?;
+    file.push(b'\n');
+    for envelope in &events {
+        file.extend_from_slice(&envelope.encode());
+        file.push(b'\n');
+    }
+    Ok((
+        import(db, file.as_slice(), batch, progress).await?,
+        unmatched,
+    ))
 }
 
 async fn flush(
@@ -543,7 +579,15 @@ pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
     let done = if crate::wxr::is_xml(&bytes) {
         let text = String::from_utf8(bytes)
             .map_err(|e| anyhow::anyhow!("{}: not UTF-8 ({e})", args.file.display()))?;
-        import_wxr(&db, &text, batch, &progress).await?
+        if crate::disqus::is_disqus(&text) {
+            let (done, unmatched) = import_disqus(&db, &text, batch, &progress).await?;
+            for link in &unmatched {
+                eprintln!("import: no post has the slug of {link}; its comments were left out");
+            }
+            done
+        } else {
+            import_wxr(&db, &text, batch, &progress).await?
+        }
     } else {
         import(&db, bytes.as_slice(), batch, &progress).await?
     };

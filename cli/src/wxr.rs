@@ -74,14 +74,14 @@ struct Site {
 
 /// 1-based lines of byte offsets in a text, for offsets that only grow (as a reader's do):
 /// each call counts only the newlines since the last.
-struct Lines<'a> {
+pub(crate) struct Lines<'a> {
     text: &'a [u8],
     offset: usize,
     line: usize,
 }
 
 impl<'a> Lines<'a> {
-    fn new(text: &'a str) -> Self {
+    pub(crate) fn new(text: &'a str) -> Self {
         Self {
             text: text.as_bytes(),
             offset: 0,
@@ -89,7 +89,7 @@ impl<'a> Lines<'a> {
         }
     }
 
-    fn at(&mut self, offset: usize) -> usize {
+    pub(crate) fn at(&mut self, offset: usize) -> usize {
         let offset = offset.min(self.text.len());
         if offset > self.offset {
             self.line += self.text[self.offset..offset]
@@ -252,7 +252,7 @@ fn parse(text: &str) -> Result<Site, String> {
 }
 
 /// 128 stable bits of `text` (two FNV-1a passes), as an id of UUID version 8 (custom).
-fn stable_id(text: &str) -> Uuid {
+pub(crate) fn stable_id(text: &str) -> Uuid {
     let mut out = [0u8; 16];
     for (half, basis) in [0xcbf2_9ce4_8422_2325_u64, 0x6c62_272e_07bb_0142]
         .iter()
@@ -280,11 +280,14 @@ fn event_id(ms: i64, stream: Uuid, version: i64) -> Uuid {
         .into_uuid()
 }
 
-fn date(value: &str, line: usize, what: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn date(value: &str, line: usize, what: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S") {
         return Ok(t.and_utc());
     }
     if let Ok(t) = DateTime::parse_from_rfc2822(value) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return Ok(t.with_timezone(&Utc));
     }
     Err(format!("line {line}: {what} {value:?} is not a date"))
@@ -308,24 +311,29 @@ fn simple(text: &str, max: usize) -> String {
 }
 
 /// Events for one stream, with versions and ever-later ids from the dates given.
-struct Stream {
+pub(crate) struct Stream {
     id: Uuid,
     version: i64,
     last_ms: i64,
-    out: Vec<Envelope>,
+    pub(crate) out: Vec<Envelope>,
 }
 
 impl Stream {
-    fn new(id: Uuid) -> Self {
+    pub(crate) fn new(id: Uuid) -> Self {
+        Self::after(id, 0, 0)
+    }
+
+    /// A stream that already holds `version` events, the last at `last_ms`.
+    pub(crate) fn after(id: Uuid, version: i64, last_ms: i64) -> Self {
         Self {
             id,
-            version: 0,
-            last_ms: 0,
+            version,
+            last_ms,
             out: Vec::new(),
         }
     }
 
-    fn push(&mut self, at: DateTime<Utc>, actor: Actor, event: Event) {
+    pub(crate) fn push(&mut self, at: DateTime<Utc>, actor: Actor, event: Event) {
         self.version += 1;
         let ms = at.timestamp_millis().max(self.last_ms + 1);
         self.last_ms = ms;
@@ -335,7 +343,9 @@ impl Stream {
                 event_id: id,
                 stream_id: StreamId(self.id),
                 stream_version: self.version,
-                occurred_at: DateTime::from_timestamp_millis(ms).unwrap_or(at),
+                // The event's own time, even when its id had to be made later than the
+                // stream's last (ids order a stream; times are what readers see).
+                occurred_at: at,
                 actor,
                 correlation_id: id,
                 causation_id: None,
@@ -378,7 +388,7 @@ fn add_comment(
             parent_id: parent,
             author_id: author.map(|(id, _)| UserId(*id)),
             author_name,
-            body: c.content.clone(),
+            body: comment_markdown(&c.content),
         })),
     );
     id
@@ -593,5 +603,101 @@ pub fn events(text: &str) -> Result<Vec<Envelope>, Vec<String>> {
     } else {
         errors.truncate(20);
         Err(errors)
+    }
+}
+
+/// A comment's HTML (as WordPress and Disqus keep comments) as the markdown Inkwire comments
+/// are written in: paragraphs and line breaks, links, emphasis and code kept, other tags
+/// dropped, entities decoded. Inkwire shows raw HTML in comments as text, so it must not stay.
+#[must_use]
+pub fn comment_markdown(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut href: Vec<Option<String>> = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find('<') {
+        out.push_str(&rest[..at]);
+        let Some(end) = rest[at..].find('>') else {
+            out.push_str(&rest[at..]);
+            rest = "";
+            break;
+        };
+        let tag = &rest[at + 1..at + end];
+        rest = &rest[at + end + 1..];
+        let closing = tag.starts_with('/');
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_lowercase();
+        match (name.as_str(), closing) {
+            ("p" | "div" | "blockquote", _) => out.push_str("\n\n"),
+            ("br", _) => out.push_str("  \n"),
+            ("em" | "i", _) => out.push('*'),
+            ("strong" | "b", _) => out.push_str("**"),
+            ("code", _) => out.push('`'),
+            ("a", false) => {
+                let link = tag
+                    .split("href=")
+                    .nth(1)
+                    .and_then(|v| {
+                        let q = v.chars().next()?;
+                        if q == '"' || q == '\'' {
+                            v[1..].split(q).next().map(str::to_owned)
+                        } else {
+                            v.split_whitespace().next().map(str::to_owned)
+                        }
+                    })
+                    .filter(|l| l.starts_with("http://") || l.starts_with("https://"));
+                if link.is_some() {
+                    out.push('[');
+                }
+                href.push(link);
+            }
+            ("a", true) => {
+                if let Some(Some(link)) = href.pop() {
+                    out.push_str(&format!("]({link})"));
+                }
+            }
+            _ => {}
+        }
+    }
+    out.push_str(rest);
+    let out = out
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#039;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    let mut text = String::new();
+    for para in out.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(para);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::comment_markdown;
+
+    #[test]
+    fn comment_html_becomes_markdown() {
+        assert_eq!(
+            comment_markdown(
+                "<p>First &amp; <em>best</em></p><p>See <a href=\"https://x.example/a\">this</a><br/>ok</p>"
+            ),
+            "First & *best*\n\nSee [this](https://x.example/a)  \nok"
+        );
+        assert_eq!(comment_markdown("plain text"), "plain text");
+        assert_eq!(
+            comment_markdown("<a href=\"javascript:alert(1)\">x</a> &lt;script&gt;"),
+            "x <script>"
+        );
+        assert_eq!(comment_markdown("<b>unclosed <i"), "**unclosed <i");
     }
 }
