@@ -25,6 +25,20 @@ use super::graphql::authenticated_caller;
 /// Bytes a multipart body may carry besides the file (boundaries, part headers).
 pub(crate) const MULTIPART_OVERHEAD: usize = 64 * 1024;
 
+/// The largest refused upload read to its end before the refusal is sent (larger ones are
+/// refused at once, and their connection closed).
+const DRAIN_AT_MOST: usize = 64 << 20;
+
+/// Reads and drops `body`, for at most ten seconds.
+async fn drain(body: Body) {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
+}
+
 /// An error answer in the command API's shape.
 fn refusal(code: ErrorCode, reason: &str, message: impl Into<String>) -> Response {
     let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -151,7 +165,13 @@ async fn stored_and_recorded(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max + MULTIPART_OVERHEAD) {
+    if let Some(n) = declared.filter(|n| *n > max + MULTIPART_OVERHEAD) {
+        // Read what the client is sending before answering, when it is not absurdly large:
+        // closing on a client still writing makes it see a broken connection instead of this
+        // answer (a browser shows a network error rather than "too large").
+        if n <= DRAIN_AT_MOST {
+            drain(body).await;
+        }
         return media_refusal(&MediaError::TooLarge { max });
     }
     let mut form = match Multipart::from_request(Request::from_parts(parts, body), &()).await {
