@@ -16,7 +16,7 @@ use infra::with_db;
 use quick_xml::events::Event as Xml;
 use uuid::Uuid;
 
-use crate::wxr::{Lines, Stream, date, stable_id};
+use crate::wxr::{Lines, Stream, date, push_reference, stable_id};
 
 /// Whether `text` is a Disqus export: its root element is `<disqus>`.
 #[must_use]
@@ -100,20 +100,7 @@ fn parse(text: &str) -> Result<(HashMap<String, String>, Vec<Comment>), String> 
                 );
             }
             Xml::CData(t) => buf.push_str(&String::from_utf8_lossy(&t.into_inner())),
-            Xml::GeneralRef(r) => {
-                if let Ok(Some(c)) = r.resolve_char_ref() {
-                    buf.push(c);
-                } else {
-                    buf.push_str(match String::from_utf8_lossy(&r.into_inner()).as_ref() {
-                        "amp" => "&",
-                        "lt" => "<",
-                        "gt" => ">",
-                        "quot" => "\"",
-                        "apos" => "'",
-                        _ => "",
-                    });
-                }
-            }
+            Xml::GeneralRef(r) => push_reference(&mut buf, &r),
             Xml::End(e) => {
                 let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
                 path.pop();

@@ -368,6 +368,22 @@ pub async fn import(
     Ok(done)
 }
 
+/// `events` as an export without credentials, for [`import`] to check and append.
+fn as_export(events: &[Envelope]) -> anyhow::Result<Vec<u8>> {
+    let mut file = serde_json::to_vec(&Header {
+        format: FORMAT.into(),
+        version: FORMAT_VERSION,
+        exported_at: Utc::now(),
+        credentials: false,
+    })?;
+    file.push(b'\n');
+    for envelope in events {
+        file.extend_from_slice(&envelope.encode());
+        file.push(b'\n');
+    }
+    Ok(file)
+}
+
 /// Imports a WordPress export (WXR) into `db`: its authors, posts and approved comments as
 /// events ([`crate::wxr`]), then as [`import`] does. Errors name the file's lines; a file with
 /// any is refused whole. Importing the same file again adds nothing.
@@ -382,17 +398,7 @@ pub async fn import_wxr(
 ) -> anyhow::Result<Imported> {
     let events = crate::wxr::events(text)
         .map_err(|errors| anyhow::anyhow!("nothing was imported:\n  {}", errors.join("\n  ")))?;
-    let mut file = serde_json::to_vec(&Header {
-        format: FORMAT.into(),
-        version: FORMAT_VERSION,
-        exported_at: Utc::now(),
-        credentials: false,
-    })?;
-    file.push(b'\n');
-    for envelope in &events {
-        file.extend_from_slice(&envelope.encode());
-        file.push(b'\n');
-    }
+    let file = as_export(&events)?;
     import(db, file.as_slice(), batch, progress).await
 }
 
@@ -410,17 +416,7 @@ pub async fn import_disqus(
 ) -> anyhow::Result<(Imported, Vec<String>)> {
     db.migrate().await?;
     let (events, unmatched) = crate::disqus::events(db, text).await?;
-    let mut file = serde_json::to_vec(&Header {
-        format: FORMAT.into(),
-        version: FORMAT_VERSION,
-        exported_at: Utc::now(),
-        credentials: false,
-    })?;
-    file.push(b'\n');
-    for envelope in &events {
-        file.extend_from_slice(&envelope.encode());
-        file.push(b'\n');
-    }
+    let file = as_export(&events)?;
     Ok((
         import(db, file.as_slice(), batch, progress).await?,
         unmatched,

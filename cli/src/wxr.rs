@@ -157,21 +157,7 @@ fn parse(text: &str) -> Result<Site, String> {
             Xml::CData(t) => {
                 buf.push_str(&String::from_utf8_lossy(&t.into_inner()));
             }
-            Xml::GeneralRef(r) => {
-                if let Ok(Some(c)) = r.resolve_char_ref() {
-                    buf.push(c);
-                } else {
-                    let name = String::from_utf8_lossy(&r.into_inner()).into_owned();
-                    buf.push_str(match name.as_str() {
-                        "amp" => "&",
-                        "lt" => "<",
-                        "gt" => ">",
-                        "quot" => "\"",
-                        "apos" => "'",
-                        _ => "",
-                    });
-                }
-            }
+            Xml::GeneralRef(r) => push_reference(&mut buf, &r),
             Xml::End(e) => {
                 let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
                 path.pop();
@@ -249,6 +235,23 @@ fn parse(text: &str) -> Result<Site, String> {
         ));
     }
     Ok(site)
+}
+
+/// Appends what the reference `r` (`&amp;`, `&#233;`, …) stands for; XML's five entities
+/// and character references (an unknown entity stands for nothing).
+pub(crate) fn push_reference(buf: &mut String, r: &quick_xml::events::BytesRef<'_>) {
+    if let Ok(Some(c)) = r.resolve_char_ref() {
+        buf.push(c);
+        return;
+    }
+    buf.push_str(match r.as_ref() {
+        b"amp" => "&",
+        b"lt" => "<",
+        b"gt" => ">",
+        b"quot" => "\"",
+        b"apos" => "'",
+        _ => "",
+    });
 }
 
 /// 128 stable bits of `text` (two FNV-1a passes), as an id of UUID version 8 (custom).
