@@ -13,10 +13,9 @@ use command_service::store::EventStore;
 use events::{Actor, CommentAdded, CommentId, Envelope, Event, PostEvent, PostId};
 use infra::db::Db;
 use infra::with_db;
-use quick_xml::events::Event as Xml;
 use uuid::Uuid;
 
-use crate::wxr::{Lines, Stream, date, push_reference, stable_id};
+use crate::wxr::{Step, Stream, attribute, date, stable_id, walk};
 
 /// Whether `text` is a Disqus export: its root element is `<disqus>`.
 #[must_use]
@@ -48,103 +47,73 @@ struct Comment {
 
 /// Threads (id → URL) and comments of a Disqus export.
 fn parse(text: &str) -> Result<(HashMap<String, String>, Vec<Comment>), String> {
-    let mut reader = quick_xml::Reader::from_str(text);
-    let mut lines = Lines::new(text);
     let mut threads = HashMap::new();
     let mut comments = Vec::new();
-    let mut path: Vec<String> = Vec::new();
-    let mut buf = String::new();
     let mut thread: Option<(String, String)> = None;
     let mut comment: Option<Comment> = None;
-    loop {
-        let at = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("line {}: not well-formed XML: {e}", lines.at(at)))?;
-        let id_of = |e: &quick_xml::events::BytesStart<'_>| {
-            e.try_get_attribute("dsq:id")
-                .ok()
-                .flatten()
-                .map(|a| String::from_utf8_lossy(&a.value).into_owned())
-                .unwrap_or_default()
-        };
-        match event {
-            Xml::Start(e) => {
-                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
-                buf.clear();
-                if path.len() == 1 && name == "thread" {
-                    thread = Some((id_of(&e), String::new()));
-                } else if path.len() == 1 && name == "post" {
-                    comment = Some(Comment {
-                        line: lines.at(at),
-                        id: id_of(&e),
-                        ..Comment::default()
-                    });
-                }
-                path.push(name);
-            }
-            Xml::Empty(e) => {
-                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+    walk(text, |step| match step {
+        Step::Open {
+            name,
+            element,
+            depth,
+            line,
+            empty,
+        } => {
+            if empty {
                 if let Some(c) = comment.as_mut() {
-                    match name.as_str() {
-                        "thread" => c.thread = id_of(&e),
-                        "parent" => c.parent = id_of(&e),
+                    match name {
+                        "thread" => c.thread = attribute(element, "dsq:id"),
+                        "parent" => c.parent = attribute(element, "dsq:id"),
                         _ => {}
                     }
                 }
+            } else if depth == 1 && name == "thread" {
+                thread = Some((attribute(element, "dsq:id"), String::new()));
+            } else if depth == 1 && name == "post" {
+                comment = Some(Comment {
+                    line,
+                    id: attribute(element, "dsq:id"),
+                    ..Comment::default()
+                });
             }
-            Xml::Text(t) => {
-                buf.push_str(
-                    &t.decode()
-                        .map_err(|e| format!("line {}: {e}", lines.at(at)))?,
-                );
-            }
-            Xml::CData(t) => buf.push_str(&String::from_utf8_lossy(&t.into_inner())),
-            Xml::GeneralRef(r) => push_reference(&mut buf, &r),
-            Xml::End(e) => {
-                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
-                path.pop();
-                let value = std::mem::take(&mut buf).trim().to_owned();
-                if let Some(c) = comment.as_mut() {
-                    match (path.len(), name.as_str()) {
-                        (2, "message") => c.message = value,
-                        (2, "createdAt") => {
-                            c.created = value;
-                            c.line = lines.at(at);
-                        }
-                        (2, "isDeleted") => c.deleted = value == "true",
-                        (2, "isSpam") => c.spam = value == "true",
-                        (3, "name") => c.name = value,
-                        (1, "post") => {
-                            if let Some(done) = comment.take() {
-                                comments.push(done);
-                            }
-                        }
-                        _ => {}
-                    }
-                } else if let Some((_, link)) = thread.as_mut() {
-                    match (path.len(), name.as_str()) {
-                        (2, "link") => *link = value,
-                        (1, "thread") => {
-                            if let Some((id, link)) = thread.take() {
-                                threads.insert(id, link);
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            Xml::Eof => break,
-            _ => {}
         }
-    }
-    if !path.is_empty() {
-        return Err(format!(
-            "line {}: the file ends inside <{}>",
-            lines.at(text.len()),
-            path.join("><")
-        ));
-    }
+        Step::Close {
+            name,
+            value,
+            depth,
+            line,
+            ..
+        } => {
+            if let Some(c) = comment.as_mut() {
+                match (depth, name) {
+                    (2, "message") => c.message = value,
+                    (2, "createdAt") => {
+                        c.created = value;
+                        c.line = line;
+                    }
+                    (2, "isDeleted") => c.deleted = value == "true",
+                    (2, "isSpam") => c.spam = value == "true",
+                    (3, "name") => c.name = value,
+                    (1, "post") => {
+                        if let Some(done) = comment.take() {
+                            comments.push(done);
+                        }
+                    }
+                    _ => {}
+                }
+            } else if let Some((_, link)) = thread.as_mut() {
+                match (depth, name) {
+                    (2, "link") => *link = value,
+                    (1, "thread") => {
+                        if let Some((id, link)) = thread.take() {
+                            threads.insert(id, link);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    })?;
     Ok((threads, comments))
 }
 

@@ -14,7 +14,7 @@ use events::{
     Actor, CommentAdded, CommentId, Envelope, Event, PostDrafted, PostEvent, PostPublished,
     StoredMeta, StreamId, UserEvent, UserId, UserRegistered, UserRoleChanged,
 };
-use quick_xml::events::Event as Xml;
+use quick_xml::events::{BytesStart, Event as Xml};
 use uuid::Uuid;
 
 /// Whether `bytes` look like XML rather than an `inkwire export`.
@@ -74,14 +74,14 @@ struct Site {
 
 /// 1-based lines of byte offsets in a text, for offsets that only grow (as a reader's do):
 /// each call counts only the newlines since the last.
-pub(crate) struct Lines<'a> {
+struct Lines<'a> {
     text: &'a [u8],
     offset: usize,
     line: usize,
 }
 
 impl<'a> Lines<'a> {
-    pub(crate) fn new(text: &'a str) -> Self {
+    fn new(text: &'a str) -> Self {
         Self {
             text: text.as_bytes(),
             offset: 0,
@@ -89,7 +89,7 @@ impl<'a> Lines<'a> {
         }
     }
 
-    pub(crate) fn at(&mut self, offset: usize) -> usize {
+    fn at(&mut self, offset: usize) -> usize {
         let offset = offset.min(self.text.len());
         if offset > self.offset {
             self.line += self.text[self.offset..offset]
@@ -103,73 +103,51 @@ impl<'a> Lines<'a> {
 }
 
 fn parse(text: &str) -> Result<Site, String> {
-    let mut reader = quick_xml::Reader::from_str(text);
-    let mut lines = Lines::new(text);
     let mut site = Site::default();
-    let mut path: Vec<String> = Vec::new();
-    let mut buf = String::new();
     let mut item: Option<Item> = None;
     let mut comment: Option<Comment> = None;
     let mut author: Option<Author> = None;
     let mut domain = String::new();
-    loop {
-        let at = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("line {}: not well-formed XML: {e}", lines.at(at)))?;
-        match event {
-            Xml::Start(e) => {
-                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
-                buf.clear();
-                let line = lines.at(at);
-                match name.as_str() {
-                    "item" => {
-                        item = Some(Item {
-                            line,
-                            ..Item::default()
-                        });
-                    }
-                    "wp:comment" => {
-                        comment = Some(Comment {
-                            line,
-                            ..Comment::default()
-                        });
-                    }
-                    "wp:author" => author = Some(Author::default()),
-                    "category" => {
-                        domain = e
-                            .try_get_attribute("domain")
-                            .ok()
-                            .flatten()
-                            .map(|a| String::from_utf8_lossy(&a.value).into_owned())
-                            .unwrap_or_default();
-                    }
-                    _ => {}
+    walk(text, |step| {
+        match step {
+            // WordPress writes no empty elements that matter here.
+            Step::Open { empty: true, .. } => {}
+            Step::Open {
+                name,
+                element,
+                line,
+                ..
+            } => match name {
+                "item" => {
+                    item = Some(Item {
+                        line,
+                        ..Item::default()
+                    });
                 }
-                path.push(name);
-            }
-            Xml::Text(t) => {
-                let raw = t
-                    .decode()
-                    .map_err(|e| format!("line {}: {e}", lines.at(at)))?;
-                buf.push_str(&raw);
-            }
-            Xml::CData(t) => {
-                buf.push_str(&String::from_utf8_lossy(&t.into_inner()));
-            }
-            Xml::GeneralRef(r) => push_reference(&mut buf, &r),
-            Xml::End(e) => {
-                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
-                path.pop();
-                let value = std::mem::take(&mut buf);
-                let value = value.trim().to_owned();
+                "wp:comment" => {
+                    comment = Some(Comment {
+                        line,
+                        ..Comment::default()
+                    });
+                }
+                "wp:author" => author = Some(Author::default()),
+                "category" => domain = attribute(element, "domain"),
+                _ => {}
+            },
+            Step::Close {
+                name,
+                parent,
+                value,
+                line,
+                ..
+            } => {
                 if let Some(c) = comment.as_mut() {
-                    match name.as_str() {
+                    match name {
                         "wp:comment_id" => c.id = value,
                         "wp:comment_author" => c.author = value,
                         "wp:comment_date_gmt" => {
                             c.date = value;
-                            c.line = lines.at(at);
+                            c.line = line;
                         }
                         "wp:comment_content" => c.content = value,
                         "wp:comment_approved" => c.approved = value,
@@ -184,14 +162,14 @@ fn parse(text: &str) -> Result<Site, String> {
                         _ => {}
                     }
                 } else if let Some(i) = item.as_mut() {
-                    match name.as_str() {
+                    match name {
                         "title" => i.title = value,
                         "dc:creator" => i.creator = value,
                         "content:encoded" => i.content = value,
                         "wp:post_id" => i.post_id = value,
                         "wp:post_date_gmt" => {
                             i.date = value;
-                            i.date_line = lines.at(at);
+                            i.date_line = line;
                         }
                         "pubDate" => i.pub_date = value,
                         "wp:post_name" => i.name = value,
@@ -208,7 +186,7 @@ fn parse(text: &str) -> Result<Site, String> {
                         _ => {}
                     }
                 } else if let Some(a) = author.as_mut() {
-                    match name.as_str() {
+                    match name {
                         "wp:author_login" => a.login = value,
                         "wp:author_display_name" => a.display_name = value,
                         "wp:author_id" => a.wp_id = value,
@@ -219,27 +197,122 @@ fn parse(text: &str) -> Result<Site, String> {
                         }
                         _ => {}
                     }
-                } else if name == "link" && path.last().is_some_and(|p| p == "channel") {
+                } else if name == "link" && parent == Some("channel") {
                     site.link = value;
                 }
+            }
+        }
+    })?;
+    Ok(site)
+}
+
+/// One step through an XML document, as [`walk`] gives it.
+pub(crate) enum Step<'a> {
+    /// An element opens: `<name …>`, or `<name …/>` when `empty` (no `Close` follows), with
+    /// `depth` elements around it, the innermost `parent`.
+    Open {
+        name: &'a str,
+        element: &'a BytesStart<'a>,
+        depth: usize,
+        line: usize,
+        empty: bool,
+    },
+    /// An element closes: `</name>`, with the text it held (CDATA and references included,
+    /// trimmed), and `depth` elements around it, the innermost `parent`.
+    Close {
+        name: &'a str,
+        parent: Option<&'a str>,
+        value: String,
+        depth: usize,
+        line: usize,
+    },
+}
+
+/// Walks `text` element by element, calling `on` at each opening and closing, with the line
+/// each is on. Errors (not well-formed XML, a file that ends inside an element) name the line.
+///
+/// # Errors
+/// The first error, as `line N: …`.
+pub(crate) fn walk(text: &str, mut on: impl FnMut(Step<'_>)) -> Result<(), String> {
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut lines = Lines::new(text);
+    let mut path: Vec<String> = Vec::new();
+    let mut buf = String::new();
+    loop {
+        let at = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        let event = reader
+            .read_event()
+            .map_err(|e| format!("line {}: not well-formed XML: {e}", lines.at(at)))?;
+        match event {
+            Xml::Start(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                buf.clear();
+                on(Step::Open {
+                    name: &name,
+                    element: &e,
+                    depth: path.len(),
+                    line: lines.at(at),
+                    empty: false,
+                });
+                path.push(name);
+            }
+            Xml::Empty(e) => {
+                let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+                on(Step::Open {
+                    name: &name,
+                    element: &e,
+                    depth: path.len(),
+                    line: lines.at(at),
+                    empty: true,
+                });
+            }
+            Xml::Text(t) => {
+                buf.push_str(
+                    &t.decode()
+                        .map_err(|e| format!("line {}: {e}", lines.at(at)))?,
+                );
+            }
+            Xml::CData(t) => buf.push_str(&String::from_utf8_lossy(&t.into_inner())),
+            Xml::GeneralRef(r) => push_reference(&mut buf, &r),
+            Xml::End(_) => {
+                let name = path.pop().unwrap_or_default();
+                let value = std::mem::take(&mut buf).trim().to_owned();
+                on(Step::Close {
+                    name: &name,
+                    parent: path.last().map(String::as_str),
+                    value,
+                    depth: path.len(),
+                    line: lines.at(at),
+                });
             }
             Xml::Eof => break,
             _ => {}
         }
     }
-    if !path.is_empty() {
-        return Err(format!(
+    if path.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
             "line {}: the file ends inside <{}>",
             lines.at(text.len()),
             path.join("><")
-        ));
+        ))
     }
-    Ok(site)
+}
+
+/// The value of `element`'s attribute `name` (empty when it has none).
+pub(crate) fn attribute(element: &BytesStart<'_>, name: &str) -> String {
+    element
+        .try_get_attribute(name)
+        .ok()
+        .flatten()
+        .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+        .unwrap_or_default()
 }
 
 /// Appends what the reference `r` (`&amp;`, `&#233;`, …) stands for; XML's five entities
 /// and character references (an unknown entity stands for nothing).
-pub(crate) fn push_reference(buf: &mut String, r: &quick_xml::events::BytesRef<'_>) {
+fn push_reference(buf: &mut String, r: &quick_xml::events::BytesRef<'_>) {
     if let Ok(Some(c)) = r.resolve_char_ref() {
         buf.push(c);
         return;

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::graphql::gql;
+use common::graphql::{comment_as, gql};
 use common::{AUTHOR, Backend, TestStack};
 use infra::db::Db;
 use serde_json::{Value, json};
@@ -44,26 +44,9 @@ async fn seed(stack: &TestStack) {
     )
     .await;
     assert!(draft["errors"].is_null(), "{draft}");
-    let comment = |user: &'static str, parent: Option<String>, body: &'static str| {
-        let post = post.clone();
-        async move {
-            let r = gql(
-                http,
-                url,
-                Some(user),
-                "mutation($input: AddCommentInput!) { addComment(input: $input, waitForProjection: true) { comment { id } } }",
-                json!({ "input": { "postId": post, "parentId": parent, "body": body } }),
-            )
-            .await;
-            r["data"]["addComment"]["comment"]["id"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{r}"))
-                .to_owned()
-        }
-    };
-    let first = comment(AUTHOR, None, "Welcome, **all**").await;
-    let reply = comment(RITA, Some(first.clone()), "Thanks!").await;
-    let spam = comment(RITA, None, "buy things").await;
+    let first = comment_as(http, url, AUTHOR, &post, None, "Welcome, **all**").await;
+    let reply = comment_as(http, url, RITA, &post, Some(&first), "Thanks!").await;
+    let spam = comment_as(http, url, RITA, &post, None, "buy things").await;
     for (user, q, vars) in [
         (
             AUTHOR,

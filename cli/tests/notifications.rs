@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::graphql::{WsClient, WsEvent, error_code, gql};
+use common::graphql::{WsClient, WsEvent, comment_as, error_code, gql};
 use common::{AUTHOR, TestStack};
 use serde_json::{Value, json};
 
@@ -22,27 +22,6 @@ const LIST: &str = "query($unread: Boolean, $after: String) { notifications(firs
     pageInfo { hasNextPage endCursor } } }";
 const MARK: &str = "mutation($upTo: String) { markNotificationsRead(upTo: $upTo) { unreadCount } }";
 const EVENTS: &str = "subscription($after: String) { notificationEvents(after: $after) { kind cursor unreadCount notification { id kind comment { body } } } }";
-
-async fn comment_as(
-    stack: &TestStack,
-    user: &str,
-    post: &str,
-    parent: Option<&str>,
-    body: &str,
-) -> String {
-    let r = gql(
-        &stack.http,
-        &stack.graphql_url,
-        Some(user),
-        "mutation($input: AddCommentInput!) { addComment(input: $input, waitForProjection: true) { comment { id } } }",
-        json!({ "input": { "postId": post, "parentId": parent, "body": body } }),
-    )
-    .await;
-    r["data"]["addComment"]["comment"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{r}"))
-        .to_owned()
-}
 
 async fn list(stack: &TestStack, user: &str, unread: bool) -> Value {
     let r = gql(
@@ -133,11 +112,51 @@ async fn replies_and_comments_notify_live_and_withdraw(stack: &TestStack) {
     // Subscribing is not instant: let it start before the first comment, so "from now" holds.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let rita = comment_as(stack, RITA, &post, None, "Rita on the post").await;
-    let own = comment_as(stack, AUTHOR, &post, None, "the author's own").await;
-    let sam = comment_as(stack, SAM, &post, Some(&rita), "Sam answers Rita").await;
-    let to_author = comment_as(stack, RITA, &post, Some(&own), "Rita answers the author").await;
-    let self_reply = comment_as(stack, RITA, &post, Some(&rita), "Rita adds to her own").await;
+    let rita = comment_as(
+        &stack.http,
+        &stack.graphql_url,
+        RITA,
+        &post,
+        None,
+        "Rita on the post",
+    )
+    .await;
+    let own = comment_as(
+        &stack.http,
+        &stack.graphql_url,
+        AUTHOR,
+        &post,
+        None,
+        "the author's own",
+    )
+    .await;
+    let sam = comment_as(
+        &stack.http,
+        &stack.graphql_url,
+        SAM,
+        &post,
+        Some(&rita),
+        "Sam answers Rita",
+    )
+    .await;
+    let to_author = comment_as(
+        &stack.http,
+        &stack.graphql_url,
+        RITA,
+        &post,
+        Some(&own),
+        "Rita answers the author",
+    )
+    .await;
+    let self_reply = comment_as(
+        &stack.http,
+        &stack.graphql_url,
+        RITA,
+        &post,
+        Some(&rita),
+        "Rita adds to her own",
+    )
+    .await;
 
     // The author: every comment on the post but their own, once each; a reply to them is a
     // REPLY (not also a COMMENT). Newest first, all unread.

@@ -45,6 +45,30 @@ pub async fn add_comment(
     (id, r)
 }
 
+/// Adds a comment (a reply under `parent`) as `user` and waits for its projection; returns
+/// its id.
+pub async fn comment_as(
+    http: &reqwest::Client,
+    url: &str,
+    user: &str,
+    post: &str,
+    parent: Option<&str>,
+    body: &str,
+) -> String {
+    let r = gql(
+        http,
+        url,
+        Some(user),
+        "mutation($input: AddCommentInput!) { addComment(input: $input, waitForProjection: true) { comment { id } } }",
+        json!({ "input": { "postId": post, "parentId": parent, "body": body } }),
+    )
+    .await;
+    r["data"]["addComment"]["comment"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_owned()
+}
+
 /// The cursor to subscribe to `post`'s comment events from, read with the post as the web UI
 /// reads it: a subscription from it misses nothing written after this read.
 pub async fn comment_events_cursor(http: &reqwest::Client, url: &str, post: &str) -> String {

@@ -58,18 +58,7 @@ impl SubscriptionRoot {
             .map(cursor::parse_event)
             .transpose()
             .map_err(gql)?;
-        let exists = s
-            .read
-            .post_by_id(post, false)
-            .await
-            .map_err(read_error)?
-            .is_some_and(|p| visible(&p, caller(ctx)));
-        if !exists {
-            return Err(gql(GatewayError::not_found(
-                "POST_NOT_FOUND",
-                "no such post",
-            )));
-        }
+        ensure_visible(ctx, post).await?;
         let events = fanout::comment_events(ctx, &s.hub, post, after)
             .await
             .map_err(read_error)?;
@@ -105,18 +94,7 @@ impl SubscriptionRoot {
     ) -> Result<BoxStream<'static, Result<PostReactionEvent>>> {
         let s = shared(ctx);
         let post = parse_id(&post_id, "postId").map_err(gql)?;
-        let exists = s
-            .read
-            .post_by_id(post, false)
-            .await
-            .map_err(read_error)?
-            .is_some_and(|p| visible(&p, caller(ctx)));
-        if !exists {
-            return Err(gql(GatewayError::not_found(
-                "POST_NOT_FOUND",
-                "no such post",
-            )));
-        }
+        ensure_visible(ctx, post).await?;
         let changes = s.hub.watch_reactions(post).await.map_err(read_error)?;
         let guard = OpenGuard::open(&s.metrics);
         let read = s.read.clone();
@@ -134,6 +112,25 @@ impl SubscriptionRoot {
                 }
             })
             .boxed())
+    }
+}
+
+/// `POST_NOT_FOUND` unless the caller may see `post` (a draft of someone else's is no more
+/// there than a post that never was).
+async fn ensure_visible(ctx: &Context<'_>, post: uuid::Uuid) -> Result<()> {
+    let exists = shared(ctx)
+        .read
+        .post_by_id(post, false)
+        .await
+        .map_err(read_error)?
+        .is_some_and(|p| visible(&p, caller(ctx)));
+    if exists {
+        Ok(())
+    } else {
+        Err(gql(GatewayError::not_found(
+            "POST_NOT_FOUND",
+            "no such post",
+        )))
     }
 }
 
