@@ -540,7 +540,17 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
-    let n = export(&db, &mut out, args.with_credentials).await?;
+    let n = match export(&db, &mut out, args.with_credentials).await {
+        Ok(n) => n,
+        // The reader went away (`| head`): as any Unix filter does, stop without an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     eprintln!(
         "export: {n} events in {:.1} s{}",
         started.elapsed().as_secs_f64(),
