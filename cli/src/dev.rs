@@ -42,6 +42,9 @@ pub struct DevArgs {
     /// Uploaded images (in the data directory's `media/` unless `--media-store` says otherwise).
     #[command(flatten)]
     pub media: crate::config::MediaArgs,
+    /// Notification email (off unless `--smtp-url` is given).
+    #[command(flatten)]
+    pub mail: crate::config::MailArgs,
 }
 
 /// SQLite connections for the gateway's reads in one process.
@@ -75,6 +78,7 @@ impl Stack {
         log: LogConfig,
         group: &str,
         gateway: &query_gateway::GatewayConfig,
+        mail: Option<command_service::mail::MailConfig>,
         cancel: &CancellationToken,
     ) -> anyhow::Result<Self> {
         let keys = gateway.keys.clone();
@@ -85,7 +89,7 @@ impl Stack {
         let pipeline = infra::rt::pipeline();
         let app = {
             let _on_pipeline = pipeline.enter();
-            command_service::App::new(db.clone(), &log, &registry, keys.clone())?
+            command_service::App::new(db.clone(), &log, &registry, keys.clone(), mail)?
         };
         let (bus, users, commands) = (app.bus.clone(), app.users.clone(), app.service.clone());
         let metrics = projection_service::metrics::Metrics::new(&registry);
@@ -108,6 +112,13 @@ impl Stack {
             },
             &pipeline,
         );
+        if let Some(mailer) = app.mailer {
+            let mailer_cancel = cancel.clone();
+            tasks.spawn(async move {
+                mailer.run(mailer_cancel).await;
+                Ok(())
+            });
+        }
         tasks.spawn_on(
             projection_service::consumer::run(
                 db.clone(),
@@ -212,11 +223,15 @@ pub async fn run(args: DevArgs, cancel: CancellationToken) -> anyhow::Result<()>
         media: args.media.library(Some(&args.data_dir.join("media")))?,
         ..query_gateway::GatewayConfig::new(keys)
     };
+    let mail = args
+        .mail
+        .config(Some(format!("http://{}", listener.local_addr()?)))?;
     let mut stack = Stack::start(
         db,
         log,
         projection_service::DEFAULT_GROUP,
         &gateway,
+        mail,
         &cancel,
     )
     .await?;

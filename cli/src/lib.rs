@@ -97,7 +97,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = config::bind(args.service.listen).await?;
             let db = args.service.connect().await?;
             let log = args.service.log.config(&db);
-            command_service::serve(listener, db, log, keys, cancel).await
+            let mail = args.mail.config(None)?;
+            command_service::serve(listener, db, log, keys, mail, cancel).await
         }
         Command::ProjectionService(args) => {
             let listener = config::bind(args.service.listen).await?;

@@ -64,6 +64,7 @@ async fn http_and_in_process_answer_alike() {
         log,
         "inkwire-projection",
         &query_gateway::GatewayConfig::new(common::keys()),
+        None,
         &cancel,
     )
     .await

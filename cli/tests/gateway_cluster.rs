@@ -350,6 +350,29 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
     assert_eq!(asset.headers()["content-encoding"], "gzip");
     let missing = get("/_app/immutable/nope.js").await.expect("missing asset");
     assert_eq!(missing.status(), 404);
+    // An email's unsubscribe link is the app's page for a browser, and a command for a mail
+    // client's one-click POST (RFC 8058), which a gateway answers (a bad token, here).
+    let page = get("/unsubscribe?token=abc")
+        .await
+        .expect("unsubscribe page");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .expect("html")
+            .contains("content-security-policy")
+    );
+    let one_click = cluster
+        .http
+        .post(format!("{base}/unsubscribe?token=abc"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("one-click");
+    assert_eq!(one_click.status(), 422);
+    let refused: serde_json::Value = one_click.json().await.expect("json");
+    assert_eq!(refused["error"]["reason"], "INVALID_LINK", "{refused}");
     // The API is still the API.
     let api = gql(
         &cluster.http,

@@ -72,6 +72,19 @@ pub struct UserView {
     pub roles: Vec<String>,
 }
 
+/// Where and whether a user's notifications are emailed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailSettings {
+    /// The address, if any.
+    pub email: Option<String>,
+    /// Whether the address was confirmed by the link sent to it.
+    pub verified: bool,
+    /// Whether notifications are emailed (once the address is confirmed).
+    pub enabled: bool,
+    /// Whether this site sends email at all (an SMTP server is configured).
+    pub available: bool,
+}
+
 /// A signed-in session: an access token and who it is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
@@ -87,6 +100,8 @@ pub struct Session {
 pub enum Done {
     /// A role change: the user as it is now.
     User(UserView),
+    /// Notification email settings, as they are now.
+    Email(EmailSettings),
     /// Any other change: `{"ok": true}`.
     Ok {
         /// Always true.

@@ -149,6 +149,91 @@ impl TokenKeys {
     }
 }
 
+impl TokenKeys {
+    /// A signed link for `purpose`, for `user` at the address `email`, valid for `lifetime`.
+    /// Links have their own issuer and audiences: none passes for an access token or a caller
+    /// proof, and a confirmation link does not unsubscribe.
+    ///
+    /// # Errors
+    /// When signing fails (it does not with an HMAC key).
+    pub fn sign_link(
+        &self,
+        purpose: LinkPurpose,
+        user: Uuid,
+        email: &str,
+        lifetime: Duration,
+    ) -> Result<String, TokenError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = LinkClaims {
+            sub: user,
+            email: email.to_owned(),
+            iss: LINK_ISSUER.to_owned(),
+            aud: purpose.audience().to_owned(),
+            iat: now,
+            exp: now + i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX / 2),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| TokenError(e.to_string()))
+    }
+
+    /// Checks a link made by [`TokenKeys::sign_link`] for `purpose`.
+    ///
+    /// # Errors
+    /// [`Refused::Expired`] past its expiry, [`Refused::Invalid`] for anything else but a valid
+    /// link of ours for this purpose.
+    pub fn verify_link(&self, purpose: LinkPurpose, token: &str) -> Result<LinkClaims, Refused> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[LINK_ISSUER]);
+        validation.set_audience(&[purpose.audience()]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        jsonwebtoken::decode::<LinkClaims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => Refused::Expired,
+                _ => Refused::Invalid,
+            })
+    }
+}
+
+/// The issuer of links sent by email (never of access tokens or caller proofs).
+pub const LINK_ISSUER: &str = "inkwire-mail";
+
+/// What a link sent by email does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// Confirms that the address belongs to the account.
+    ConfirmEmail,
+    /// Stops notification email to the address.
+    Unsubscribe,
+}
+
+impl LinkPurpose {
+    const fn audience(self) -> &'static str {
+        match self {
+            Self::ConfirmEmail => "inkwire-confirm-email",
+            Self::Unsubscribe => "inkwire-unsubscribe",
+        }
+    }
+}
+
+/// The claims of a link sent by email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkClaims {
+    /// The account.
+    pub sub: Uuid,
+    /// The address the link was sent to: it acts only while the account still has it.
+    pub email: String,
+    /// Always [`LINK_ISSUER`].
+    pub iss: String,
+    /// The purpose.
+    pub aud: String,
+    /// Issued at.
+    pub iat: i64,
+    /// Expiry.
+    pub exp: i64,
+}
+
 /// Why an access token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
@@ -421,5 +506,58 @@ mod tests {
         )
         .expect("encode");
         assert!(keys.callers().verify(&old).is_err(), "expired");
+    }
+
+    #[test]
+    fn an_email_link_does_one_thing_only() {
+        let keys = keys();
+        let user = Uuid::now_v7();
+        let week = Duration::from_secs(7 * 24 * 3600);
+        let confirm = keys
+            .sign_link(LinkPurpose::ConfirmEmail, user, "ada@example.org", week)
+            .expect("sign");
+        let claims = keys
+            .verify_link(LinkPurpose::ConfirmEmail, &confirm)
+            .expect("a confirmation link confirms");
+        assert_eq!(
+            (claims.sub, claims.email.as_str()),
+            (user, "ada@example.org")
+        );
+        // Not an unsubscribe link, not a sign-in, not a caller proof.
+        assert_eq!(
+            keys.verify_link(LinkPurpose::Unsubscribe, &confirm),
+            Err(Refused::Invalid)
+        );
+        assert_eq!(keys.verify(&confirm).err(), Some(Refused::Invalid));
+        assert!(keys.callers().verify(&confirm).is_err());
+        // Nor does a sign-in token pass for a link.
+        let token = keys.issue(user, "ada", "Ada", &[]).expect("issue");
+        assert_eq!(
+            keys.verify_link(LinkPurpose::Unsubscribe, &token),
+            Err(Refused::Invalid)
+        );
+        // Another secret's link, and an expired one, are refused.
+        let other = TokenKeys::new(b"another secret, also long enough!!", week);
+        let forged = other
+            .sign_link(LinkPurpose::Unsubscribe, user, "ada@example.org", week)
+            .expect("sign");
+        assert!(keys.verify_link(LinkPurpose::Unsubscribe, &forged).is_err());
+        let expired = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &LinkClaims {
+                sub: user,
+                email: "ada@example.org".into(),
+                iss: LINK_ISSUER.into(),
+                aud: "inkwire-unsubscribe".into(),
+                iat: 0,
+                exp: 1000,
+            },
+            &EncodingKey::from_secret(b"a test secret that is long enough!!"),
+        )
+        .expect("encode");
+        assert_eq!(
+            keys.verify_link(LinkPurpose::Unsubscribe, &expired),
+            Err(Refused::Expired)
+        );
     }
 }

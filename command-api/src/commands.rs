@@ -203,6 +203,27 @@ pub struct MarkNotificationsRead {
     pub up_to_comment: uuid::Uuid,
 }
 
+/// `PUT /v1/users/me/email`: where the caller's notifications are emailed, and whether they
+/// are. A new address gets a confirmation link first; nothing else is sent to it until the link
+/// is followed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetEmail {
+    /// The address; `None` forgets it.
+    pub email: Option<String>,
+    /// Whether notifications are emailed.
+    pub enabled: bool,
+}
+
+/// `POST /v1/mail/confirm` and `POST /v1/mail/unsubscribe`: a link sent by email, as its holder
+/// follows it (signed in or not: the link is the proof).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailLink {
+    /// The link's token.
+    pub token: String,
+}
+
 /// `POST /v1/users/me/password`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -238,6 +259,14 @@ pub enum AccountCommand {
     RecordMedia(RecordMedia),
     /// Move the caller's read mark on their notifications.
     MarkNotificationsRead(MarkNotificationsRead),
+    /// The caller's notification email settings (answers [`crate::Done::Email`]).
+    ShowEmail,
+    /// Set the caller's notification email (answers [`crate::Done::Email`]).
+    SetEmail(SetEmail),
+    /// Confirm an address with the link sent to it.
+    ConfirmEmail(MailLink),
+    /// Stop notification email with the link at the bottom of one.
+    Unsubscribe(MailLink),
 }
 
 /// A command's HTTP request: method, path and JSON body.
@@ -366,6 +395,10 @@ impl AccountCommand {
                 "/v1/users/me/notifications/read".into(),
                 json(b),
             ),
+            Self::ShowEmail => route(Method::GET, "/v1/users/me/email".into(), None),
+            Self::SetEmail(b) => route(Method::PUT, "/v1/users/me/email".into(), json(b)),
+            Self::ConfirmEmail(b) => route(Method::POST, "/v1/mail/confirm".into(), json(b)),
+            Self::Unsubscribe(b) => route(Method::POST, "/v1/mail/unsubscribe".into(), json(b)),
         }
     }
 }

@@ -15,11 +15,11 @@ mod commands;
 mod error;
 mod http;
 
-pub use answers::{Accepted, Done, Session, UserView};
+pub use answers::{Accepted, Done, EmailSettings, Session, UserView};
 pub use commands::{
     AccountCommand, AddComment, ChangeDisplayName, ChangePassword, CreatePost, EditComment,
-    EditPost, GrantRole, HideComment, Login, MarkNotificationsRead, PostCommand, RecordMedia,
-    Refresh, Register, Route, SchedulePost, SessionCommand,
+    EditPost, GrantRole, HideComment, Login, MailLink, MarkNotificationsRead, PostCommand,
+    RecordMedia, Refresh, Register, Route, SchedulePost, SessionCommand, SetEmail,
 };
 pub use error::{CommandError, ErrorBody, ErrorCode, Refusal};
 pub use http::HttpCommands;

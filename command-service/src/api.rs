@@ -17,6 +17,7 @@ use crate::domain::post::Authored;
 use crate::domain::post::commands::{self as domain, PostCommand as Command};
 use crate::handler::{CommandBus, CommandError as BusError, RequestMeta};
 use crate::http::ApiError;
+use crate::mail::MailSettings;
 use crate::users::{Access, Registration, UserService};
 
 /// Longest a session may be refreshed, from the password sign-in.
@@ -29,6 +30,8 @@ pub struct CommandService {
     pub bus: Arc<CommandBus>,
     /// Sign-up, sign-in, roles.
     pub users: UserService,
+    /// Notification email settings and links.
+    pub mail: MailSettings,
 }
 
 /// A caller as the commands see it: the account's current name and roles, read fresh.
@@ -314,6 +317,20 @@ impl CommandService {
                 self.users
                     .mark_notifications_read(access, b, &who.meta)
                     .await?;
+                Done::OK
+            }
+            AccountCommand::ShowEmail => Done::Email(self.mail.show(access.map(|a| a.0)).await?),
+            AccountCommand::SetEmail(b) => Done::Email(
+                self.mail
+                    .set(access.map(|a| a.0), b.email.as_deref(), b.enabled)
+                    .await?,
+            ),
+            AccountCommand::ConfirmEmail(b) => {
+                self.mail.confirm(&b.token).await?;
+                Done::OK
+            }
+            AccountCommand::Unsubscribe(b) => {
+                self.mail.unsubscribe(&b.token).await?;
                 Done::OK
             }
         })

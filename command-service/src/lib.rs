@@ -10,6 +10,7 @@ pub mod api;
 pub mod domain;
 pub mod handler;
 pub mod http;
+pub mod mail;
 pub mod metrics;
 pub mod relay;
 pub mod scheduler;
@@ -46,6 +47,8 @@ pub struct App {
     pub relay: Relay,
     /// The scheduled-publishing task, to be run beside the server.
     pub scheduler: scheduler::Scheduler,
+    /// The notification mailer, when email is configured, to be run beside the server.
+    pub mailer: Option<mail::Mailer>,
     /// The command bus (for in-process callers such as `inkwire dev --demo`).
     pub bus: Arc<CommandBus>,
     /// Users (for in-process callers such as `inkwire user add`).
@@ -56,15 +59,16 @@ pub struct App {
 
 impl App {
     /// Wires the service over `db` (already migrated) and `log`, registering its metrics in
-    /// `registry`.
+    /// `registry`; notification email goes out through `mail` when given.
     ///
     /// # Errors
-    /// When the log's producer cannot be created.
+    /// When the log's producer cannot be created, or the mail settings are unusable.
     pub fn new(
         db: Db,
         log: &LogConfig,
         registry: &Registry,
         keys: TokenKeys,
+        mail: Option<mail::MailConfig>,
     ) -> anyhow::Result<Self> {
         let metrics = Metrics::new(registry);
         let wake = Arc::new(Notify::new());
@@ -87,11 +91,27 @@ impl App {
             metrics.clone(),
         ));
         let callers = keys.callers().clone();
+        let mail_wake = Arc::new(Notify::new());
+        let mailer = match mail {
+            Some(config) => Some(
+                mail::Mailer::new(
+                    db.clone(),
+                    keys.clone(),
+                    config,
+                    mail_wake.clone(),
+                    metrics.clone(),
+                )
+                .map_err(anyhow::Error::msg)?,
+            ),
+            None => None,
+        };
+        let mail = mail::MailSettings::new(db.clone(), keys.clone(), mailer.is_some(), mail_wake);
         let users = users::UserService::new(store, keys, appended);
         let relay = Relay::new(Outbox::new(db), log.producer()?, wake, metrics);
         let service = api::CommandService {
             bus: bus.clone(),
             users: users.clone(),
+            mail,
         };
         let router = http::router(http::AppState {
             service: service.clone(),
@@ -106,6 +126,7 @@ impl App {
             router,
             relay,
             scheduler,
+            mailer,
             bus,
             users,
             service,
@@ -114,7 +135,8 @@ impl App {
 }
 
 /// Runs the command service on `listener` until `cancel`: migrations, topic, HTTP API with
-/// `/metrics`, `/healthz`, `/readyz`, the outbox relay and the scheduler.
+/// `/metrics`, `/healthz`, `/readyz`, the outbox relay, the scheduler and, with `mail`, the
+/// notification mailer.
 ///
 /// # Errors
 /// When start-up fails (database, log) or the server stops abnormally.
@@ -123,10 +145,11 @@ pub async fn serve(
     db: Db,
     log: LogConfig,
     keys: TokenKeys,
+    mail: Option<mail::MailConfig>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let registry = infra::net::start(&db, &log).await?;
-    let app = App::new(db.clone(), &log, &registry, keys)?;
+    let app = App::new(db.clone(), &log, &registry, keys, mail)?;
     let router = app.router.merge(infra::telemetry::ops_router(registry, db));
     let mut background = tokio::task::JoinSet::new();
     let relay_cancel = cancel.clone();
@@ -139,5 +162,12 @@ pub async fn serve(
         app.scheduler.run(scheduler_cancel).await;
         Ok(())
     });
+    if let Some(mailer) = app.mailer {
+        let mailer_cancel = cancel.clone();
+        background.spawn(async move {
+            mailer.run(mailer_cancel).await;
+            Ok(())
+        });
+    }
     infra::net::serve("command service", listener, router, background, cancel).await
 }

@@ -1,6 +1,8 @@
 //! The command service's Prometheus metrics, named `inkwire_command_<what>_<unit>`.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntGauge, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 /// Metrics of one command-service instance, registered in its own registry (no globals, so
 /// several instances can live in one test process).
@@ -20,6 +22,10 @@ pub struct Metrics {
     pub outbox_oldest_age: prometheus::Gauge,
     /// Scheduled posts this instance published.
     pub scheduled_published: IntCounter,
+    /// Emails the SMTP server took, by kind (`confirmation`, `notifications`).
+    pub mail_sent: IntCounterVec,
+    /// Looks of the mailer that failed, and emails refused for good.
+    pub mail_failures: IntCounter,
 }
 
 impl Metrics {
@@ -70,6 +76,19 @@ impl Metrics {
             "Scheduled posts this instance published when their time came",
         ))
         .expect("valid metric definition");
+        let mail_sent = IntCounterVec::new(
+            Opts::new(
+                "inkwire_command_mail_sent_total",
+                "Emails the SMTP server accepted, by kind",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric definition");
+        let mail_failures = IntCounter::with_opts(Opts::new(
+            "inkwire_command_mail_failures_total",
+            "Mailer looks that failed (tried again) and emails refused for good",
+        ))
+        .expect("valid metric definition");
         for m in [
             Box::new(commands.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(conflicts.clone()),
@@ -78,6 +97,8 @@ impl Metrics {
             Box::new(outbox_depth.clone()),
             Box::new(outbox_oldest_age.clone()),
             Box::new(scheduled_published.clone()),
+            Box::new(mail_sent.clone()),
+            Box::new(mail_failures.clone()),
         ] {
             registry
                 .register(m)
@@ -91,6 +112,8 @@ impl Metrics {
             outbox_depth,
             outbox_oldest_age,
             scheduled_published,
+            mail_sent,
+            mail_failures,
         }
     }
 }

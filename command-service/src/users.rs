@@ -55,6 +55,18 @@ pub enum UserError {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// This site sends no email (no SMTP server is configured).
+    #[error("this site sends no email; ask its operator to configure an SMTP server")]
+    MailUnavailable,
+    /// Not a link of ours, or not for this.
+    #[error("this link is not valid; use the newest email's link")]
+    BadLink,
+    /// A link past its expiry.
+    #[error("this link has expired; ask for a new one")]
+    LinkExpired,
+    /// A link for an address the account no longer has.
+    #[error("this link is for an address the account no longer has")]
+    LinkStale,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

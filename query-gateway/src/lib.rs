@@ -232,7 +232,8 @@ impl Gateway {
                 axum::routing::post(http::media::upload)
                     .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
             )
-            .route("/media/{id}", get(http::media::serve));
+            .route("/media/{id}", get(http::media::serve))
+            .route("/unsubscribe", axum::routing::post(http::mail::one_click));
         let router = router
             // Behind one `Arc`: axum clones the state for every request.
             .with_state(Arc::new(HttpState {

@@ -196,6 +196,49 @@ impl ReadModel {
         }))
     }
 
+    /// For each of `wanted` (a user, the time email was turned on, the last change emailed)
+    /// that has any: their standing, unread notifications of comments made since that time and
+    /// changed after that change, in change order. What the mailer sends next.
+    ///
+    /// # Errors
+    /// The database error.
+    pub async fn notifications_to_mail(
+        &self,
+        wanted: &[(Uuid, DateTime<Utc>, i64)],
+    ) -> Result<HashMap<Uuid, Vec<NotificationRow>>, sqlx::Error> {
+        let mut out: HashMap<Uuid, Vec<NotificationRow>> = HashMap::new();
+        for chunk in wanted.chunks(100) {
+            let rows: Vec<Row> = self
+                .run(move || async move {
+                    with_db!(self.db(), |pool| {
+                        let mut q = sqlx::QueryBuilder::new(COLUMNS);
+                        q.push("WHERE (");
+                        for (i, (user, since, after)) in chunk.iter().enumerate() {
+                            if i > 0 {
+                                q.push(" OR ");
+                            }
+                            q.push("(n.user_id = ")
+                                .push_bind(*user)
+                                .push(" AND n.created_at >= ")
+                                .push_bind(*since)
+                                .push(" AND n.changed_seq > ")
+                                .push_bind(*after)
+                                .push(")");
+                        }
+                        q.push(")").push(SHOWN).push(UNREAD);
+                        q.push(" ORDER BY n.user_id, n.changed_seq");
+                        q.build_query_as::<Row>().fetch_all(pool).await
+                    })
+                })
+                .await?;
+            for r in rows {
+                let r = row(r);
+                out.entry(r.user_id).or_default().push(r);
+            }
+        }
+        Ok(out)
+    }
+
     /// For each of `users` that has any: (its latest notification change, its read marks'
     /// count). A user whose pair moved has something new for the live subscription.
     ///

@@ -492,7 +492,8 @@ try {
 		// waits for the projection, so the history has both versions once it arrives).
 		const edited = page.waitForResponse((r) => r.url().endsWith('/graphql') && (r.request().postData() ?? '').includes('editPost'));
 		await page.getByRole('button', { name: 'Save draft' }).click();
-		await edited;
+		const answer = await (await edited).json();
+		check(!answer.errors, `the second save was refused: ${JSON.stringify(answer.errors)}`);
 		await page.getByText('Saved.').waitFor();
 		const editor = page.url();
 		await page.getByRole('link', { name: 'History' }).click();

@@ -307,8 +307,29 @@ impl TestStack {
         Self::embedded_in(TempDir::new()).await
     }
 
+    /// `backend` sending notification email as `mail` says.
+    pub async fn boot_with_mail(backend: Backend, mail: command_service::mail::MailConfig) -> Self {
+        infra::telemetry::init_tracing(false);
+        match backend {
+            Backend::Embedded => Self::embedded_with(TempDir::new(), Some(mail)).await,
+            Backend::Distributed => {
+                let db_url = fresh_database().await;
+                let topic = unique("posts");
+                Self::distributed_with(&db_url, &topic, &brokers(), true, Some(mail)).await
+            }
+        }
+    }
+
     /// The one-process stack on the data directory `dir` (new, or one a stopped stack left).
     pub async fn embedded_in(dir: TempDir) -> Self {
+        Self::embedded_with(dir, None).await
+    }
+
+    /// The one-process stack on `dir`, sending notification email when `mail` says so.
+    pub async fn embedded_with(
+        dir: TempDir,
+        mail: Option<command_service::mail::MailConfig>,
+    ) -> Self {
         let db = Db::open_data_dir(&dir.0).await.expect("sqlite");
         let log = infra::log::embedded(db.clone(), "inkwire.posts", 1);
         let cancel = CancellationToken::new();
@@ -320,6 +341,7 @@ impl TestStack {
                 media: Some(media_library(&dir.0.join("media"))),
                 ..query_gateway::GatewayConfig::new(keys())
             },
+            mail,
             &cancel,
         )
         .await
@@ -373,6 +395,17 @@ impl TestStack {
 
     /// Command service (and the projector when `projector`) on `db_url` and `topic`.
     pub async fn distributed_on(db_url: &str, topic: &str, brokers: &str, projector: bool) -> Self {
+        Self::distributed_with(db_url, topic, brokers, projector, None).await
+    }
+
+    /// [`TestStack::distributed_on`], sending notification email when `mail` says so.
+    pub async fn distributed_with(
+        db_url: &str,
+        topic: &str,
+        brokers: &str,
+        projector: bool,
+        mail: Option<command_service::mail::MailConfig>,
+    ) -> Self {
         infra::telemetry::init_tracing(false);
         let db = Db::connect(db_url, 16).await.expect("test database");
         db.migrate().await.expect("migrations");
@@ -387,6 +420,7 @@ impl TestStack {
             db.clone(),
             log.clone(),
             keys(),
+            mail,
             cancel.clone(),
         ))];
         // A group of its own: tests sharing one group would rebalance each other.

@@ -211,6 +211,24 @@ impl From<crate::users::UserError> for ApiError {
                 message,
             },
             U::Forbidden(_) => Self::Forbidden(message),
+            U::MailUnavailable => Self::Conflict {
+                reason: "EMAIL_UNAVAILABLE",
+                message,
+            },
+            U::BadLink => Self::Validation {
+                reason: "INVALID_LINK",
+                field: Some("token"),
+                message,
+            },
+            U::LinkExpired => Self::Validation {
+                reason: "LINK_EXPIRED",
+                field: Some("token"),
+                message,
+            },
+            U::LinkStale => Self::Conflict {
+                reason: "LINK_STALE",
+                message,
+            },
             U::Store(StoreError::Db(e)) if infra::db::is_unavailable(&e) => Self::Unavailable,
             U::Store(e) => {
                 tracing::error!(error = ?e, "user command failed");

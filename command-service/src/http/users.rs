@@ -2,11 +2,11 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use command_api::{
-    AccountCommand, ChangeDisplayName, ChangePassword, Done, GrantRole, Login,
-    MarkNotificationsRead, RecordMedia, Refresh, Register, Session, SessionCommand,
+    AccountCommand, ChangeDisplayName, ChangePassword, Done, GrantRole, Login, MailLink,
+    MarkNotificationsRead, RecordMedia, Refresh, Register, Session, SessionCommand, SetEmail,
 };
 use events::UserId;
 use uuid::Uuid;
@@ -25,6 +25,38 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/users/{user_id}/disable", post(disable))
         .route("/v1/users/me/media", post(media))
         .route("/v1/users/me/notifications/read", post(notifications_read))
+        .route("/v1/users/me/email", get(show_email).put(set_email))
+        .route("/v1/mail/confirm", post(confirm_email))
+        .route("/v1/mail/unsubscribe", post(unsubscribe))
+}
+
+async fn show_email(State(state): State<AppState>, ctx: Ctx) -> Result<Json<Done>, ApiError> {
+    ctx.account(&state, AccountCommand::ShowEmail).await
+}
+
+async fn set_email(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(body): ApiJson<SetEmail>,
+) -> Result<Json<Done>, ApiError> {
+    ctx.account(&state, AccountCommand::SetEmail(body)).await
+}
+
+async fn confirm_email(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(body): ApiJson<MailLink>,
+) -> Result<Json<Done>, ApiError> {
+    ctx.account(&state, AccountCommand::ConfirmEmail(body))
+        .await
+}
+
+async fn unsubscribe(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    ApiJson(body): ApiJson<MailLink>,
+) -> Result<Json<Done>, ApiError> {
+    ctx.account(&state, AccountCommand::Unsubscribe(body)).await
 }
 
 async fn register(

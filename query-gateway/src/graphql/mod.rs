@@ -7,6 +7,7 @@
 //! a field moves only with a reason.
 
 pub mod comments;
+pub mod email;
 pub mod int_range;
 pub mod limits;
 pub mod loaders;
@@ -50,6 +51,7 @@ pub struct Query(
     comments::CommentByIdQuery,
     moderation::ModerationQueries,
     notifications::NotificationQueries,
+    email::EmailQueries,
 );
 
 // Writes, through the command API. Each answers with the changed object and its position;
@@ -62,6 +64,7 @@ pub struct Mutation(
     revisions::RevisionMutations,
     reactions::ReactionMutations,
     notifications::NotificationMutations,
+    email::EmailMutations,
 );
 
 /// What every resolver shares.

@@ -128,7 +128,7 @@ async fn account(ctx: &Context<'_>, command: AccountCommand) -> Result<Done> {
 fn changed_user(done: Done) -> Result<User> {
     match done {
         Done::User(user) => Ok(user.into()),
-        Done::Ok { .. } => Err(gql(GatewayError::Internal)),
+        Done::Ok { .. } | Done::Email(_) => Err(gql(GatewayError::Internal)),
     }
 }
 

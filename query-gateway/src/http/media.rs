@@ -40,7 +40,7 @@ async fn drain(body: Body) {
 }
 
 /// An error answer in the command API's shape.
-fn refusal(code: ErrorCode, reason: &str, message: impl Into<String>) -> Response {
+pub(crate) fn refusal(code: ErrorCode, reason: &str, message: impl Into<String>) -> Response {
     let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = ErrorBody {
         error: Refusal {

@@ -3,6 +3,7 @@
 //! WebSocket upgrade), graphql-transport-ws ([`ws`]), and the headers every answer carries.
 
 pub mod graphql;
+pub mod mail;
 pub mod media;
 pub mod ws;
 
