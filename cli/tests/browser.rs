@@ -3,7 +3,9 @@
 //! live comments across two browser contexts, an offline context catching up with no gap and no
 //! duplicate, hostile markup shown as text, an author publishing from the editor, the moderation
 //! log showing a hide as it happens and undoing it, an author comparing and restoring versions
-//! and scheduling a post that then appears by itself, a phone-sized screen. Screenshots land in `SCREENSHOT_DIR` (default `web/test-results`).
+//! and scheduling a post that then appears by itself, a reader giving an email address for
+//! notifications and confirming it with the link that arrives at a real SMTP server, a
+//! phone-sized screen. Screenshots land in `SCREENSHOT_DIR` (default `web/test-results`).
 
 mod common;
 
@@ -29,7 +31,21 @@ async fn readers_and_authors_in_a_real_browser() {
         "no web UI build in {}: scripts/test-deps.sh builds it (npm --prefix web ci && npm --prefix web run build)",
         build.display()
     );
-    let server = DevServer::demo(&["--web-dir".as_ref(), build.as_os_str()]).await;
+    // Notification email goes to a real SMTP server, whose maildir the script reads.
+    let sink = common::smtp::Sink::start();
+    let smtp = sink.url();
+    let server = DevServer::demo(&[
+        "--web-dir".as_ref(),
+        build.as_os_str(),
+        "--smtp-url".as_ref(),
+        smtp.as_ref(),
+        "--mail-window-secs".as_ref(),
+        "1".as_ref(),
+        "--mail-poll-ms".as_ref(),
+        "100".as_ref(),
+    ])
+    .await;
+    let maildir = sink.new_mail_dir();
     let base = server.base.clone();
     // The UI answers client routes with the app.
     let page = reqwest::get(format!("{base}/posts/welcome-to-inkwire"))
@@ -42,6 +58,7 @@ async fn readers_and_authors_in_a_real_browser() {
             .arg(web.join("tests/browser.mjs"))
             .env("BASE_URL", &base)
             .env("WEB_BUILD", &build)
+            .env("MAILDIR", &maildir)
             .stderr(Stdio::inherit())
             .output()
             .expect("node runs (Node 20 is on the machine)")

@@ -8,12 +8,10 @@
 #[macro_use]
 mod common;
 
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::graphql::{comment_as, error_code, gql};
+use common::smtp::Sink;
 use common::{Backend, TestStack};
 use serde_json::{Value, json};
 
@@ -26,133 +24,6 @@ const SETTINGS: &str = "{ emailNotifications { email verified enabled available 
 const UPDATE: &str = "mutation($email: String, $enabled: Boolean!) { updateEmailNotifications(email: $email, enabled: $enabled) { email verified enabled available } }";
 const CONFIRM: &str = "mutation($token: String!) { confirmEmail(token: $token) }";
 const MARK: &str = "mutation { markNotificationsRead { unreadCount } }";
-
-/// An SMTP server on a free port, keeping what it receives in a maildir.
-struct Sink {
-    child: Child,
-    port: u16,
-    maildir: common::TempDir,
-    seen: HashSet<PathBuf>,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One received email.
-#[derive(Debug)]
-struct Mail {
-    to: String,
-    subject: String,
-    body: String,
-    list_unsubscribe: Option<String>,
-    one_click: Option<String>,
-}
-
-impl Sink {
-    fn start() -> Self {
-        let python = std::env::var("INKWIRE_TEST_SMTP_PYTHON").unwrap_or_else(|_| {
-            panic!(
-                "INKWIRE_TEST_SMTP_PYTHON is not set: run the tests through scripts/test.sh, \
-                 whose scripts/test-deps.sh installs aiosmtpd (PyPI) as the SMTP server"
-            )
-        });
-        let maildir = common::TempDir::new();
-        let port = common::free_port();
-        let child = Command::new(&python)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir.0.join("box"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{python} -m aiosmtpd: {e}"));
-        let until = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < until, "the SMTP server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            child,
-            port,
-            maildir,
-            seen: HashSet::new(),
-        }
-    }
-
-    fn config(&self) -> command_service::mail::MailConfig {
-        command_service::mail::MailConfig {
-            smtp_url: format!("smtp://127.0.0.1:{}", self.port),
-            from: "Inkwire test <inkwire@blog.test>".into(),
-            public_url: SITE.into(),
-            window: WINDOW,
-            poll: Duration::from_millis(100),
-        }
-    }
-
-    fn arrived(&mut self) -> Vec<Mail> {
-        let dir = self.maildir.0.join("box").join("new");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Vec::new();
-        };
-        let mut new: Vec<(std::time::SystemTime, PathBuf)> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| !self.seen.contains(p))
-            .map(|p| (p.metadata().and_then(|m| m.modified()).expect("mtime"), p))
-            .collect();
-        new.sort();
-        new.into_iter()
-            .map(|(_, path)| {
-                self.seen.insert(path.clone());
-                parse(&path)
-            })
-            .collect()
-    }
-
-    /// The next email, within `within`.
-    async fn next(&mut self, within: Duration) -> Mail {
-        let until = Instant::now() + within;
-        loop {
-            let mut mails = self.arrived();
-            if !mails.is_empty() {
-                assert_eq!(mails.len(), 1, "more than one email at once: {mails:?}");
-                return mails.remove(0);
-            }
-            assert!(Instant::now() < until, "no email within {within:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Nothing arrives for `quiet`.
-    async fn nothing_for(&mut self, quiet: Duration) {
-        tokio::time::sleep(quiet).await;
-        let mails = self.arrived();
-        assert!(mails.is_empty(), "unexpected email: {mails:?}");
-    }
-}
-
-fn parse(path: &Path) -> Mail {
-    let raw = std::fs::read(path).expect("read mail");
-    let mail = mailparse::parse_mail(&raw).expect("a well-formed email");
-    let header = |name: &str| {
-        mail.headers
-            .iter()
-            .find(|h| h.get_key_ref().eq_ignore_ascii_case(name))
-            .map(|h| h.get_value())
-    };
-    Mail {
-        to: header("To").unwrap_or_default(),
-        subject: header("Subject").unwrap_or_default(),
-        body: mail.get_body().expect("body").replace("\r\n", "\n"),
-        list_unsubscribe: header("List-Unsubscribe"),
-        one_click: header("List-Unsubscribe-Post"),
-    }
-}
 
 /// The token of the link to `page` in `body`.
 fn token(body: &str, page: &str) -> String {
@@ -180,7 +51,7 @@ async fn settings(stack: &TestStack) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded() {
     let mut sink = Sink::start();
-    let stack = TestStack::boot_with_mail(Backend::Embedded, sink.config()).await;
+    let stack = TestStack::boot_with_mail(Backend::Embedded, sink.config(SITE, WINDOW)).await;
     replies_arrive_by_email_once_per_window(&stack, &mut sink).await;
     stack.stop().await;
 }
@@ -188,7 +59,7 @@ async fn embedded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_and_kafka() {
     let mut sink = Sink::start();
-    let stack = TestStack::boot_with_mail(Backend::Distributed, sink.config()).await;
+    let stack = TestStack::boot_with_mail(Backend::Distributed, sink.config(SITE, WINDOW)).await;
     replies_arrive_by_email_once_per_window(&stack, &mut sink).await;
     stack.stop().await;
 }

@@ -4,10 +4,11 @@
 //   BASE_URL=http://127.0.0.1:8080 node web/tests/browser.mjs
 //
 // Environment: BASE_URL (required), CHROMIUM (default /usr/bin/chromium), SCREENSHOT_DIR
-// (default web/test-results), WEB_BUILD (default web/build, to size the post page's JS).
+// (default web/test-results), WEB_BUILD (default web/build, to size the post page's JS), MAILDIR
+// (the `new` folder of the maildir the server's SMTP server writes to, for the email step).
 // Prints one JSON line of measurements on success; exits 1 with the reason on failure.
 import { chromium } from 'playwright-core';
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,6 +21,32 @@ const POST = '/posts/welcome-to-inkwire';
 mkdirSync(SHOTS, { recursive: true });
 
 const run = Date.now().toString(36);
+const MAILDIR = process.env.MAILDIR;
+const seenMail = new Set();
+
+/** The next email in MAILDIR that `wanted` accepts (its raw text, quoted-printable undone). */
+async function nextMail(wanted, timeout = 10000) {
+	if (!MAILDIR) throw new Error('MAILDIR is required for the email step');
+	const until = Date.now() + timeout;
+	while (Date.now() < until) {
+		let names = [];
+		try {
+			names = readdirSync(MAILDIR);
+		} catch {
+			// Not there before the first email.
+		}
+		for (const name of names) {
+			if (seenMail.has(name)) continue;
+			seenMail.add(name);
+			const raw = readFileSync(join(MAILDIR, name), 'utf8').replace(/=\r?\n/g, '')
+				// Quoted-printable, enough for the ASCII links looked for.
+				.replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+			if (wanted(raw)) return raw;
+		}
+		await new Promise((r) => setTimeout(r, 100));
+	}
+	throw new Error(`no such email within ${timeout} ms`);
+}
 const metrics = {};
 const dialogs = [];
 
@@ -344,6 +371,35 @@ try {
 		await elsewhere.close();
 		await replier.ctx.close();
 		await openPost(writer.page);
+	});
+
+	await step('a reader gives an address for their notifications and confirms it from the email', async () => {
+		const reader = await context('email');
+		const { page } = reader;
+		await signIn(page, 'rita', '/notifications');
+		const address = `rita-${run}@example.org`;
+		const form = page.getByTestId('email-settings');
+		// The browser accepts a bare host; the server does not, and says so at the field.
+		await form.getByLabel('Email me replies at').fill('rita@localhost');
+		await form.getByRole('button', { name: 'Save' }).click();
+		await form.locator('#notify-email-error').waitFor();
+		await form.getByLabel('Email me replies at').fill(address);
+		await form.getByRole('button', { name: 'Save' }).click();
+		await form.getByText(`We sent a link to ${address}`).waitFor();
+		await page.getByTestId('email-unconfirmed').waitFor();
+		const mail = await nextMail((m) => m.includes(address) && m.includes('/confirm-email?token='));
+		const link = new URL(mail.match(/(https?:\/\/\S+\/confirm-email\?token=[A-Za-z0-9._-]+)/)[1]);
+		await page.goto(link.pathname + link.search);
+		await page.getByRole('button', { name: 'Confirm' }).click();
+		await page.locator('[role=status], [role=alert]').first().waitFor();
+		const said = await page.locator('main').textContent();
+		check(said.includes('Confirmed.'), `the link did not confirm: ${said}`);
+		await page.goto('/notifications');
+		await page.getByTestId('email-settings').waitFor();
+		check((await page.getByLabel('Email me replies at').inputValue()) === address, 'the address is not shown');
+		check((await page.getByTestId('email-unconfirmed').count()) === 0, 'still unconfirmed after following the link');
+		await page.screenshot({ path: join(SHOTS, 'email-settings.png') });
+		await reader.ctx.close();
 	});
 
 	await step('the moderation log shows each hide as it happens, and undoes it', async () => {

@@ -27,6 +27,7 @@ macro_rules! on_both_backends {
 
 pub mod cluster;
 pub mod graphql;
+pub mod smtp;
 
 // Each test binary uses its own part of these.
 #[allow(unused_imports)]
