@@ -109,7 +109,15 @@ impl Relay {
             .await?;
         let renew_after = Duration::from_secs(u64::try_from(LEASE_TTL_SECS / 2).unwrap_or(1));
         if let Ok(mut until) = self.lease_until.lock() {
+            let had = until.is_some();
             *until = held.then(|| now + renew_after);
+            // Who held the lease when: what the fault campaign's checker reads to prove that no
+            // two relays ever published under it at once.
+            if held && !had {
+                tracing::info!(holder = %self.holder, ttl_secs = LEASE_TTL_SECS, "relay lease taken");
+            } else if had && !held {
+                tracing::warn!(holder = %self.holder, "relay lease lost to another relay");
+            }
         }
         Ok(held)
     }

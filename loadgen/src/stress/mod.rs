@@ -71,6 +71,12 @@ pub struct StressArgs {
     /// Allow a target that is not on loopback.
     #[arg(long)]
     pub allow_remote: bool,
+    /// Subscribers whose connection drops (a gateway killed or cut off) connect again, to the
+    /// next `--subscribe-url`, and resume from their last event's cursor, as the web UI does: the
+    /// accounting then proves that resuming loses and repeats nothing. Without it a dropped
+    /// subscriber fails the run.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 /// `raw`, with `/graphql` when it names a site rather than an endpoint.
@@ -203,23 +209,68 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
     let ready = Arc::new(AtomicU64::new(0));
     let delivered = Arc::new(AtomicU64::new(0));
     let mut subscribers = tokio::task::JoinSet::new();
+    let resumes = Arc::new(AtomicU64::new(0));
     for s in 0..args.subscribers {
         let post = s % args.posts;
-        let payload = json!({
-            "query": "subscription($p: ID!, $a: String) { commentEvents(postId: $p, after: $a) { kind comment { id version } } }",
-            "variables": { "p": posts[post], "a": cursors[post] },
-        });
-        let (ws_url, ready, delivered, stop) = (
-            ws_urls[s % ws_urls.len()].clone(),
+        let (post_id, first_cursor) = (posts[post].clone(), cursors[post].clone());
+        let (ws_urls, ready, delivered, stop, resumes) = (
+            ws_urls.clone(),
             ready.clone(),
             delivered.clone(),
             stop.clone(),
+            resumes.clone(),
         );
+        let resume = args.resume;
         subscribers.spawn(async move {
+            let mut mine: Receipts = Vec::new();
+            let mut cursor = first_cursor;
+            let mut attempt = 0usize;
+            loop {
+                let ws_url = &ws_urls[(s + attempt) % ws_urls.len()];
+                let ended =
+                    subscribe_once(s, attempt == 0, ws_url, &post_id, &mut cursor, &mut mine, &ready, &delivered, &stop)
+                        .await;
+                match ended {
+                    Ok(()) => break,
+                    Err(e) if resume && !stop.is_cancelled() => {
+                        attempt += 1;
+                        resumes.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(subscriber = s, error = %e, "subscriber resumes from its cursor");
+                        tokio::select! {
+                            () = stop.cancelled() => break,
+                            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok::<_, anyhow::Error>((post, mine))
+        });
+    }
+    /// One connection of subscriber `s`, from `cursor` (moved at each event); `Ok` when the run
+    /// stops it, an error when the connection ends first. Only the first (`first`) counts as
+    /// ready.
+    #[allow(clippy::items_after_statements, clippy::too_many_arguments)]
+    async fn subscribe_once(
+        s: usize,
+        first: bool,
+        ws_url: &str,
+        post_id: &str,
+        cursor: &mut String,
+        mine: &mut Receipts,
+        ready: &AtomicU64,
+        delivered: &AtomicU64,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let payload = json!({
+            "query": "subscription($p: ID!, $a: String) { commentEvents(postId: $p, after: $a) { kind cursor comment { id version } } }",
+            "variables": { "p": post_id, "a": cursor },
+        });
+        {
             // A front end that limits connections per address (nginx: 100/s, burst 500) turns
             // a burst of subscribers from one load generator away; like the web UI, come back
             // later.
-            let mut ws = (|| subscribe(&ws_url, &payload))
+            let mut ws = (|| subscribe(ws_url, &payload))
                 .retry(
                     backon::ExponentialBuilder::default()
                         .with_min_delay(Duration::from_millis(100))
@@ -229,11 +280,10 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
                 )
                 .when(throttled)
                 .await?;
-            let mut mine: Receipts = Vec::new();
             let mut keepalive = keepalive();
             loop {
                 let msg = tokio::select! {
-                    () = stop.cancelled() => break,
+                    () = stop.cancelled() => return Ok(()),
                     _ = keepalive.tick() => {
                         ws.send(ping()).await?;
                         continue;
@@ -248,7 +298,7 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
                 };
                 let v: Value = serde_json::from_str(&text)?;
                 match v["type"].as_str() {
-                    Some("connection_ack") => {
+                    Some("connection_ack") if first => {
                         ready.fetch_add(1, Ordering::Relaxed);
                     }
                     Some("next") => {
@@ -262,6 +312,9 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
                             mine.push((id, version, Instant::now()));
                             delivered.fetch_add(1, Ordering::Relaxed);
                         }
+                        if let Some(next) = event["cursor"].as_str() {
+                            next.clone_into(cursor);
+                        }
                     }
                     Some("ping") => {
                         ws.send(Message::Text(json!({"type": "pong"}).to_string().into()))
@@ -271,8 +324,7 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
                     _ => {}
                 }
             }
-            Ok::<_, anyhow::Error>((post, mine))
-        });
+        }
     }
     wait_connected(&ready, args.subscribers, Duration::from_secs(60)).await?;
     // Subscriptions are registered a moment after connection_ack; resuming from the cursor makes
@@ -387,6 +439,7 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
             let mut queryable = None;
             if i % 10 == 0 {
                 let limit = Instant::now() + Duration::from_secs(30);
+                let mut poll = Duration::from_millis(10);
                 while Instant::now() < limit {
                     let seen = gql(
                         &http,
@@ -400,7 +453,10 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
                         queryable = Some(Instant::now());
                         break;
                     }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    // Gently: while the read side is behind (a fault), hundreds of pollers at
+                    // 100/s each would be the load, and a front end's rate limit the answer.
+                    tokio::time::sleep(poll).await;
+                    poll = (poll * 2).min(Duration::from_millis(250));
                 }
             }
             acks.lock().await.insert(
@@ -516,6 +572,9 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
         "write_seconds": wrote.as_secs_f64(),
         "acked_per_sec": acks.len() as f64 / wrote.as_secs_f64().max(0.001),
         "deliveries": { "expected": expected, "received": delivered.load(Ordering::Relaxed), "lost": lost, "duplicated": duplicated, "out_of_order": reordered },
+        "resumes": resumes.load(Ordering::Relaxed),
+        "acked_ids": acks.keys().collect::<Vec<_>>(),
+        "post_ids": posts,
         "reads": { "count": reads.load(Ordering::Relaxed), "errors": read_errors.load(Ordering::Relaxed), "latency": summary(&*read_latency.lock().await) },
         "latency": { "command_ack": summary(&ack_h), "ack_to_push": summary(&push_h), "ack_to_queryable": summary(&query_h) },
         "timeline": timeline.iter().map(|(s, n, p50, p99)| json!({"second": s, "deliveries": n, "ack_to_push_p50_ms": p50, "ack_to_push_p99_ms": p99})).collect::<Vec<_>>(),
