@@ -158,7 +158,7 @@ up() {
   local brokers="${ADDR[kafka1]}:9092,${ADDR[kafka2]}:9092"
   local secret=${INKWIRE_JWT_SECRET:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}
   in_ns client env INKWIRE_DATABASE_URL="$db" "$BIN" migrate
-  local common=(env RUST_LOG="${RUST_LOG:-warn,relay=info,command_service::relay=info}" INKWIRE_LOG_FORMAT=json
+  local common=(env RUST_LOG="${RUST_LOG:-warn,command_service::relay=info,infra::log=info,projection_service=debug}" INKWIRE_LOG_FORMAT=json
     INKWIRE_DATABASE_URL="$db" INKWIRE_KAFKA_BROKERS="$brokers" INKWIRE_TOPIC=inkwire.posts
     INKWIRE_TOPIC_PARTITIONS=6 INKWIRE_JWT_SECRET="$secret" INKWIRE_DATABASE_POOL=8)
   for n in 1 2; do

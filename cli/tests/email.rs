@@ -180,7 +180,7 @@ async fn replies_arrive_by_email_once_per_window(stack: &TestStack, sink: &mut S
     // A mail client's one-click unsubscribe (RFC 8058) is offered.
     let unsubscribe = token(
         mail.list_unsubscribe.as_deref().expect("List-Unsubscribe"),
-        "unsubscribe",
+        "unsubscribe/one-click",
     );
     assert_eq!(
         mail.one_click.as_deref(),
@@ -226,7 +226,7 @@ async fn replies_arrive_by_email_once_per_window(stack: &TestStack, sink: &mut S
     let http = &stack.http;
     let base = stack.graphql_url.trim_end_matches("/graphql");
     let bad = http
-        .post(format!("{base}/unsubscribe?token=nonsense"))
+        .post(format!("{base}/unsubscribe/one-click?token=nonsense"))
         .send()
         .await
         .expect("post");
@@ -235,7 +235,7 @@ async fn replies_arrive_by_email_once_per_window(stack: &TestStack, sink: &mut S
     assert_eq!(body["error"]["reason"], "INVALID_LINK", "{body}");
     for _ in 0..2 {
         let done = http
-            .post(format!("{base}/unsubscribe?token={unsubscribe}"))
+            .post(format!("{base}/unsubscribe/one-click?token={unsubscribe}"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body("List-Unsubscribe=One-Click")
             .send()

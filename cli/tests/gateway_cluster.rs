@@ -350,8 +350,8 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
     assert_eq!(asset.headers()["content-encoding"], "gzip");
     let missing = get("/_app/immutable/nope.js").await.expect("missing asset");
     assert_eq!(missing.status(), 404);
-    // An email's unsubscribe link is the app's page for a browser, and a command for a mail
-    // client's one-click POST (RFC 8058), which a gateway answers (a bad token, here).
+    // An email's unsubscribe link is the app's page; a mail client's one-click POST (RFC 8058)
+    // has its own address, which a gateway answers (a bad token, here).
     let page = get("/unsubscribe?token=abc")
         .await
         .expect("unsubscribe page");
@@ -364,7 +364,7 @@ async fn nginx_serves_the_web_ui_beside_the_api() {
     );
     let one_click = cluster
         .http
-        .post(format!("{base}/unsubscribe?token=abc"))
+        .post(format!("{base}/unsubscribe/one-click?token=abc"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body("List-Unsubscribe=One-Click")
         .send()

@@ -233,7 +233,10 @@ impl Gateway {
                     .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
             )
             .route("/media/{id}", get(http::media::serve))
-            .route("/unsubscribe", axum::routing::post(http::mail::one_click));
+            .route(
+                "/unsubscribe/one-click",
+                axum::routing::post(http::mail::one_click),
+            );
         let router = router
             // Behind one `Arc`: axum clones the state for every request.
             .with_state(Arc::new(HttpState {

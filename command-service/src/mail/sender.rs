@@ -340,13 +340,16 @@ impl Mailer {
             &due.email,
             "unsubscribe",
         )?;
+        // The mail client's one-click POST (RFC 8058) has an address of its own, so the page at
+        // `/unsubscribe` stays a page for every method a browser uses.
+        let one_click = unsubscribe.replacen("/unsubscribe?", "/unsubscribe/one-click?", 1);
         body.push_str(&format!(
             "All your notifications: {site}/notifications\n\n--\n\
              You get these emails because you turned on email notifications at {site}.\n\
              To stop them: {unsubscribe}\n",
             site = self.config.public_url,
         ));
-        let message = self.message(&due.name, &due.email, &subject, body, Some(&unsubscribe));
+        let message = self.message(&due.name, &due.email, &subject, body, Some(&one_click));
         if self.deliver(due.user, message, "notifications").await? {
             tracing::info!(user_id = %due.user, notifications = rows.len(), "notifications emailed");
         }

@@ -1,7 +1,8 @@
-//! `POST /unsubscribe?token=…`: the one-click unsubscribe of RFC 8058. A mail client that shows
-//! "unsubscribe" for a notification email (its `List-Unsubscribe` and `List-Unsubscribe-Post`
-//! headers) posts here itself, with no page and no session; the signed token is the proof.
-//! `GET` of the same address is the web UI's page, which asks before it unsubscribes.
+//! `POST /unsubscribe/one-click?token=…`: the one-click unsubscribe of RFC 8058. A mail client
+//! that shows "unsubscribe" for a notification email (its `List-Unsubscribe` and
+//! `List-Unsubscribe-Post` headers) posts here itself, with no page and no session; the signed
+//! token is the proof. The link in the email's text is the web UI's page `/unsubscribe`, which
+//! asks before it unsubscribes.
 
 use std::sync::Arc;
 
@@ -19,7 +20,7 @@ pub(crate) struct Link {
     token: Option<String>,
 }
 
-/// `POST /unsubscribe`.
+/// `POST /unsubscribe/one-click`.
 pub(crate) async fn one_click(
     State(state): State<Arc<HttpState>>,
     Query(link): Query<Link>,
