@@ -20,7 +20,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -76,8 +76,9 @@ impl Bed {
         );
     }
 
-    /// `sql` through psql in the client's namespace, on `database`: its rows, `|`-separated.
-    fn sql(&self, database: &str, sql: &str) -> String {
+    /// `sql` through psql in the client's namespace, on `database`: its rows, `|`-separated;
+    /// `None` when psql fails (the database or its tables are not there yet).
+    fn try_sql(&self, database: &str, sql: &str) -> Option<String> {
         let pg = std::env::var("INKWIRE_PG_BIN").expect("INKWIRE_PG_BIN");
         let url = self.env["NC_DATABASE_URL"].replace("/inkwire", &format!("/{database}"));
         let out = self.nc(&[
@@ -90,12 +91,15 @@ impl Bed {
             "-Atc",
             sql,
         ]);
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// [`Bed::try_sql`], which must succeed.
+    fn sql(&self, database: &str, sql: &str) -> String {
+        self.try_sql(database, sql)
+            .unwrap_or_else(|| panic!("{sql} failed on {database}"))
     }
 }
 
@@ -426,14 +430,7 @@ fn check(bed: &Bed, report: &Value, stress_ok: bool) {
     while Instant::now() < until {
         std::thread::sleep(Duration::from_secs(1));
         // The rebuild's tables exist once its migrations ran.
-        let out = Command::new(repo().join("scripts/netcluster.sh"))
-            .args(["exec", "client"])
-            .arg(Path::new(&std::env::var("INKWIRE_PG_BIN").expect("pg")).join("psql"))
-            .args([&url, "-Atc", query])
-            .env("NC_DIR", &bed.dir)
-            .output()
-            .expect("psql");
-        rebuilt = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        rebuilt = bed.try_sql("rebuilt", query).unwrap_or_default();
         if rebuilt == live {
             break;
         }
