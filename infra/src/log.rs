@@ -181,6 +181,24 @@ impl LogConfig {
             Self::Embedded(e) => Consumer::Embedded(e.consumer()),
         })
     }
+
+    /// A member of `group` that reads only the partitions its caller holds
+    /// ([`Consumer::hold`]), none until then. On Kafka it joins no group: projectors share a
+    /// group's partitions through claims in their own database, which a broker's group
+    /// coordinator cannot strand (ADR 007).
+    ///
+    /// # Errors
+    /// [`LogError`] when the Kafka client cannot be created.
+    pub fn member(&self, group: &str) -> Result<Consumer, LogError> {
+        Ok(match self {
+            Self::Kafka(k) => Consumer::Kafka(k.member(group)?),
+            Self::Embedded(e) => {
+                let mut consumer = e.consumer();
+                consumer.hold(&BTreeSet::new());
+                Consumer::Embedded(consumer)
+            }
+        })
+    }
 }
 
 /// Publishes batches to the log.
@@ -291,6 +309,21 @@ impl Consumer {
         match self {
             Self::Kafka(k) => k.positioned.len(),
             Self::Embedded(e) => e.positions.len(),
+        }
+    }
+
+    /// Reads exactly `partitions` from now on: the ones new to it are handed out by
+    /// [`Consumer::take_unpositioned`], the others stop being read.
+    ///
+    /// # Errors
+    /// [`LogError`] when Kafka refuses to stop fetching a partition.
+    pub fn hold(&mut self, partitions: &BTreeSet<i32>) -> Result<(), LogError> {
+        match self {
+            Self::Kafka(k) => k.hold(partitions),
+            Self::Embedded(e) => {
+                e.hold(partitions);
+                Ok(())
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! batches in log order, apply each batch in one transaction, then let the log know. On
 //! cancellation it stops fetching, finishes the batch in hand, and commits.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +12,7 @@ use infra::with_db;
 use read_model::bell::CommitBell;
 use tokio_util::sync::CancellationToken;
 
+use crate::claims::Claims;
 use crate::metrics::Metrics;
 use read_model::offsets::AgeProbe;
 
@@ -20,6 +22,13 @@ use crate::projections::{BatchOutcome, PreparedBatch, Target, View, apply_beside
 pub const BATCH_MAX: usize = 5000;
 /// How long to wait for a first record before looking at assignments and cancellation again.
 const POLL: Duration = Duration::from_millis(100);
+/// How long a projector's claim on its partitions lasts without renewal on the embedded log; on
+/// Kafka, the consumer session timeout (`--kafka-session-timeout-ms`, 10 s by default) keeps its
+/// meaning: a member that stops (killed, paused, cut off from the database) loses its partitions
+/// this long after its last round.
+const CLAIM_TTL: Duration = Duration::from_secs(10);
+/// Every how many rounds the topic's partitions are listed again (a topic can grow).
+const LIST_EVERY: u32 = 15;
 /// How often lag gauges are refreshed.
 const LAG_EVERY: Duration = Duration::from_secs(2);
 
@@ -37,7 +46,20 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let topic = log.topic().to_owned();
-    let mut consumer = log.consumer(&group)?;
+    let mut consumer = log.member(&group)?;
+    let claim_ttl = match &log {
+        LogConfig::Kafka(k) => Duration::from_millis(u64::from(k.session_timeout_ms)),
+        LogConfig::Embedded(_) => CLAIM_TTL,
+    };
+    let mut membership = Membership {
+        claims: Claims::new(db.clone(), &group, &topic, claim_ttl),
+        partitions: BTreeSet::new(),
+        rounds: 0,
+        held: BTreeSet::new(),
+        // Five rounds per time to live: a slow round or two never costs a member its claims.
+        every: (claim_ttl / 5).max(Duration::from_millis(200)),
+        next: tokio::time::Instant::now(),
+    };
     let lag = tokio::spawn(watch_lag(
         db.clone(),
         log.clone(),
@@ -51,6 +73,7 @@ pub async fn run(
     // The next batch, read and rendered while the previous one was being written.
     let mut ahead: Option<PreparedBatch> = None;
     while !cancel.is_cancelled() {
+        membership.round(&log, &mut consumer).await;
         assigned.set(i64::try_from(consumer.assigned()).unwrap_or(i64::MAX));
         if let Err(e) = position(&db, &group, &topic, &mut consumer).await {
             // Keep consuming the positioned partitions; the rest are retried next round.
@@ -97,10 +120,67 @@ pub async fn run(
         }
     }
     consumer.close();
+    if let Err(e) = membership.claims.leave().await {
+        tracing::debug!(error = %e, "claims not given back; they expire by themselves");
+    }
     assigned.set(0);
     lag.abort();
     tracing::info!(group, "projector stopped");
     Ok(())
+}
+
+/// A projector's share of its group's partitions ([`Claims`]), renewed every `every`.
+struct Membership {
+    claims: Claims,
+    /// The topic's partitions, as last listed.
+    partitions: BTreeSet<i32>,
+    rounds: u32,
+    /// What this member reads.
+    held: BTreeSet<i32>,
+    every: Duration,
+    next: tokio::time::Instant,
+}
+
+impl Membership {
+    /// A round of claims when one is due; the consumer then reads what the round left held.
+    async fn round(&mut self, log: &LogConfig, consumer: &mut Consumer) {
+        if tokio::time::Instant::now() < self.next {
+            return;
+        }
+        self.next = tokio::time::Instant::now() + self.every;
+        if self.partitions.is_empty() || self.rounds.is_multiple_of(LIST_EVERY) {
+            match log.high_watermarks().await {
+                // Empty while the topic is being created: listed again next round.
+                Ok(ends) => self.partitions = ends.into_iter().map(|(p, _)| p).collect(),
+                Err(e) => tracing::warn!(error = %e, "partitions not listed; retrying"),
+            }
+        }
+        self.rounds = self.rounds.wrapping_add(1);
+        if self.partitions.is_empty() {
+            return;
+        }
+        let plan = match self.claims.refresh(&self.partitions).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                // Keep reading what is held: a batch commits only above the offsets stored in
+                // its own transaction, so reading a partition another member took is harmless.
+                tracing::warn!(error = %e, "claims not renewed; retrying");
+                return;
+            }
+        };
+        if plan.hold != self.held {
+            tracing::info!(
+                member = self.claims.member(),
+                held = ?plan.hold,
+                released = ?plan.release,
+                "partitions claimed"
+            );
+        }
+        match consumer.hold(&plan.hold) {
+            Ok(()) => self.held = plan.hold,
+            Err(e) => tracing::warn!(error = %e, "partitions not switched; retrying"),
+        }
+    }
 }
 
 /// Reads the next batch (up to `max` records, waiting up to `wait` for a first one) and prepares

@@ -2,6 +2,7 @@
 //! materialises the read tables, writing each batch's rows and its offsets in one transaction
 //! so that the effect is exactly once whatever crashes when.
 
+pub mod claims;
 pub mod consumer;
 pub mod http;
 pub mod metrics;

@@ -129,6 +129,7 @@ impl EmbeddedLog {
             pending: (0..self.inner.partitions).collect(),
             probe: crate::db::ChangeProbe::new(&self.inner.db),
             drained: false,
+            held: None,
         }
     }
 
@@ -255,11 +256,28 @@ pub struct EmbeddedConsumer {
     probe: crate::db::ChangeProbe,
     /// Whether the last read found nothing: only then can the files tell that nothing is left.
     drained: bool,
+    /// The partitions the caller holds ([`EmbeddedConsumer::hold`]); `None`: all of them.
+    held: Option<BTreeSet<i32>>,
 }
 
 impl EmbeddedConsumer {
     pub(super) fn assigned(&self) -> usize {
-        usize::try_from(self.log.inner.partitions).unwrap_or(0)
+        self.held.as_ref().map_or_else(
+            || usize::try_from(self.log.inner.partitions).unwrap_or(0),
+            BTreeSet::len,
+        )
+    }
+
+    pub(super) fn hold(&mut self, partitions: &BTreeSet<i32>) {
+        self.positions.retain(|p, _| partitions.contains(p));
+        self.pending.retain(|p| partitions.contains(p));
+        for p in partitions {
+            if !self.positions.contains_key(p) && !self.held.as_ref().is_some_and(|h| h.contains(p))
+            {
+                self.pending.insert(*p);
+            }
+        }
+        self.held = Some(partitions.clone());
     }
 
     pub(super) async fn take_unpositioned(&mut self) -> Result<BTreeSet<i32>, LogError> {

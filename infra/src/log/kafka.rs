@@ -175,6 +175,17 @@ impl KafkaSettings {
         Ok(reader)
     }
 
+    /// A reader that joins no group and reads only the partitions its caller holds
+    /// ([`KafkaConsumer::hold`]): for projectors, which share a group's partitions through
+    /// claims in their database instead of the broker's group coordinator.
+    pub(super) fn member(&self, group: &str) -> Result<KafkaConsumer, LogError> {
+        let mut member = self.reader(group)?;
+        if let Some(manual) = &mut member.manual {
+            manual.held_by_caller = true;
+        }
+        Ok(member)
+    }
+
     fn consumer_client(&self, group: &str, commit: bool) -> Result<KafkaConsumer, LogError> {
         let context = RebalanceTracker::default();
         let shared = context.state.clone();
@@ -320,12 +331,15 @@ struct ManualAssignment {
     listed: bool,
     /// Partitions assigned to the client, so fetching: a seek moves them.
     fetching: HashSet<i32>,
+    /// The caller says which partitions to read ([`KafkaConsumer::hold`]); none are listed.
+    held_by_caller: bool,
 }
 
 impl KafkaConsumer {
     pub(super) async fn take_unpositioned(&mut self) -> Result<BTreeSet<i32>, LogError> {
         if let Some(manual) = &mut self.manual
             && !manual.listed
+            && !manual.held_by_caller
         {
             let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
             let partitions = tokio::task::spawn_blocking(move || {
@@ -360,6 +374,37 @@ impl KafkaConsumer {
         self.positioned
             .retain(|p| assigned.contains(p) && !fresh.contains(p));
         fresh
+    }
+
+    /// Reads exactly `partitions` from now on: the new ones are handed out unpositioned (to be
+    /// positioned with [`KafkaConsumer::seek`]), the others stop being fetched and their
+    /// records already received are dropped.
+    pub(super) fn hold(&mut self, partitions: &BTreeSet<i32>) -> Result<(), LogError> {
+        let Ok(mut s) = self.rebalance.lock() else {
+            return Ok(());
+        };
+        let dropped: Vec<i32> = s.assigned.difference(partitions).copied().collect();
+        for p in partitions {
+            if s.assigned.insert(*p) {
+                s.fresh.insert(*p);
+            }
+        }
+        let mut unassign = rdkafka::TopicPartitionList::new();
+        for p in dropped {
+            s.assigned.remove(&p);
+            s.fresh.remove(&p);
+            self.positioned.remove(&p);
+            if let Some(manual) = &mut self.manual
+                && manual.fetching.remove(&p)
+            {
+                unassign.add_partition(&self.topic, p);
+            }
+        }
+        drop(s);
+        if unassign.count() > 0 {
+            self.consumer.incremental_unassign(&unassign)?;
+        }
+        Ok(())
     }
 
     pub(super) fn assigned(&self) -> usize {
