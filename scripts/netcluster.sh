@@ -69,16 +69,28 @@ network_down() {
   ip link del "$BRIDGE" 2>/dev/null || true
 }
 
-# A service: its command line kept in $NC_DIR/svc/NAME so `start` brings it back as it was.
+# A service: its command line kept in $NC_DIR/svc/NAME so `start` brings it back as it was. The
+# script restarts the service after a crash (SIGSEGV, SIGABRT, SIGBUS), as the production compose
+# file's `restart: unless-stopped` does, and says so in the service's log ("netcluster: NAME
+# crashed"), which the campaign counts; a kill -9 or stop of the campaign's is not restarted. It
+# writes the service's own pid (not its own) to $NC_DIR/pid/NAME, for pause, resume and kill.
 define() { # name node command…
   local name=$1 node=$2
   shift 2
   mkdir -p "$NC_DIR/svc"
   {
     echo "#!/usr/bin/env bash"
-    printf 'exec ip netns exec %q' "$(ns "$node")"
+    echo "while :; do"
+    printf '  ip netns exec %q' "$(ns "$node")"
     printf ' %q' "$@"
-    echo
+    echo " &"
+    printf '  echo "$!" > %q\n' "$NC_DIR/pid/$name"
+    echo '  wait "$!"; code=$?'
+    echo '  case $code in'
+    printf '    134|135|139) echo "netcluster: %s crashed (exit $code) at $(date -u +%%FT%%T.%%3NZ); restarting it" >&2; sleep 1 ;;\n' "$name"
+    echo '    *) exit "$code" ;;'
+    echo '  esac'
+    echo "done"
   } > "$NC_DIR/svc/$name"
   chmod +x "$NC_DIR/svc/$name"
 }
@@ -88,15 +100,20 @@ start_svc() { # name
   [ -x "$NC_DIR/svc/$name" ] || { log "no service $name"; exit 2; }
   if [ -f "$NC_DIR/pid/$name" ] && kill -0 "$(cat "$NC_DIR/pid/$name")" 2>/dev/null; then return; fi
   mkdir -p "$NC_DIR/pid" "$NC_DIR/log"
+  rm -f "$NC_DIR/pid/$name"
   setsid "$NC_DIR/svc/$name" >> "$NC_DIR/log/$name.log" 2>&1 < /dev/null &
-  echo $! > "$NC_DIR/pid/$name"
+  # The script writes the service's pid once it started it.
+  for _ in $(seq 1 50); do [ -s "$NC_DIR/pid/$name" ] && return; sleep 0.05; done
+  log "$name did not start; see $NC_DIR/log/$name.log"
+  return 1
 }
 
 signal_svc() { # name signal
   local pid
   pid=$(cat "$NC_DIR/pid/$1" 2>/dev/null) || { log "$1 is not running"; return 0; }
   kill "-$2" "$pid" 2>/dev/null || true
-  # `ip netns exec` execs: the pid is the service itself.
+  # `ip netns exec` execs: the pid is the service itself (its script waits for it, and
+  # ends with it unless it crashed).
   if [ "$2" = KILL ]; then rm -f "$NC_DIR/pid/$1"; fi
 }
 
@@ -158,7 +175,7 @@ up() {
   local brokers="${ADDR[kafka1]}:9092,${ADDR[kafka2]}:9092"
   local secret=${INKWIRE_JWT_SECRET:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}
   in_ns client env INKWIRE_DATABASE_URL="$db" "$BIN" migrate
-  local common=(env RUST_LOG="${RUST_LOG:-warn,command_service::relay=info,infra::log=info,projection_service=debug}" INKWIRE_LOG_FORMAT=json
+  local common=(env RUST_LOG="${RUST_LOG:-warn,command_service::relay=debug,infra::log=info,projection_service=debug}" INKWIRE_LOG_FORMAT=json
     INKWIRE_DATABASE_URL="$db" INKWIRE_KAFKA_BROKERS="$brokers" INKWIRE_TOPIC=inkwire.posts
     INKWIRE_TOPIC_PARTITIONS=6 INKWIRE_JWT_SECRET="$secret" INKWIRE_DATABASE_POOL=8)
   for n in 1 2; do

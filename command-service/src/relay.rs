@@ -132,6 +132,9 @@ impl Relay {
                 return Ok(());
             }
             let messages: Vec<_> = rows.iter().map(|r| r.message()).collect();
+            // With the lease lines above, what the fault campaign's fencing check reads: no
+            // relay starts a publish after another took the lease over.
+            tracing::debug!(holder = %self.holder, events = messages.len(), "relay publishing");
             // One span per traced event, in its trace, for the time the log took to acknowledge.
             let spans = traced_spans(&messages, || tracing::info_span!("outbox.publish"));
             let (acknowledged, error) = self.producer.publish(&messages).await;

@@ -392,7 +392,10 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
         )?
         .progress_chars("=> "),
     );
+    // Refusals per second of sending, for the timeline (acknowledgements are counted from `acks`).
+    let refused_at: Arc<Mutex<std::collections::BTreeMap<u64, u64>>> = Arc::default();
     let started = Instant::now();
+    let started_unix_ms = chrono::Utc::now().timestamp_millis();
     let mut writes = tokio::task::JoinSet::new();
     for i in 0..total {
         if cancel.is_cancelled() {
@@ -400,13 +403,14 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
         }
         tokio::time::sleep_until((started + interval.mul_f64(i as f64)).into()).await;
         let post = i % args.posts;
-        let (http, url, post_id, token, acks, refused, bar) = (
+        let (http, url, post_id, token, acks, refused, refused_at, bar) = (
             http.clone(),
             url.clone(),
             posts[post].clone(),
             writers[i % writers.len()].clone(),
             acks.clone(),
             refused.clone(),
+            refused_at.clone(),
             progress.clone(),
         );
         writes.spawn(async move {
@@ -434,6 +438,8 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
                     Ok(_) => "no comment in the answer".to_owned(),
                 };
                 *refused.lock().await.entry(reason).or_default() += 1;
+                let second = sent.saturating_duration_since(started).as_secs();
+                *refused_at.lock().await.entry(second).or_default() += 1;
                 return;
             };
             let mut queryable = None;
@@ -557,6 +563,16 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
         })
         .collect();
     timeline.sort_unstable_by_key(|t| t.0);
+    // What became of the writes sent in each second: acknowledged or refused.
+    let mut writes_per_second: std::collections::BTreeMap<u64, (u64, u64)> =
+        std::collections::BTreeMap::new();
+    for a in acks.values() {
+        let second = a.sent.saturating_duration_since(started).as_secs();
+        writes_per_second.entry(second).or_default().0 += 1;
+    }
+    for (second, n) in refused_at.lock().await.iter() {
+        writes_per_second.entry(*second).or_default().1 += n;
+    }
     let ok = lost == 0 && duplicated == 0 && reordered == 0;
     let report = json!({
         "ok": ok,
@@ -577,6 +593,8 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
         "post_ids": posts,
         "reads": { "count": reads.load(Ordering::Relaxed), "errors": read_errors.load(Ordering::Relaxed), "latency": summary(&*read_latency.lock().await) },
         "latency": { "command_ack": summary(&ack_h), "ack_to_push": summary(&push_h), "ack_to_queryable": summary(&query_h) },
+        "started_unix_ms": started_unix_ms,
+        "writes_timeline": writes_per_second.iter().map(|(s, (acked, refused))| json!({"second": s, "acked": acked, "refused": refused})).collect::<Vec<_>>(),
         "timeline": timeline.iter().map(|(s, n, p50, p99)| json!({"second": s, "deliveries": n, "ack_to_push_p50_ms": p50, "ack_to_push_p99_ms": p99})).collect::<Vec<_>>(),
     });
     std::fs::create_dir_all(&args.report_dir)?;
