@@ -188,3 +188,30 @@ async fn a_stopped_projectors_partitions_move_to_the_other_and_come_back() {
     drop((second, third));
     writer.stop().await;
 }
+
+/// What made a paused projector harm everyone (CI, the pause step above beside other suites):
+/// paused inside a transaction, it held it open, and at SERIALIZABLE one open transaction keeps
+/// the predicate locks of every overlapping one alive across the whole server, until other
+/// databases' projectors failed with 40001 and writes waited out `waitForProjection`. Inkwire's
+/// sessions now end when idle in a transaction for 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_left_open_by_a_paused_process_is_ended_by_the_server() {
+    let db = Db::connect(&common::fresh_database().await, 2)
+        .await
+        .expect("database");
+    let Db::Postgres(pool) = &db else {
+        panic!("the test runs on PostgreSQL")
+    };
+    let mut tx = pool.begin().await.expect("begin");
+    sqlx::query("SELECT count(*) FROM pg_class")
+        .execute(&mut *tx)
+        .await
+        .expect("first statement");
+    // The process "pauses" with the transaction open.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let woke = sqlx::query("SELECT 1").execute(&mut *tx).await;
+    assert!(
+        woke.is_err(),
+        "a transaction left idle for 12 s was still open"
+    );
+}

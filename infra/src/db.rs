@@ -14,6 +14,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+/// How long PostgreSQL (or CockroachDB) keeps a session idle inside a transaction before ending
+/// it; a URL that sets `idle_in_transaction_session_timeout` itself keeps its own.
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "10s";
+
 /// A connection pool to one of the two supported backends.
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -127,7 +131,19 @@ impl Db {
     /// [`DbError`] when the URL is unsupported or the database cannot be reached.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)?;
+            let mut options = PgConnectOptions::from_str(url)?;
+            if !url.contains("idle_in_transaction_session_timeout") {
+                // A process paused or hung inside a transaction (SIGSTOP, a frozen VM, a GC
+                // pause of the host) must not hold it open: its locks block others, and on
+                // PostgreSQL one open SERIALIZABLE transaction keeps every overlapping one's
+                // predicate locks alive cluster-wide, until unrelated databases fail with 40001
+                // (the fault campaign's paused projectors did this). The server ends such a
+                // session; the woken process gets an error and retries.
+                options = options.options([(
+                    "idle_in_transaction_session_timeout",
+                    IDLE_IN_TRANSACTION_TIMEOUT,
+                )]);
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(5))
