@@ -52,7 +52,10 @@ pub async fn run(
         LogConfig::Embedded(_) => CLAIM_TTL,
     };
     let mut membership = Membership {
-        claims: Claims::new(db.clone(), &group, &topic, claim_ttl),
+        // The embedded log has one consumer, in the one process (`inkwire dev`): it holds every
+        // partition, with no rounds to write to SQLite every few seconds.
+        claims: matches!(log, LogConfig::Kafka(_))
+            .then(|| Claims::new(db.clone(), &group, &topic, claim_ttl)),
         partitions: BTreeSet::new(),
         rounds: 0,
         held: BTreeSet::new(),
@@ -120,7 +123,9 @@ pub async fn run(
         }
     }
     consumer.close();
-    if let Err(e) = membership.claims.leave().await {
+    if let Some(claims) = &membership.claims
+        && let Err(e) = claims.leave().await
+    {
         tracing::debug!(error = %e, "claims not given back; they expire by themselves");
     }
     assigned.set(0);
@@ -131,7 +136,8 @@ pub async fn run(
 
 /// A projector's share of its group's partitions ([`Claims`]), renewed every `every`.
 struct Membership {
-    claims: Claims,
+    /// `None`: the only member (the embedded log), holding every partition.
+    claims: Option<Claims>,
     /// The topic's partitions, as last listed.
     partitions: BTreeSet<i32>,
     rounds: u32,
@@ -159,7 +165,16 @@ impl Membership {
         if self.partitions.is_empty() {
             return;
         }
-        let plan = match self.claims.refresh(&self.partitions).await {
+        let Some(claims) = &self.claims else {
+            if self.held != self.partitions {
+                match consumer.hold(&self.partitions) {
+                    Ok(()) => self.held.clone_from(&self.partitions),
+                    Err(e) => tracing::warn!(error = %e, "partitions not switched; retrying"),
+                }
+            }
+            return;
+        };
+        let plan = match claims.refresh(&self.partitions).await {
             Ok(plan) => plan,
             Err(e) => {
                 // Keep reading what is held: a batch commits only above the offsets stored in
@@ -170,7 +185,7 @@ impl Membership {
         };
         if plan.hold != self.held {
             tracing::info!(
-                member = self.claims.member(),
+                member = claims.member(),
                 held = ?plan.hold,
                 released = ?plan.release,
                 "partitions claimed"
