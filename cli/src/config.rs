@@ -31,8 +31,9 @@ pub struct LogArgs {
     /// Replication factor when the topic is created (3 in production).
     #[arg(long, env = "INKWIRE_TOPIC_REPLICATION", default_value_t = 1)]
     pub replication_factor: i32,
-    /// Consumer `session.timeout.ms`; also how long a projector's claims on its partitions
-    /// outlive its last renewal (a stopped projector's partitions move this long after).
+    /// How long a projector's claims on its partitions outlive its last renewal (a stopped
+    /// projector's partitions move this long after). No Inkwire client joins a Kafka consumer
+    /// group, so this is not librdkafka's `session.timeout.ms`; the name is kept for deployments.
     #[arg(
         long,
         env = "INKWIRE_KAFKA_SESSION_TIMEOUT_MS",

@@ -1,6 +1,6 @@
 //! `inkwire events tail`: the log, live, one readable line per event — what an operator reads
-//! to see what the system is doing right now, or to follow one post. It reads as a throwaway
-//! consumer group that stores no offsets, so it never disturbs the projectors.
+//! to see what the system is doing right now, or to follow one post. It reads every partition
+//! without joining a consumer group and stores no offsets, so it never disturbs the projectors.
 
 use std::io::Write;
 use std::time::Duration;
@@ -59,7 +59,7 @@ async fn tail(args: TailArgs, cancel: CancellationToken) -> anyhow::Result<()> {
     let db = args.database.open_existing(2).await?;
     let log = args.database.log(&args.log, &db);
     let group = format!("inkwire-tail-{}", Uuid::new_v4().simple());
-    let mut consumer = log.consumer(&group)?;
+    let mut consumer = log.reader(&group)?;
     let start = match (args.from_beginning, args.limit) {
         (true, _) => StartAt::Beginning,
         (false, Some(n)) => StartAt::Last(i64::try_from(n).unwrap_or(i64::MAX)),

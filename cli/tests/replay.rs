@@ -184,7 +184,7 @@ async fn built_from_scratch(stack: &TestStack) -> Vec<String> {
     };
     let ends: Vec<(i32, i64)> = log.high_watermarks().await.expect("watermarks");
     let total: i64 = ends.iter().map(|(_, n)| n).sum();
-    let mut consumer = log.consumer(&common::unique("scratch")).expect("consumer");
+    let mut consumer = log.reader(&common::unique("scratch")).expect("consumer");
     let mut read = 0_i64;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while read < total {

@@ -156,22 +156,10 @@ impl LogConfig {
         }
     }
 
-    /// A consumer in `group`, subscribed to the topic. Partitions it is given must be positioned
-    /// with [`Consumer::seek`] (see [`Consumer::take_unpositioned`]) before they yield records.
-    ///
-    /// # Errors
-    /// [`LogError`] when the Kafka client cannot be created.
-    pub fn consumer(&self, group: &str) -> Result<Consumer, LogError> {
-        Ok(match self {
-            Self::Kafka(k) => Consumer::Kafka(k.consumer(group)?),
-            Self::Embedded(e) => Consumer::Embedded(e.consumer()),
-        })
-    }
-
-    /// A reader of every partition, for a caller that is the only reader of its positions (a
-    /// rebuild): on Kafka it joins no group, and every partition is handed out unpositioned at
-    /// once, to be positioned with [`Consumer::seek`]; the embedded log's consumers are readers
-    /// already. `group` names the client only.
+    /// A reader of every partition, for a caller that keeps no positions in the log (a
+    /// gateway's follower, `inkwire events tail`, a rebuild): it joins no group, and every
+    /// partition is handed out unpositioned at once, to be positioned with [`Consumer::seek`] or
+    /// [`Consumer::position_fresh`]. `group` names the client only.
     ///
     /// # Errors
     /// [`LogError`] when the Kafka client cannot be created.
@@ -236,9 +224,10 @@ pub enum StartAt {
     Last(i64),
 }
 
-/// Reads the log as one member of a consumer group.
+/// Reads partitions of the log from positions its caller gives ([`LogConfig::reader`],
+/// [`LogConfig::member`]).
 pub enum Consumer {
-    /// Kafka consumer group member.
+    /// A Kafka client that joins no consumer group.
     Kafka(kafka::KafkaConsumer),
     /// The embedded log (the only member: the embedded default is one process).
     Embedded(embedded::EmbeddedConsumer),
@@ -376,17 +365,7 @@ impl Consumer {
         }
     }
 
-    /// Tells the log that `records` are applied (their effect is committed in the database), so
-    /// the group's committed offsets may move past them. Best effort: an offset Kafka refuses
-    /// (the partition was revoked meanwhile) is only logged, since the database has it.
-    pub fn ack(&mut self, records: &[LogRecord]) {
-        match self {
-            Self::Kafka(k) => k.ack(records),
-            Self::Embedded(e) => e.ack(records),
-        }
-    }
-
-    /// Commits acknowledged offsets synchronously and leaves the group.
+    /// Stops fetching.
     pub fn close(&mut self) {
         if let Self::Kafka(k) = self {
             k.close();

@@ -24,7 +24,7 @@ fn message(i: u32) -> OutgoingMessage {
 }
 
 async fn read(log: &LogConfig, from: Option<i64>, want: usize) -> Vec<LogRecord> {
-    let mut consumer = log.consumer("g").expect("consumer");
+    let mut consumer = log.reader("g").expect("consumer");
     for partition in consumer.take_unpositioned().await.expect("assignment") {
         consumer.seek(partition, from).await.expect("seek");
     }

@@ -22,10 +22,9 @@ use crate::projections::{BatchOutcome, PreparedBatch, Target, View, apply_beside
 pub const BATCH_MAX: usize = 5000;
 /// How long to wait for a first record before looking at assignments and cancellation again.
 const POLL: Duration = Duration::from_millis(100);
-/// How long a projector's claim on its partitions lasts without renewal on the embedded log; on
-/// Kafka, the consumer session timeout (`--kafka-session-timeout-ms`, 10 s by default) keeps its
-/// meaning: a member that stops (killed, paused, cut off from the database) loses its partitions
-/// this long after its last round.
+/// The embedded log's rounds (it takes no claims, so this only paces them) are a fifth of this;
+/// on Kafka, `--kafka-session-timeout-ms` (10 s by default) is how long a member that stops
+/// (killed, paused, cut off from the database) keeps its partitions after its last round.
 const CLAIM_TTL: Duration = Duration::from_secs(10);
 /// Every how many rounds the topic's partitions are listed again (a topic can grow).
 const LIST_EVERY: u32 = 15;
@@ -104,7 +103,6 @@ pub async fn run(
             Ok(outcome) => {
                 metrics.batch_seconds.observe(written.took.as_secs_f64());
                 record(&metrics, outcome);
-                consumer.ack(batch.records());
                 ahead = next;
             }
             Err(e) => {

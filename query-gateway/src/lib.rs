@@ -260,8 +260,8 @@ impl Gateway {
         }
     }
 
-    /// Starts the tasks that feed live subscriptions: a reader of `log` in a consumer group of
-    /// this instance's own, and the broadcaster.
+    /// Starts the tasks that feed live subscriptions: a reader of every partition of `log`
+    /// (`live::follow_log`), and the broadcaster.
     pub fn spawn_live(
         &self,
         log: LogConfig,

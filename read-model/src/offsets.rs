@@ -1,7 +1,7 @@
 //! Where each projector group stands: `projection_offsets`, the offset of the last record a
 //! group applied per partition, written in the same transaction as the rows (ADR 003: the
-//! database is the truth, Kafka's committed offsets only trail it). The one reader of that table,
-//! and the one measure of lag, for the projector's gauges, the gateway's follower and
+//! database is the truth; since ADR 007 nothing is committed to Kafka at all). The one reader of
+//! that table, and the one measure of lag, for the projector's gauges, the gateway's follower and
 //! `inkwire lag`.
 
 use std::collections::{BTreeMap, HashMap};

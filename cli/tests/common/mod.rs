@@ -424,7 +424,7 @@ impl TestStack {
             mail,
             cancel.clone(),
         ))];
-        // A group of its own: tests sharing one group would rebalance each other.
+        // A group of its own: tests sharing one group would share its partitions and offsets.
         let group = unique("projection");
         let (gl, gaddr) = listener().await;
         tasks.push(tokio::spawn(query_gateway::serve(

@@ -297,11 +297,6 @@ impl EmbeddedConsumer {
         self.drained = false;
     }
 
-    pub(super) fn ack(&mut self, _records: &[LogRecord]) {
-        // The projector's database holds the truth about what is applied; the embedded consumer
-        // is re-positioned from it on every start, so there is nothing to store here.
-    }
-
     pub(super) async fn next_batch(
         &mut self,
         max: usize,

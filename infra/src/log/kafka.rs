@@ -1,22 +1,21 @@
-//! Kafka: an idempotent producer (`acks=all`) for the outbox relay, and a consumer-group member
-//! whose positions come from the caller's database rather than from Kafka's committed offsets.
+//! Kafka: an idempotent producer (`acks=all`) for the outbox relay, and readers that join no
+//! consumer group: they assign themselves partitions, positioned from the caller's database (or
+//! at the log's end) rather than from Kafka's committed offsets.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
+use rdkafka::Offset;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientContext, Offset};
 
 use super::{LogError, LogRecord, OutgoingMessage};
 
@@ -31,7 +30,8 @@ pub struct KafkaSettings {
     pub partitions: i32,
     /// Replication factor when the topic is created.
     pub replication_factor: i32,
-    /// `session.timeout.ms` for consumers.
+    /// How long a projector's claims outlive its last renewal (`--kafka-session-timeout-ms`); no
+    /// client here joins a consumer group, so librdkafka never sees it.
     pub session_timeout_ms: u32,
     /// Extra librdkafka properties (security.protocol, sasl.*, ssl.*), applied to every client.
     pub properties: Vec<(String, String)>,
@@ -160,35 +160,27 @@ impl KafkaSettings {
         })
     }
 
-    pub(super) fn consumer(&self, group: &str) -> Result<KafkaConsumer, LogError> {
-        let consumer = self.consumer_client(group, true)?;
-        consumer.consumer.subscribe(&[&self.topic])?;
-        Ok(consumer)
-    }
-
-    /// A reader of every partition that joins no group: its partitions are assigned by its
-    /// seeks. For a rebuild, which is the only reader of its offsets (kept in the database) and
-    /// so has no use for a group, whose join costs a second or more before the first record.
+    /// A reader of every partition that joins no group: the topic's partitions are listed once
+    /// and handed out unpositioned, and its seeks assign them. For a gateway's log follower,
+    /// `inkwire events tail` and a rebuild, which keep no offsets in Kafka (or keep them in the
+    /// database) and so have no use for a group, whose join costs a second or more before the
+    /// first record and whose coordinator can strand partitions (ADR 007).
     pub(super) fn reader(&self, group: &str) -> Result<KafkaConsumer, LogError> {
-        let mut reader = self.consumer_client(group, false)?;
-        reader.manual = Some(ManualAssignment::default());
-        Ok(reader)
+        self.consumer_client(group, false)
     }
 
     /// A reader that joins no group and reads only the partitions its caller holds
     /// ([`KafkaConsumer::hold`]): for projectors, which share a group's partitions through
     /// claims in their database instead of the broker's group coordinator.
     pub(super) fn member(&self, group: &str) -> Result<KafkaConsumer, LogError> {
-        let mut member = self.reader(group)?;
-        if let Some(manual) = &mut member.manual {
-            manual.held_by_caller = true;
-        }
-        Ok(member)
+        self.consumer_client(group, true)
     }
 
-    fn consumer_client(&self, group: &str, commit: bool) -> Result<KafkaConsumer, LogError> {
-        let context = RebalanceTracker::default();
-        let shared = context.state.clone();
+    fn consumer_client(
+        &self,
+        group: &str,
+        held_by_caller: bool,
+    ) -> Result<KafkaConsumer, LogError> {
         let mut config = self.client_config();
         // Live comments ride on the consumers: a broker that holds an empty fetch for the whole
         // default 500 ms (tansu does) adds that to the latency of an event after a quiet spell.
@@ -201,23 +193,22 @@ impl KafkaSettings {
         {
             config.set("fetch.wait.max.ms", "10");
         }
-        let consumer: StreamConsumer<RebalanceTracker> = config
+        // `group.id` only names the client: it never subscribes, so it never joins the group,
+        // and it commits nothing (positions live in the caller's database, or nowhere).
+        let consumer: StreamConsumer = config
             .set("group.id", group)
-            .set("enable.auto.commit", commit.to_string())
+            .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", self.session_timeout_ms.to_string())
-            .set(
-                "heartbeat.interval.ms",
-                (self.session_timeout_ms / 10).max(100).to_string(),
-            )
-            .create_with_context(context)?;
+            .create()?;
         Ok(KafkaConsumer {
             consumer: Arc::new(consumer),
             topic: self.topic.clone(),
-            rebalance: shared,
+            assigned: BTreeSet::new(),
+            fresh: BTreeSet::new(),
             positioned: HashSet::new(),
-            manual: None,
+            fetching: HashSet::new(),
+            listed: held_by_caller,
         })
     }
 }
@@ -273,74 +264,25 @@ impl KafkaProducer {
     }
 }
 
-#[derive(Default)]
-struct RebalanceState {
-    /// Partitions assigned to this member right now.
+/// A reader of the topic that assigns itself partitions: every one ([`KafkaSettings::reader`]) or
+/// those its caller holds ([`KafkaSettings::member`]).
+pub struct KafkaConsumer {
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+    /// Partitions read now.
     assigned: BTreeSet<i32>,
     /// Assigned since the caller last asked, so not positioned yet.
     fresh: BTreeSet<i32>,
-}
-
-/// Records assignments so the consumer loop can position new partitions from the database.
-#[derive(Default)]
-struct RebalanceTracker {
-    state: Arc<Mutex<RebalanceState>>,
-}
-
-impl ClientContext for RebalanceTracker {}
-
-impl ConsumerContext for RebalanceTracker {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Ok(mut state) = self.state.lock() else {
-            return;
-        };
-        match rebalance {
-            Rebalance::Assign(tpl) => {
-                for e in tpl.elements() {
-                    state.assigned.insert(e.partition());
-                    state.fresh.insert(e.partition());
-                }
-                tracing::info!(partitions = ?state.assigned, "partitions assigned");
-            }
-            Rebalance::Revoke(tpl) => {
-                for e in tpl.elements() {
-                    state.assigned.remove(&e.partition());
-                    state.fresh.remove(&e.partition());
-                }
-                tracing::info!(partitions = ?state.assigned, "partitions revoked");
-            }
-            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
-        }
-    }
-}
-
-/// A consumer-group member, or a reader that assigns itself every partition.
-pub struct KafkaConsumer {
-    consumer: Arc<StreamConsumer<RebalanceTracker>>,
-    topic: String,
-    rebalance: Arc<Mutex<RebalanceState>>,
     pub(super) positioned: HashSet<i32>,
-    /// Set for a reader ([`KafkaSettings::reader`]).
-    manual: Option<ManualAssignment>,
-}
-
-/// A reader's own assignment.
-#[derive(Default)]
-struct ManualAssignment {
-    /// The topic's partitions were listed (and handed out as unpositioned).
-    listed: bool,
     /// Partitions assigned to the client, so fetching: a seek moves them.
     fetching: HashSet<i32>,
-    /// The caller says which partitions to read ([`KafkaConsumer::hold`]); none are listed.
-    held_by_caller: bool,
+    /// The topic's partitions were listed and handed out, or the caller says which to read.
+    listed: bool,
 }
 
 impl KafkaConsumer {
     pub(super) async fn take_unpositioned(&mut self) -> Result<BTreeSet<i32>, LogError> {
-        if let Some(manual) = &mut self.manual
-            && !manual.listed
-            && !manual.held_by_caller
-        {
+        if !self.listed {
             let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
             let partitions = tokio::task::spawn_blocking(move || {
                 consumer
@@ -356,51 +298,33 @@ impl KafkaConsumer {
             .unwrap_or(Err(KafkaError::Canceled))?;
             // None yet: the topic is being created; asked again next round.
             if !partitions.is_empty() {
-                manual.listed = true;
-                if let Ok(mut s) = self.rebalance.lock() {
-                    s.assigned.clone_from(&partitions);
-                    s.fresh = partitions;
-                }
+                self.listed = true;
+                self.assigned.clone_from(&partitions);
+                self.fresh = partitions;
             }
         }
-        Ok(self.take_fresh())
-    }
-
-    fn take_fresh(&mut self) -> BTreeSet<i32> {
-        let (fresh, assigned) = match self.rebalance.lock() {
-            Ok(mut s) => (std::mem::take(&mut s.fresh), s.assigned.clone()),
-            Err(_) => return BTreeSet::new(),
-        };
-        self.positioned
-            .retain(|p| assigned.contains(p) && !fresh.contains(p));
-        fresh
+        Ok(std::mem::take(&mut self.fresh))
     }
 
     /// Reads exactly `partitions` from now on: the new ones are handed out unpositioned (to be
     /// positioned with [`KafkaConsumer::seek`]), the others stop being fetched and their
     /// records already received are dropped.
     pub(super) fn hold(&mut self, partitions: &BTreeSet<i32>) -> Result<(), LogError> {
-        let Ok(mut s) = self.rebalance.lock() else {
-            return Ok(());
-        };
-        let dropped: Vec<i32> = s.assigned.difference(partitions).copied().collect();
+        let dropped: Vec<i32> = self.assigned.difference(partitions).copied().collect();
         for p in partitions {
-            if s.assigned.insert(*p) {
-                s.fresh.insert(*p);
+            if self.assigned.insert(*p) {
+                self.fresh.insert(*p);
             }
         }
         let mut unassign = rdkafka::TopicPartitionList::new();
         for p in dropped {
-            s.assigned.remove(&p);
-            s.fresh.remove(&p);
+            self.assigned.remove(&p);
+            self.fresh.remove(&p);
             self.positioned.remove(&p);
-            if let Some(manual) = &mut self.manual
-                && manual.fetching.remove(&p)
-            {
+            if self.fetching.remove(&p) {
                 unassign.add_partition(&self.topic, p);
             }
         }
-        drop(s);
         if unassign.count() > 0 {
             self.consumer.incremental_unassign(&unassign)?;
         }
@@ -408,30 +332,26 @@ impl KafkaConsumer {
     }
 
     pub(super) fn assigned(&self) -> usize {
-        self.rebalance.lock().map_or(0, |s| s.assigned.len())
+        self.assigned.len()
     }
 
     pub(super) fn unposition(&mut self, partitions: &[i32]) {
-        if let Ok(mut s) = self.rebalance.lock() {
-            for p in partitions {
-                self.positioned.remove(p);
-                if s.assigned.contains(p) {
-                    s.fresh.insert(*p);
-                }
+        for p in partitions {
+            self.positioned.remove(p);
+            if self.assigned.contains(p) {
+                self.fresh.insert(*p);
             }
         }
     }
 
     pub(super) async fn seek(&mut self, partition: i32, next: Option<i64>) -> Result<(), LogError> {
         let offset = next.map_or(Offset::Beginning, Offset::Offset);
-        if let Some(manual) = &mut self.manual
-            && !manual.fetching.contains(&partition)
-        {
-            // A reader's first position for a partition is its assignment.
+        if !self.fetching.contains(&partition) {
+            // The first position of a partition is its assignment.
             let mut assignment = rdkafka::TopicPartitionList::new();
             assignment.add_partition_offset(&self.topic, partition, offset)?;
             self.consumer.incremental_assign(&assignment)?;
-            manual.fetching.insert(partition);
+            self.fetching.insert(partition);
             self.positioned.insert(partition);
             return Ok(());
         }
@@ -449,10 +369,8 @@ impl KafkaConsumer {
             }
             Err(e) => {
                 // Put it back so the caller tries again.
-                if let Ok(mut s) = self.rebalance.lock()
-                    && s.assigned.contains(&partition)
-                {
-                    s.fresh.insert(partition);
+                if self.assigned.contains(&partition) {
+                    self.fresh.insert(partition);
                 }
                 Err(e.into())
             }
@@ -505,30 +423,9 @@ impl KafkaConsumer {
         Ok(out)
     }
 
-    pub(super) fn ack(&mut self, records: &[LogRecord]) {
-        let mut last: BTreeMap<i32, i64> = BTreeMap::new();
-        for r in records {
-            let e = last.entry(r.partition).or_insert(r.offset);
-            *e = (*e).max(r.offset);
-        }
-        for (partition, offset) in last {
-            if let Err(e) = self.consumer.store_offset(&self.topic, partition, offset) {
-                // The partition was revoked meanwhile; its new owner resumes from the database.
-                tracing::debug!(error = %e, partition, offset, "offset not stored");
-            }
-        }
-    }
-
     pub(super) fn close(&mut self) {
-        if self.manual.is_some() {
-            // No group: nothing to commit or leave.
-            let _ = self.consumer.unassign();
-            return;
-        }
-        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::debug!(error = %e, "final offset commit skipped");
-        }
-        self.consumer.unsubscribe();
+        // No group: nothing to commit or leave.
+        let _ = self.consumer.unassign();
     }
 }
 
@@ -556,7 +453,7 @@ mod tests {
             .producer()
             .unwrap_or_else(|e| panic!("producer: {e}"));
         settings
-            .consumer("inkwire-test")
-            .unwrap_or_else(|e| panic!("consumer: {e}"));
+            .reader("inkwire-test")
+            .unwrap_or_else(|e| panic!("reader: {e}"));
     }
 }

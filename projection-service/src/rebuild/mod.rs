@@ -276,7 +276,6 @@ pub async fn rebuild(
                 let next = positions.entry(record.partition).or_insert(0);
                 *next = (*next).max(record.offset + 1);
             }
-            consumer.ack(batch);
             if let Some(rate) = options.max_rate.filter(|r| *r > 0) {
                 let due = Duration::from_secs_f64(events as f64 / f64::from(rate));
                 if let Some(ahead) = due.checked_sub(started.elapsed()) {

@@ -693,8 +693,8 @@ struct Head {
     traceparent: Option<String>,
 }
 
-/// Reads the log from its end with a consumer group of this instance's own, and marks the streams
-/// it sees as changed in `hub` (posts for live comments; posts and users for the page cache).
+/// Reads every partition of the log from its end, as a reader that joins no consumer group (so no
+/// group coordinator can delay or strand it, ADR 007), and marks the streams it sees as changed in `hub` (posts for live comments; posts and users for the page cache).
 ///
 /// The page cache is turned on only once `projection_group` (the projector of the read tables)
 /// has applied every record before the follower's start, and off again whenever the follower is
@@ -711,7 +711,7 @@ pub async fn follow_log(
     projection_group: String,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut consumer = log.consumer(&group)?;
+    let mut consumer = log.reader(&group)?;
     tracing::info!(group, topic = log.topic(), "gateway following the log");
     let mut gate = CacheGate::new(projection_group);
     while !cancel.is_cancelled() {
