@@ -427,7 +427,49 @@ fn a_seeded_campaign_of_network_and_process_faults_loses_nothing() {
         report_dir.join("campaign.html").display()
     );
     if let Err(panic) = verdict {
+        // What a failure in CI leaves to go on: the services' last warnings, and (on this
+        // machine) every log, kept.
+        print_log_tails(&bed);
+        if kept.is_none() {
+            eprintln!(
+                "fault campaign: logs kept in {}",
+                bed.dir.join("log").display()
+            );
+            std::mem::forget(dir);
+        }
         std::panic::resume_unwind(panic);
+    }
+}
+
+/// The last warnings and errors of each service, and their last line whatever its level.
+fn print_log_tails(bed: &Bed) {
+    let Ok(dir) = std::fs::read_dir(bed.dir.join("log")) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut tail: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| {
+                l.contains("\"level\":\"WARN\"")
+                    || l.contains("\"level\":\"ERROR\"")
+                    || l.starts_with("netcluster: ")
+            })
+            .collect();
+        tail = tail.split_off(tail.len().saturating_sub(8));
+        if let Some(last) = lines.last()
+            && tail.last() != Some(last)
+        {
+            tail.push(last);
+        }
+        eprintln!("  --- {}", path.display());
+        for line in tail {
+            eprintln!("  {}", line.chars().take(400).collect::<String>());
+        }
     }
 }
 
