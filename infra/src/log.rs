@@ -281,10 +281,21 @@ impl Consumer {
         };
         let mut positioned = 0;
         for partition in fresh {
-            // `None` (the beginning) also for a partition whose end is not known yet.
-            let next = ends.get(&partition).copied();
+            // `None` (the beginning) also for a partition whose end is not known yet, and for one
+            // the topic gained while this reader ran: all of it came after the reader's start.
+            let grown = matches!(self, Self::Kafka(k) if k.grown.contains(&partition));
+            let next = if grown {
+                None
+            } else {
+                ends.get(&partition).copied()
+            };
             match self.seek(partition, next).await {
-                Ok(()) => positioned += 1,
+                Ok(()) => {
+                    if let Self::Kafka(k) = self {
+                        k.grown.remove(&partition);
+                    }
+                    positioned += 1;
+                }
                 // librdkafka refuses seeks until fetching has started; `seek` puts it back.
                 Err(e) => tracing::debug!(error = %e, partition, "seek refused; retrying"),
             }

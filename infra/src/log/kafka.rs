@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
@@ -160,8 +162,9 @@ impl KafkaSettings {
         })
     }
 
-    /// A reader of every partition that joins no group: the topic's partitions are listed once
-    /// and handed out unpositioned, and its seeks assign them. For a gateway's log follower,
+    /// A reader of every partition that joins no group: the topic's partitions are listed (at
+    /// the start, then every [`RELIST`] in the background, for partitions added later) and
+    /// handed out unpositioned, and its seeks assign them. For a gateway's log follower,
     /// `inkwire events tail` and a rebuild, which keep no offsets in Kafka (or keep them in the
     /// database) and so have no use for a group, whose join costs a second or more before the
     /// first record and whose coordinator can strand partitions (ADR 007).
@@ -195,6 +198,8 @@ impl KafkaSettings {
         }
         // `group.id` only names the client: it never subscribes, so it never joins the group,
         // and it commits nothing (positions live in the caller's database, or nowhere).
+        // librdkafka still looks the group's coordinator up; leaving `group.id` out (tried in
+        // session 21) made the gateway tests' readers miss records, so it stays.
         let consumer: StreamConsumer = config
             .set("group.id", group)
             .set("enable.auto.commit", "false")
@@ -208,7 +213,8 @@ impl KafkaSettings {
             fresh: BTreeSet::new(),
             positioned: HashSet::new(),
             fetching: HashSet::new(),
-            listed: held_by_caller,
+            listing: (!held_by_caller).then(Listing::default),
+            grown: BTreeSet::new(),
         })
     }
 }
@@ -276,31 +282,93 @@ pub struct KafkaConsumer {
     pub(super) positioned: HashSet<i32>,
     /// Partitions assigned to the client, so fetching: a seek moves them.
     fetching: HashSet<i32>,
-    /// The topic's partitions were listed and handed out, or the caller says which to read.
-    listed: bool,
+    /// How a reader of every partition learns them; `None` when the caller says which to read.
+    listing: Option<Listing>,
+    /// Partitions added to the topic after the first listing: everything in them is new.
+    pub(super) grown: BTreeSet<i32>,
+}
+
+/// How often a reader of every partition lists the topic's partitions again: a topic can grow
+/// (`kafka-topics --alter --partitions`), and the new partitions are read from their start.
+const RELIST: Duration = Duration::from_secs(5);
+
+/// A reader's listings of the topic's partitions.
+#[derive(Default)]
+struct Listing {
+    /// When to list again; `None` before the first listing that found partitions.
+    next: Option<Instant>,
+    /// A listing running in the background.
+    pending: Option<JoinHandle<Result<BTreeSet<i32>, KafkaError>>>,
+}
+
+/// The partitions of `topic`, from a metadata request.
+async fn list_partitions(
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+) -> Result<BTreeSet<i32>, KafkaError> {
+    tokio::task::spawn_blocking(move || {
+        consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .map(|m| {
+                m.topics()
+                    .iter()
+                    .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                    .collect::<BTreeSet<i32>>()
+            })
+    })
+    .await
+    .unwrap_or(Err(KafkaError::Canceled))
 }
 
 impl KafkaConsumer {
     pub(super) async fn take_unpositioned(&mut self) -> Result<BTreeSet<i32>, LogError> {
-        if !self.listed {
-            let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
-            let partitions = tokio::task::spawn_blocking(move || {
-                consumer
-                    .fetch_metadata(Some(&topic), Duration::from_secs(10))
-                    .map(|m| {
-                        m.topics()
-                            .iter()
-                            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-                            .collect::<BTreeSet<i32>>()
-                    })
-            })
-            .await
-            .unwrap_or(Err(KafkaError::Canceled))?;
-            // None yet: the topic is being created; asked again next round.
-            if !partitions.is_empty() {
-                self.listed = true;
-                self.assigned.clone_from(&partitions);
-                self.fresh = partitions;
+        if let Some(listing) = &mut self.listing {
+            let listed = if listing.next.is_none() {
+                // The first listing is waited for: nothing can be read before it.
+                Some(list_partitions(self.consumer.clone(), self.topic.clone()).await)
+            } else if listing
+                .pending
+                .as_ref()
+                .is_some_and(JoinHandle::is_finished)
+            {
+                match listing.pending.take() {
+                    Some(pending) => pending.await.ok(),
+                    None => None,
+                }
+            } else {
+                if listing.pending.is_none()
+                    && listing.next.is_some_and(|next| Instant::now() >= next)
+                {
+                    // Later ones run beside the reads, which a slow answer must not hold up.
+                    listing.pending = Some(tokio::spawn(list_partitions(
+                        self.consumer.clone(),
+                        self.topic.clone(),
+                    )));
+                }
+                None
+            };
+            match listed {
+                // None yet: the topic is being created; asked again next round.
+                Some(Ok(partitions)) if !partitions.is_empty() => {
+                    let first = listing.next.is_none();
+                    listing.next = Some(Instant::now() + RELIST);
+                    for p in partitions {
+                        if self.assigned.insert(p) {
+                            self.fresh.insert(p);
+                            if !first {
+                                tracing::info!(partition = p, topic = self.topic, "the topic grew");
+                                self.grown.insert(p);
+                            }
+                        }
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) if listing.next.is_none() => return Err(e.into()),
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "listing the topic's partitions failed; retrying");
+                    listing.next = Some(Instant::now() + RELIST);
+                }
+                None => {}
             }
         }
         Ok(std::mem::take(&mut self.fresh))
