@@ -74,6 +74,74 @@ async fn batches_hold_at_most_what_was_asked_and_the_rest_comes_next() {
     assert!(sizes.iter().any(|n| *n > 1), "batch sizes {sizes:?}");
 }
 
+/// librdkafka's idempotent producer can hit a fatal error (a sequence or a producer id the
+/// broker refuses), after which that client fails every message for good. The relay's producer
+/// replaces the client, so the outbox drains again instead of failing, round after round, with
+/// the relay's lease held and no other relay allowed to publish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_that_hit_a_fatal_error_is_replaced_and_publishes_again() {
+    use rdkafka::bindings::{rd_kafka_resp_err_t, rd_kafka_test_fatal_error};
+    use rdkafka::producer::Producer as _;
+
+    let topic = common::unique("fatal");
+    let log = LogConfig::Kafka(common::kafka(&topic, &common::brokers()));
+    log.ensure_topic().await.expect("topic");
+    let message = |i: u32| OutgoingMessage {
+        key: b"post-0".to_vec(),
+        payload: i.to_le_bytes().to_vec(),
+        headers: Vec::new(),
+    };
+    let producer = log.producer().expect("producer");
+    let (published, error) = producer.publish(&[message(0)]).await;
+    assert_eq!((published, error.is_none()), (1, true), "{error:?}");
+
+    // librdkafka's own hook raises the fatal error as a broker's answer would.
+    let infra::log::Producer::Kafka(kafka) = &producer else {
+        panic!("a Kafka producer")
+    };
+    let native = kafka.native();
+    let reason = std::ffi::CString::new("raised by the test").expect("no NUL");
+    // SAFETY: the client pointer is alive (`native` holds it) and the reason is a C string.
+    let raised = unsafe {
+        rd_kafka_test_fatal_error(
+            native.client().native_ptr(),
+            rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+            reason.as_ptr(),
+        )
+    };
+    assert_eq!(raised, rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR);
+    drop(native);
+
+    // The client that hit it refuses the next message, and the caller is told.
+    let (published, error) = producer.publish(&[message(1)]).await;
+    assert_eq!((published, error.is_some()), (0, true), "{error:?}");
+    // Sent again, as the relay does, it goes through a new client.
+    let (published, error) = producer.publish(&[message(1)]).await;
+    assert_eq!((published, error.is_none()), (1, true), "{error:?}");
+
+    // The log holds both, in order.
+    let mut consumer = log.reader(&common::unique("fatal")).expect("consumer");
+    let mut read = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read.len() < 2 {
+        assert!(Instant::now() < deadline, "only {read:?} read");
+        consumer
+            .position_fresh(&log, StartAt::Beginning)
+            .await
+            .expect("position");
+        for r in consumer
+            .next_batch(10, Duration::from_millis(200))
+            .await
+            .expect("read")
+        {
+            read.push(u32::from_le_bytes(
+                r.payload.as_slice().try_into().expect("4 bytes"),
+            ));
+        }
+    }
+    assert_eq!(read, vec![0, 1]);
+}
+
 /// A topic grown while a reader of every partition runs (`kafka-topics --alter --partitions`):
 /// the reader (a gateway's log follower, `inkwire events tail`) finds the new partitions by
 /// itself and reads them from their start, so the posts that land there still get live

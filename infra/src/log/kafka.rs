@@ -17,7 +17,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
 use super::{LogError, LogRecord, OutgoingMessage};
 
@@ -149,15 +149,16 @@ impl KafkaSettings {
     }
 
     pub(super) fn producer(&self) -> Result<KafkaProducer, LogError> {
-        let producer: FutureProducer = self
-            .client_config()
+        let mut config = self.client_config();
+        config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "2")
-            .set("message.timeout.ms", "30000")
-            .create()?;
+            .set("message.timeout.ms", "30000");
+        let producer: FutureProducer = config.create()?;
         Ok(KafkaProducer {
-            producer,
+            current: std::sync::Mutex::new(producer),
+            config,
             topic: self.topic.clone(),
         })
     }
@@ -221,12 +222,71 @@ impl KafkaSettings {
 
 /// The relay's producer.
 pub struct KafkaProducer {
-    producer: FutureProducer,
+    /// The client in use: replaced by a new one from `config` after a fatal error.
+    current: std::sync::Mutex<FutureProducer>,
+    config: ClientConfig,
     topic: String,
 }
 
 impl KafkaProducer {
+    fn client(&self) -> FutureProducer {
+        // A poisoned lock still holds a usable client: a clone of it is all that is taken.
+        match self.current.lock() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The client in use, for tests that make it fail.
+    #[doc(hidden)]
+    pub fn native(&self) -> FutureProducer {
+        self.client()
+    }
+
     pub(super) async fn publish(&self, messages: &[OutgoingMessage]) -> (usize, Option<LogError>) {
+        let producer = self.client();
+        let (acknowledged, error) = Self::send(&producer, &self.topic, messages).await;
+        if error.is_some() {
+            self.replace_if_fatal(&producer);
+        }
+        (acknowledged, error)
+    }
+
+    /// An idempotent producer that hit a fatal error (a sequence the broker refuses, a producer
+    /// id it lost) fails every message from then on, for good: librdkafka's answer is a new
+    /// client. The relay keeps its outbox rows and sends them again through the new one, with a
+    /// new producer id, so the log may carry a duplicate, which the projectors ignore by version.
+    fn replace_if_fatal(&self, failed: &FutureProducer) {
+        let Some((code, reason)) = failed.client().fatal_error() else {
+            return;
+        };
+        match self.config.create::<FutureProducer>() {
+            Ok(fresh) => {
+                tracing::error!(
+                    error = %code,
+                    reason = %reason,
+                    "kafka producer hit a fatal error; replaced by a new one"
+                );
+                let mut current = match self.current.lock() {
+                    Ok(p) => p,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                *current = fresh;
+            }
+            Err(e) => tracing::error!(
+                error = %code,
+                reason = %reason,
+                create_error = %e,
+                "kafka producer hit a fatal error and no new one could be made; retrying"
+            ),
+        }
+    }
+
+    async fn send(
+        producer: &FutureProducer,
+        topic: &str,
+        messages: &[OutgoingMessage],
+    ) -> (usize, Option<LogError>) {
         // Enqueue in order first (so librdkafka pipelines them), then wait for the
         // acknowledgements in the same order.
         let mut pending = Vec::with_capacity(messages.len());
@@ -239,11 +299,11 @@ impl KafkaProducer {
                     value: Some(v.as_bytes()),
                 });
             }
-            let record = FutureRecord::to(&self.topic)
+            let record = FutureRecord::to(topic)
                 .key(&m.key)
                 .payload(&m.payload)
                 .headers(headers);
-            match self.producer.send_result(record) {
+            match producer.send_result(record) {
                 Ok(delivery) => pending.push(delivery),
                 Err((e, _)) => {
                     enqueue_error = Some(e);
