@@ -139,3 +139,52 @@ async fn commands_are_accepted_while_the_broker_is_down_and_arrive_once_it_is_ba
     .await;
     stack.stop().await;
 }
+
+/// Messages that time out while the broker is down make librdkafka bump the idempotent
+/// producer's epoch on its own; tansu then answers every produce of that client with an unknown
+/// error, for good (a fault campaign saw one relay fail for four minutes so). The producer
+/// starts over with a new client after a timeout, so once the broker is back the next publish
+/// goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_publishes_again_after_its_messages_timed_out_in_an_outage() {
+    use infra::log::{LogConfig, OutgoingMessage};
+
+    let mut broker = Broker::new().await;
+    let topic = common::unique("timeout");
+    let mut settings = common::kafka(&topic, &broker.address());
+    settings
+        .properties
+        .push(("message.timeout.ms".into(), "2000".into()));
+    let log = LogConfig::Kafka(settings);
+    log.ensure_topic().await.expect("topic");
+    let message = |i: u32| OutgoingMessage {
+        key: b"post-0".to_vec(),
+        payload: i.to_le_bytes().to_vec(),
+        headers: Vec::new(),
+    };
+    let producer = log.producer().expect("producer");
+    let (published, error) = producer.publish(&[message(0)]).await;
+    assert_eq!((published, error.is_none()), (1, true), "{error:?}");
+
+    broker.kill();
+    let (published, error) = producer.publish(&[message(1)]).await;
+    assert_eq!((published, error.is_some()), (0, true), "{error:?}");
+    broker.start().await;
+
+    // Sent again as the relay does, after its backoff, until the broker answers.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut errors = Vec::new();
+    loop {
+        let (published, error) = producer.publish(&[message(1)]).await;
+        if published == 1 {
+            break;
+        }
+        errors.push(format!("{error:?}"));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still refused 30 s after the broker came back: {errors:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    broker.kill();
+}

@@ -23,6 +23,11 @@ const POLL: Duration = Duration::from_millis(100);
 const FILE_POLL: Duration = Duration::from_millis(250);
 /// How often the outbox depth gauges are refreshed (a COUNT over the outbox).
 const DEPTH_EVERY: Duration = Duration::from_secs(1);
+/// A lease holder that has failed to publish for this long gives the lease up: another instance
+/// may be able to (one node's wrong credentials or client settings fail only that node).
+const GIVE_UP_AFTER: Duration = Duration::from_secs(10);
+/// How long a relay that gave the lease up leaves it to the others (who look every [`POLL`]).
+const STAND_ASIDE: Duration = Duration::from_secs(2);
 
 /// The relay task.
 pub struct Relay {
@@ -32,6 +37,8 @@ pub struct Relay {
     holder: String,
     /// Until when this relay may publish without renewing its lease.
     lease_until: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Until when this relay leaves the lease to others, after giving it up.
+    aside_until: std::sync::Mutex<Option<std::time::Instant>>,
     metrics: Metrics,
 }
 
@@ -45,6 +52,7 @@ impl Relay {
             wake,
             holder: format!("relay-{}", uuid::Uuid::now_v7()),
             lease_until: std::sync::Mutex::new(None),
+            aside_until: std::sync::Mutex::new(None),
             metrics,
         }
     }
@@ -58,6 +66,7 @@ impl Relay {
         // they changed. On PostgreSQL it polls as before.
         let mut probe = self.outbox.change_probe();
         let mut changed = true;
+        let mut failing_since: Option<std::time::Instant> = None;
         loop {
             if changed && last_depth.elapsed() >= DEPTH_EVERY {
                 last_depth = std::time::Instant::now();
@@ -73,10 +82,24 @@ impl Relay {
                 continue;
             }
             match self.drain(&cancel).await {
-                Ok(()) => backoff = Duration::from_millis(50),
+                Ok(()) => {
+                    backoff = Duration::from_millis(50);
+                    failing_since = None;
+                }
                 Err(e) => {
                     self.metrics.relay_failures.inc();
                     tracing::warn!(error = %e, ?backoff, "outbox relay could not publish; retrying");
+                    let since = *failing_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() >= GIVE_UP_AFTER {
+                        // A new client first, when the log refused: the broker may refuse this
+                        // one's producer id for good. Then the lease, in case the fault is this
+                        // instance's own.
+                        if e.downcast_ref::<infra::log::LogError>().is_some() {
+                            self.producer.renew(&e.to_string());
+                        }
+                        self.give_lease_up().await;
+                        failing_since = None;
+                    }
                     tokio::select! {
                         () = cancel.cancelled() => break,
                         () = tokio::time::sleep(backoff) => {}
@@ -90,10 +113,41 @@ impl Relay {
         }
     }
 
+    /// Gives the lease up, when held, after this relay failed to publish for [`GIVE_UP_AFTER`],
+    /// and leaves it to the others for [`STAND_ASIDE`]; alone, it takes it back then.
+    async fn give_lease_up(&self) {
+        let held = self.lease_until.lock().is_ok_and(|until| until.is_some());
+        if !held {
+            return;
+        }
+        if let Err(e) = self.outbox.release_lease(LEASE, &self.holder).await {
+            // It expires by itself: holding it no longer, this relay stops renewing it.
+            tracing::debug!(error = %e, "lease not released; it expires by itself");
+        }
+        if let Ok(mut until) = self.lease_until.lock() {
+            *until = None;
+        }
+        if let Ok(mut aside) = self.aside_until.lock() {
+            *aside = Some(std::time::Instant::now() + STAND_ASIDE);
+        }
+        tracing::warn!(
+            holder = %self.holder,
+            failing_secs = GIVE_UP_AFTER.as_secs(),
+            "relay gives the outbox lease up: it could not publish; another instance may"
+        );
+    }
+
     /// Holds the lease, renewing it only once half its time to live has passed: a renewal is a
     /// write, and under load the relay drains hundreds of times a second.
     async fn hold_lease(&self) -> anyhow::Result<bool> {
         let now = std::time::Instant::now();
+        if self
+            .aside_until
+            .lock()
+            .is_ok_and(|aside| aside.is_some_and(|a| a > now))
+        {
+            return Ok(false);
+        }
         if let Ok(until) = self.lease_until.lock()
             && until.is_some_and(|u| u > now)
         {

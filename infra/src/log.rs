@@ -211,6 +211,14 @@ impl Producer {
             },
         }
     }
+
+    /// Starts over with a new client (for Kafka, a new producer id) after publishes kept failing
+    /// for `why`; the embedded log has nothing to renew.
+    pub fn renew(&self, why: &str) {
+        if let Self::Kafka(k) = self {
+            k.replace(why);
+        }
+    }
 }
 
 /// Where a reader that keeps no offsets of its own starts in a newly assigned partition.

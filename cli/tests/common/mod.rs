@@ -228,7 +228,7 @@ pub fn free_port() -> u16 {
     panic!("no free port in {from}..{}", from + span as u16);
 }
 
-async fn listener() -> (TcpListener, SocketAddr) {
+pub async fn listener() -> (TcpListener, SocketAddr) {
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = l.local_addr().expect("addr");
     (l, addr)

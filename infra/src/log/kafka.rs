@@ -153,8 +153,15 @@ impl KafkaSettings {
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("linger.ms", "2")
-            .set("message.timeout.ms", "30000");
+            .set("linger.ms", "2");
+        // 30 s unless the operator's properties say otherwise.
+        if !self
+            .properties
+            .iter()
+            .any(|(k, _)| k == "message.timeout.ms")
+        {
+            config.set("message.timeout.ms", "30000");
+        }
         let producer: FutureProducer = config.create()?;
         Ok(KafkaProducer {
             current: std::sync::Mutex::new(producer),
@@ -246,8 +253,22 @@ impl KafkaProducer {
     pub(super) async fn publish(&self, messages: &[OutgoingMessage]) -> (usize, Option<LogError>) {
         let producer = self.client();
         let (acknowledged, error) = Self::send(&producer, &self.topic, messages).await;
-        if error.is_some() {
-            self.replace_if_fatal(&producer);
+        if let Some(e) = &error {
+            let timed_out = matches!(
+                e,
+                LogError::Kafka(KafkaError::MessageProduction(
+                    RDKafkaErrorCode::MessageTimedOut
+                ))
+            );
+            if timed_out {
+                // After a timeout librdkafka bumps the idempotent producer's epoch on its own,
+                // and a broker that does not take such an epoch (tansu answers every produce
+                // with an unknown error, for good) never hears from this client again: a new
+                // client asks the broker for its producer id and epoch instead.
+                self.replace("messages timed out");
+            } else {
+                self.replace_if_fatal(&producer);
+            }
         }
         (acknowledged, error)
     }
@@ -257,27 +278,37 @@ impl KafkaProducer {
     /// client. The relay keeps its outbox rows and sends them again through the new one, with a
     /// new producer id, so the log may carry a duplicate, which the projectors ignore by version.
     fn replace_if_fatal(&self, failed: &FutureProducer) {
-        let Some((code, reason)) = failed.client().fatal_error() else {
-            return;
-        };
+        if let Some((code, reason)) = failed.client().fatal_error() {
+            self.replace(&format!("fatal error {code}: {reason}"));
+        }
+    }
+
+    /// Replaces the client with a new one from the same configuration, which asks the broker for
+    /// a new producer id. For a caller whose publishes keep failing without a fatal error: a
+    /// broker can refuse one producer id for good without saying so (tansu, after librdkafka
+    /// bumped the id's epoch on its own following a timeout, answers every produce with an
+    /// unknown error), and a new id is the way out.
+    pub(super) fn replace(&self, why: &str) {
         match self.config.create::<FutureProducer>() {
             Ok(fresh) => {
-                tracing::error!(
-                    error = %code,
-                    reason = %reason,
-                    "kafka producer hit a fatal error; replaced by a new one"
-                );
-                let mut current = match self.current.lock() {
-                    Ok(p) => p,
-                    Err(poisoned) => poisoned.into_inner(),
+                tracing::warn!(why, "kafka producer replaced by a new client");
+                let old = {
+                    let mut current = match self.current.lock() {
+                        Ok(p) => p,
+                        Err(poisoned) => poisoned.into_inner(),
+                    };
+                    std::mem::replace(&mut *current, fresh)
                 };
-                *current = fresh;
+                // Destroying a client waits for its broker threads: not on a runtime worker.
+                match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => drop(runtime.spawn_blocking(move || drop(old))),
+                    Err(_) => drop(old),
+                }
             }
             Err(e) => tracing::error!(
-                error = %code,
-                reason = %reason,
-                create_error = %e,
-                "kafka producer hit a fatal error and no new one could be made; retrying"
+                why,
+                error = %e,
+                "kafka producer could not be replaced; the old client stays"
             ),
         }
     }
