@@ -18,4 +18,4 @@ trap 'scripts/test-deps.sh stop' EXIT
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/inkwire-target}
 rm -rf "${CAMPAIGN_DIR:=/tmp/inkwire-campaign}"
 INKWIRE_CAMPAIGN_DIR=$CAMPAIGN_DIR INKWIRE_CAMPAIGN_SEED=$seed INKWIRE_CAMPAIGN_SECONDS=$seconds \
-  cargo nextest run --locked -p inkwire --test fault_campaign --no-capture
+  cargo nextest run --locked --profile campaign -p inkwire --test fault_campaign --no-capture
