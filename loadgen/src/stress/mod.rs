@@ -91,6 +91,30 @@ fn graphql_endpoint(raw: &str) -> Result<String, String> {
 /// What one subscriber received: (comment id, version, when).
 type Receipts = Vec<(String, i64, Instant)>;
 
+/// Deliveries to all subscribers: how many, and how many of each comment.
+#[derive(Default)]
+struct Deliveries {
+    total: AtomicU64,
+    per_comment: std::sync::Mutex<HashMap<String, u64>>,
+}
+
+impl Deliveries {
+    fn record(&self, comment: &str) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut per) = self.per_comment.lock() {
+            *per.entry(comment.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// Whether each comment of `owed` was delivered at least as many times as it says.
+    fn all_of(&self, owed: &[(String, u64)]) -> bool {
+        self.per_comment.lock().is_ok_and(|per| {
+            owed.iter()
+                .all(|(id, n)| per.get(id).is_some_and(|have| have >= n))
+        })
+    }
+}
+
 /// One acknowledged comment.
 struct Ack {
     post: usize,
@@ -207,7 +231,7 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
     };
     let stop = CancellationToken::new();
     let ready = Arc::new(AtomicU64::new(0));
-    let delivered = Arc::new(AtomicU64::new(0));
+    let delivered = Arc::new(Deliveries::default());
     let mut subscribers = tokio::task::JoinSet::new();
     let resumes = Arc::new(AtomicU64::new(0));
     for s in 0..args.subscribers {
@@ -259,7 +283,7 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
         cursor: &mut String,
         mine: &mut Receipts,
         ready: &AtomicU64,
-        delivered: &AtomicU64,
+        delivered: &Deliveries,
         stop: &CancellationToken,
     ) -> anyhow::Result<()> {
         let payload = json!({
@@ -309,8 +333,8 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
                                 .unwrap_or_default()
                                 .to_owned();
                             let version = event["comment"]["version"].as_i64().unwrap_or_default();
+                            delivered.record(&id);
                             mine.push((id, version, Instant::now()));
-                            delivered.fetch_add(1, Ordering::Relaxed);
                         }
                         if let Some(next) = event["cursor"].as_str() {
                             next.clone_into(cursor);
@@ -478,7 +502,7 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
         if i % 20 == 0 {
             progress.set_message(format!(
                 "| {} deliveries | {} reads",
-                delivered.load(Ordering::Relaxed),
+                delivered.total.load(Ordering::Relaxed),
                 reads.load(Ordering::Relaxed)
             ));
         }
@@ -497,8 +521,22 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
     let expected: u64 = (0..args.subscribers)
         .map(|s| per_post[s % args.posts])
         .sum();
+    // Every acknowledged comment delivered to every subscriber of its post. Not a count of all
+    // deliveries: a comment written whose answer was lost (a gateway that died mid-request) is
+    // delivered too, and would end the wait before the last acknowledged ones arrived.
+    let owed: Vec<(String, u64)> = {
+        let acks = acks.lock().await;
+        let subscribers_of = |p: usize| {
+            (0..args.subscribers)
+                .filter(|s| s % args.posts == p)
+                .count() as u64
+        };
+        acks.iter()
+            .map(|(id, a)| (id.clone(), subscribers_of(a.post)))
+            .collect()
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while delivered.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
+    while !delivered.all_of(&owed) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.cancel();
@@ -587,7 +625,7 @@ pub async fn run(args: StressArgs, cancel: CancellationToken) -> anyhow::Result<
         "comments_refused_by_reason": *refused.lock().await,
         "write_seconds": wrote.as_secs_f64(),
         "acked_per_sec": acks.len() as f64 / wrote.as_secs_f64().max(0.001),
-        "deliveries": { "expected": expected, "received": delivered.load(Ordering::Relaxed), "lost": lost, "duplicated": duplicated, "out_of_order": reordered },
+        "deliveries": { "expected": expected, "received": delivered.total.load(Ordering::Relaxed), "lost": lost, "duplicated": duplicated, "out_of_order": reordered },
         "resumes": resumes.load(Ordering::Relaxed),
         "acked_ids": acks.keys().collect::<Vec<_>>(),
         "post_ids": posts,
@@ -694,4 +732,27 @@ fn throttled(error: &anyhow::Error) -> bool {
         error.downcast_ref::<Error>(),
         Some(Error::Http(response)) if matches!(response.status().as_u16(), 429 | 503)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Deliveries;
+
+    /// The wait for the last pushes ends only when every acknowledged comment reached every
+    /// subscriber of its post: deliveries of a comment whose answer was lost (written, but the
+    /// gateway died before answering) do not stand in for them.
+    #[test]
+    fn the_wait_is_for_acknowledged_comments_not_for_a_count() {
+        let delivered = Deliveries::default();
+        let owed = vec![("a".to_owned(), 2), ("b".to_owned(), 2)];
+        for id in ["a", "a", "b", "unacknowledged", "unacknowledged"] {
+            delivered.record(id);
+        }
+        assert!(
+            !delivered.all_of(&owed),
+            "b reached one of its two subscribers"
+        );
+        delivered.record("b");
+        assert!(delivered.all_of(&owed));
+    }
 }
