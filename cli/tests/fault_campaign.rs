@@ -63,13 +63,31 @@ struct Bed {
 
 impl Bed {
     fn nc(&self, args: &[&str]) -> std::process::Output {
-        Command::new(repo().join("scripts/netcluster.sh"))
+        self.nc_with_input(args, None)
+    }
+
+    /// [`Bed::nc`] with `input` on the command's standard input.
+    fn nc_with_input(&self, args: &[&str], input: Option<&str>) -> std::process::Output {
+        use std::io::Write as _;
+        let mut child = Command::new(repo().join("scripts/netcluster.sh"))
             .args(args)
             .env("NC_DIR", &self.dir)
             .env("INKWIRE_BIN", env!("CARGO_BIN_EXE_inkwire"))
-            .stdin(Stdio::null())
-            .output()
-            .expect("netcluster.sh runs")
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("netcluster.sh runs");
+        if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+            stdin
+                .write_all(text.as_bytes())
+                .expect("netcluster.sh reads its input");
+        }
+        child.wait_with_output().expect("netcluster.sh runs")
     }
 
     fn must(&self, args: &[&str]) {
@@ -83,20 +101,24 @@ impl Bed {
     }
 
     /// `sql` through psql in the client's namespace, on `database`: its rows, `|`-separated;
-    /// `None` when psql fails (the database or its tables are not there yet).
+    /// `None` when psql fails (the database or its tables are not there yet). The statement goes
+    /// on psql's standard input: a long campaign's list of acknowledged ids is more than one
+    /// command-line argument may hold (128 KiB).
     fn try_sql(&self, database: &str, sql: &str) -> Option<String> {
         let pg = std::env::var("INKWIRE_PG_BIN").expect("INKWIRE_PG_BIN");
         let url = self.env["NC_DATABASE_URL"].replace("/inkwire", &format!("/{database}"));
-        let out = self.nc(&[
-            "exec",
-            "client",
-            &format!("{pg}/psql"),
-            &url,
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-Atc",
-            sql,
-        ]);
+        let out = self.nc_with_input(
+            &[
+                "exec",
+                "client",
+                &format!("{pg}/psql"),
+                &url,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Aqt",
+            ],
+            Some(&format!("{sql};")),
+        );
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
