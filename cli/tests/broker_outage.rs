@@ -147,7 +147,7 @@ async fn commands_are_accepted_while_the_broker_is_down_and_arrive_once_it_is_ba
 /// goes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_publishes_again_after_its_messages_timed_out_in_an_outage() {
-    use infra::log::{LogConfig, OutgoingMessage};
+    use infra::log::LogConfig;
 
     let mut broker = Broker::new().await;
     let topic = common::unique("timeout");
@@ -157,11 +157,7 @@ async fn a_producer_publishes_again_after_its_messages_timed_out_in_an_outage() 
         .push(("message.timeout.ms".into(), "2000".into()));
     let log = LogConfig::Kafka(settings);
     log.ensure_topic().await.expect("topic");
-    let message = |i: u32| OutgoingMessage {
-        key: b"post-0".to_vec(),
-        payload: i.to_le_bytes().to_vec(),
-        headers: Vec::new(),
-    };
+    let message = |i: u32| common::numbered("post-0", i);
     let producer = log.producer().expect("producer");
     let (published, error) = producer.publish(&[message(0)]).await;
     assert_eq!((published, error.is_none()), (1, true), "{error:?}");

@@ -86,11 +86,7 @@ async fn a_producer_that_hit_a_fatal_error_is_replaced_and_publishes_again() {
     let topic = common::unique("fatal");
     let log = LogConfig::Kafka(common::kafka(&topic, &common::brokers()));
     log.ensure_topic().await.expect("topic");
-    let message = |i: u32| OutgoingMessage {
-        key: b"post-0".to_vec(),
-        payload: i.to_le_bytes().to_vec(),
-        headers: Vec::new(),
-    };
+    let message = |i: u32| common::numbered("post-0", i);
     let producer = log.producer().expect("producer");
     let (published, error) = producer.publish(&[message(0)]).await;
     assert_eq!((published, error.is_none()), (1, true), "{error:?}");

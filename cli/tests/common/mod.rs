@@ -56,6 +56,16 @@ pub const AUTHOR_LOGIN: (&str, &str) = ("author", "author-password");
 /// The token secret every test stack shares.
 pub const TEST_SECRET: &str = "inkwire-test-secret-that-is-long-enough";
 
+/// A log message keyed `key` whose payload is `n`, little-endian: for tests that publish
+/// straight to the log and read the numbers back.
+pub fn numbered(key: &str, n: u32) -> infra::log::OutgoingMessage {
+    infra::log::OutgoingMessage {
+        key: key.as_bytes().to_vec(),
+        payload: n.to_le_bytes().to_vec(),
+        headers: Vec::new(),
+    }
+}
+
 /// The token keys of the test stacks.
 pub fn keys() -> command_api::auth::TokenKeys {
     command_api::auth::TokenKeys::new(TEST_SECRET.as_bytes(), Duration::from_secs(3600))

@@ -148,20 +148,20 @@ impl KafkaSettings {
         .unwrap_or(Err(LogError::Kafka(KafkaError::Canceled)))
     }
 
+    /// Sets `key` to Inkwire's `value` unless the operator's properties set it.
+    fn default_unless_given(&self, config: &mut ClientConfig, key: &str, value: &str) {
+        if !self.properties.iter().any(|(k, _)| k == key) {
+            config.set(key, value);
+        }
+    }
+
     pub(super) fn producer(&self) -> Result<KafkaProducer, LogError> {
         let mut config = self.client_config();
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "2");
-        // 30 s unless the operator's properties say otherwise.
-        if !self
-            .properties
-            .iter()
-            .any(|(k, _)| k == "message.timeout.ms")
-        {
-            config.set("message.timeout.ms", "30000");
-        }
+        self.default_unless_given(&mut config, "message.timeout.ms", "30000");
         let producer: FutureProducer = config.create()?;
         Ok(KafkaProducer {
             current: std::sync::Mutex::new(producer),
@@ -197,13 +197,7 @@ impl KafkaSettings {
         // default 500 ms (tansu does) adds that to the latency of an event after a quiet spell.
         // Kafka answers a fetch as soon as data arrives, so there this only costs idle requests;
         // INKWIRE_KAFKA_PROPERTIES=fetch.wait.max.ms=500 restores the default.
-        if !self
-            .properties
-            .iter()
-            .any(|(k, _)| k == "fetch.wait.max.ms")
-        {
-            config.set("fetch.wait.max.ms", "10");
-        }
+        self.default_unless_given(&mut config, "fetch.wait.max.ms", "10");
         // `group.id` only names the client: it never subscribes, so it never joins the group,
         // and it commits nothing (positions live in the caller's database, or nowhere).
         // librdkafka still looks the group's coordinator up; leaving `group.id` out (tried in
@@ -229,19 +223,24 @@ impl KafkaSettings {
 
 /// The relay's producer.
 pub struct KafkaProducer {
-    /// The client in use: replaced by a new one from `config` after a fatal error.
+    /// The client in use: replaced by a new one from `config` after timed-out messages, a fatal
+    /// error, or when the caller asks ([`KafkaProducer::replace`]).
     current: std::sync::Mutex<FutureProducer>,
     config: ClientConfig,
     topic: String,
 }
 
 impl KafkaProducer {
+    /// The slot of the client in use. A poisoned lock still holds a usable client: only a clone
+    /// or a swap is done under it.
+    fn slot(&self) -> std::sync::MutexGuard<'_, FutureProducer> {
+        self.current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn client(&self) -> FutureProducer {
-        // A poisoned lock still holds a usable client: a clone of it is all that is taken.
-        match self.current.lock() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.slot().clone()
     }
 
     /// The client in use, for tests that make it fail.
@@ -292,13 +291,7 @@ impl KafkaProducer {
         match self.config.create::<FutureProducer>() {
             Ok(fresh) => {
                 tracing::warn!(why, "kafka producer replaced by a new client");
-                let old = {
-                    let mut current = match self.current.lock() {
-                        Ok(p) => p,
-                        Err(poisoned) => poisoned.into_inner(),
-                    };
-                    std::mem::replace(&mut *current, fresh)
-                };
+                let old = std::mem::replace(&mut *self.slot(), fresh);
                 // Destroying a client waits for its broker threads: not on a runtime worker.
                 match tokio::runtime::Handle::try_current() {
                     Ok(runtime) => drop(runtime.spawn_blocking(move || drop(old))),
